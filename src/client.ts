@@ -1,0 +1,61 @@
+/**
+ * Programmatic client for other services: start (or attach to) a provisioning run, watch its progress,
+ * wait for the report, cancel it.
+ */
+import { Client, Connection, WorkflowIdConflictPolicy, type WorkflowHandle } from '@temporalio/client';
+import type { ClusterSpecInput } from './spec/schema';
+import { parseClusterSpec, workflowIdFor } from './spec/schema';
+import { type TemporalSettings, WORKFLOW_TYPE, temporalSettings } from './settings';
+import type { ProvisionProgress } from './workflows/messages';
+import { progressQuery } from './workflows/messages';
+import type { ProvisionResult } from './workflows/provision-redis-cluster';
+
+export type { ProvisionProgress, ProvisionResult };
+
+export class RedisClusterClient {
+  private constructor(
+    readonly client: Client,
+    private readonly connection: Connection,
+    readonly settings: TemporalSettings,
+  ) {}
+
+  static async connect(overrides: Partial<TemporalSettings> = {}): Promise<RedisClusterClient> {
+    const settings = temporalSettings(overrides);
+    const connection = await Connection.connect({ address: settings.address });
+    return new RedisClusterClient(new Client({ connection, namespace: settings.namespace }), connection, settings);
+  }
+
+  /**
+   * Starts provisioning the cluster, or attaches to the run already going for the same cluster: one cluster
+   * never has two runs at once. The spec is validated here first, so a bad spec fails before anything starts.
+   */
+  async provision(spec: ClusterSpecInput, options: { workflowId?: string } = {}): Promise<WorkflowHandle> {
+    const parsed = parseClusterSpec(spec);
+    return this.client.workflow.start(WORKFLOW_TYPE, {
+      taskQueue: this.settings.taskQueue,
+      workflowId: options.workflowId ?? workflowIdFor(parsed),
+      args: [spec],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    });
+  }
+
+  handle(clusterName: string): WorkflowHandle {
+    return this.client.workflow.getHandle(workflowIdFor({ name: clusterName }));
+  }
+
+  progress(clusterName: string): Promise<ProvisionProgress> {
+    return this.handle(clusterName).query(progressQuery);
+  }
+
+  result(clusterName: string): Promise<ProvisionResult> {
+    return this.handle(clusterName).result() as Promise<ProvisionResult>;
+  }
+
+  async cancel(clusterName: string): Promise<void> {
+    await this.handle(clusterName).cancel();
+  }
+
+  async close(): Promise<void> {
+    await this.connection.close();
+  }
+}

@@ -1,0 +1,24 @@
+/** Where the external programs are: an explicit env var, else what scripts/setup.sh linked, else PATH. */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+
+const envNames: Record<string, string> = {
+  'redis-server': 'RCO_REDIS_SERVER',
+  'redis-cli': 'RCO_REDIS_CLI',
+  temporal: 'RCO_TEMPORAL_BIN',
+  weed: 'RCO_WEED_BIN',
+  moto_server: 'RCO_MOTO_SERVER_BIN',
+};
+
+export function toolPath(name: keyof typeof envNames | string): string {
+  const fromEnv = envNames[name] ? process.env[envNames[name]] : undefined;
+  if (fromEnv) return fromEnv;
+  const linked = path.join(PROJECT_ROOT, '.local', 'bin', name);
+  return existsSync(linked) ? linked : name;
+}
+
+export function hasTool(name: string): boolean {
+  return existsSync(path.join(PROJECT_ROOT, '.local', 'bin', name)) || Boolean(process.env[envNames[name] ?? '']);
+}

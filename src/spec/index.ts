@@ -1,0 +1,5 @@
+export * from './errors';
+export * from './local';
+export * from './redis-conf';
+export * from './schema';
+export * from './slots';

@@ -1,0 +1,189 @@
+/** The cluster spec: what the user asks for, as one plain JSON object. Pure: zod only. */
+import { z } from 'zod';
+import { type SlotRange, SLOT_COUNT, countSlots, describeRanges, mergeRanges, parseSlotRange } from './slots';
+
+const portSchema = z
+  .number()
+  .int()
+  .min(1)
+  // The cluster bus listens on port + 10000, which must be a valid port too.
+  .max(55535, { message: 'must be at most 55535 (the cluster bus uses port + 10000)' });
+
+const configSourceSchema = z.string().regex(/^(s3:\/\/[^/]+\/.+|file:\/\/\/.+|render:)$/, {
+  message: 'must be "s3://bucket/key", "file:///absolute/path" or "render:"',
+});
+
+export const nodeSpecSchema = z.object({
+  /** Short name used in reports and in `replicaOf`, e.g. "m1". */
+  id: z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: 'must be letters, digits, "_", "." or "-"' }),
+  /** Address the node announces and that clients use. */
+  host: z.string().min(1),
+  /** Address the orchestrator connects to for admin commands, when it differs from `host`. */
+  adminHost: z.string().min(1).optional(),
+  port: portSchema,
+  role: z.enum(['master', 'replica']),
+  /** Masters: the slots they own, e.g. ["0-4095"]. */
+  slots: z.array(z.string()).optional(),
+  /** Replicas: the `id` of their master. */
+  replicaOf: z.string().optional(),
+  /** Where the node's redis.conf comes from: an S3 object, a local file, or rendered from the spec. */
+  config: configSourceSchema,
+});
+
+export const s3SettingsSchema = z.object({
+  /** Custom endpoint of an S3-compatible store, e.g. http://127.0.0.1:8333. Default: AWS. */
+  endpoint: z.string().url().optional(),
+  /** @default "us-east-1" */
+  region: z.string().default('us-east-1'),
+  /** Path-style addressing, which most S3-compatible stores need. @default true when an endpoint is set */
+  forcePathStyle: z.boolean().optional(),
+});
+
+export const clusterSpecSchema = z.object({
+  /** Cluster name; the workflow id is `redis-cluster-<name>`. */
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { message: 'must be lower-case letters, digits and "-"' }),
+  /** Directory the nodes' config files are written to, e.g. /etc/redis. */
+  configDir: z.string().startsWith('/', { message: 'must be an absolute path' }),
+  /** Data directory for configs rendered from the spec (`config: "render:"`); one subfolder per port. */
+  dataDir: z.string().startsWith('/', { message: 'must be an absolute path' }).optional(),
+  /** Disable automatic failover on every replica (`cluster-replica-no-failover yes`). @default true */
+  nofailover: z.boolean().default(true),
+  /** `cluster_current_epoch` every node must report at the end. @default the number of masters */
+  expectedCurrentEpoch: z.number().int().min(0).optional(),
+  s3: s3SettingsSchema.optional(),
+  nodes: z.array(nodeSpecSchema).min(1),
+});
+
+export type NodeSpec = z.infer<typeof nodeSpecSchema>;
+export type ClusterSpec = z.infer<typeof clusterSpecSchema>;
+/** What a user writes: defaults may be left out. */
+export type ClusterSpecInput = z.input<typeof clusterSpecSchema>;
+
+export class SpecError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`invalid cluster spec:\n- ${problems.join('\n- ')}`);
+    this.name = 'SpecError';
+  }
+}
+
+export function nodeLabel(node: Pick<NodeSpec, 'id' | 'host' | 'port'>): string {
+  return `${node.id} (${node.host}:${node.port})`;
+}
+
+/** Checks what the schema alone cannot: slot coverage, replica mapping, unique ids and addresses. */
+export function findSpecProblems(spec: ClusterSpec): string[] {
+  const problems: string[] = [];
+  const byId = new Map<string, NodeSpec>();
+  const byAddress = new Map<string, NodeSpec>();
+  spec.nodes.forEach((node, index) => {
+    const where = `nodes[${index}] ${nodeLabel(node)}`;
+    const sameId = byId.get(node.id);
+    if (sameId) problems.push(`${where}: id "${node.id}" is used twice`);
+    byId.set(node.id, node);
+    const address = `${node.adminHost ?? node.host}:${node.port}`;
+    const sameAddress = byAddress.get(address);
+    if (sameAddress)
+      problems.push(`${where}: duplicate port ${node.port} on ${node.host}, already used by ${sameAddress.id}`);
+    byAddress.set(address, node);
+    if (node.role === 'master' && node.replicaOf !== undefined)
+      problems.push(`${where}: a master cannot have replicaOf`);
+    if (node.role === 'replica' && node.slots !== undefined && node.slots.length > 0)
+      problems.push(`${where}: a replica cannot own slots`);
+    if (node.role === 'replica' && node.replicaOf === undefined) problems.push(`${where}: replicaOf is required`);
+    if (node.role === 'master' && (node.slots ?? []).length === 0) problems.push(`${where}: a master needs slots`);
+    if (node.config === 'render:' && spec.dataDir === undefined)
+      problems.push(`${where}: config "render:" needs the spec's dataDir`);
+  });
+
+  spec.nodes.forEach((node, index) => {
+    if (node.role !== 'replica' || node.replicaOf === undefined) return;
+    const master = byId.get(node.replicaOf);
+    const where = `nodes[${index}] ${nodeLabel(node)}`;
+    if (!master) problems.push(`${where}: replicaOf "${node.replicaOf}" is not a node of this spec`);
+    else if (master.role !== 'master') problems.push(`${where}: replicaOf "${node.replicaOf}" is not a master`);
+  });
+
+  // Every slot exactly once.
+  const owner = new Array<string | undefined>(SLOT_COUNT);
+  const overlaps = new Map<string, number[]>();
+  spec.nodes.forEach((node, index) => {
+    (node.slots ?? []).forEach((text, slotIndex) => {
+      let range: SlotRange;
+      try {
+        range = parseSlotRange(text);
+      } catch (err) {
+        problems.push(`nodes[${index}].slots[${slotIndex}] of ${node.id}: ${(err as Error).message}`);
+        return;
+      }
+      for (let slot = range[0]; slot <= range[1]; slot++) {
+        const previous = owner[slot];
+        if (previous !== undefined && previous !== node.id) {
+          const key = `${previous} and ${node.id}`;
+          overlaps.set(key, [...(overlaps.get(key) ?? []), slot]);
+        } else owner[slot] = node.id;
+      }
+    });
+  });
+  for (const [pair, slots] of overlaps) {
+    const ranges = mergeRanges(slots.map((s) => [s, s] as const));
+    problems.push(`overlapping slots: ${describeRanges(ranges)} assigned to both ${pair}`);
+  }
+  const uncovered: number[] = [];
+  for (let slot = 0; slot < SLOT_COUNT; slot++) if (owner[slot] === undefined) uncovered.push(slot);
+  if (uncovered.length > 0) {
+    const ranges = mergeRanges([...new Set(uncovered)].map((s) => [s, s] as const));
+    problems.push(`uncovered slots: ${describeRanges(ranges)} (${countSlots(ranges)} slots) are assigned to no master`);
+  }
+  return problems;
+}
+
+/** Parses and validates a spec; throws a SpecError naming every problem with its field or node. */
+export function parseClusterSpec(input: unknown): ClusterSpec {
+  const parsed = clusterSpecSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new SpecError(
+      parsed.error.issues.map((issue) => `${issue.path.map(String).join('.') || '(spec)'}: ${issue.message}`),
+    );
+  }
+  const problems = findSpecProblems(parsed.data);
+  if (problems.length > 0) throw new SpecError(problems);
+  return parsed.data;
+}
+
+export function masters(spec: ClusterSpec): NodeSpec[] {
+  return spec.nodes.filter((node) => node.role === 'master');
+}
+
+export function replicas(spec: ClusterSpec): NodeSpec[] {
+  return spec.nodes.filter((node) => node.role === 'replica');
+}
+
+export function nodeSlots(node: NodeSpec): SlotRange[] {
+  return mergeRanges((node.slots ?? []).map(parseSlotRange));
+}
+
+export function findNode(spec: ClusterSpec, id: string): NodeSpec {
+  const node = spec.nodes.find((n) => n.id === id);
+  if (!node) throw new Error(`no node "${id}" in spec ${spec.name}`);
+  return node;
+}
+
+/** The address the orchestrator uses to reach a node. */
+export function adminAddress(node: NodeSpec): { host: string; port: number } {
+  return { host: node.adminHost ?? node.host, port: node.port };
+}
+
+export function expectedCurrentEpoch(spec: ClusterSpec): number {
+  return spec.expectedCurrentEpoch ?? masters(spec).length;
+}
+
+/** The file name a node's config gets in `configDir`: the source's own name, or redis-<port>.conf when rendered. */
+export function configFileName(node: NodeSpec): string {
+  if (node.config === 'render:') return `redis-${node.port}.conf`;
+  const name = node.config.split('/').pop();
+  return name && name.length > 0 ? name : `redis-${node.port}.conf`;
+}
+
+export function workflowIdFor(spec: Pick<ClusterSpec, 'name'>): string {
+  return `redis-cluster-${spec.name}`;
+}

@@ -1,0 +1,1 @@
+export { provisionRedisCluster } from './provision-redis-cluster';

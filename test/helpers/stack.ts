@@ -1,0 +1,97 @@
+/**
+ * A real stack for integration tests: a Temporal CLI dev server and an S3-compatible server on free loopback
+ * ports, the seed topology's configs uploaded to it, and helpers to stop every redis-server the run started.
+ */
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { type LocalServer, freePort, startS3Server, startTemporalDevServer, stopPid } from '../../src/local/processes';
+import { LOCAL_S3_ENV, localSeedSpec, seedConfigs } from '../../src/local/seed';
+import type { ClusterSpec } from '../../src/spec';
+
+export interface Stack {
+  stateDir: string;
+  temporal: LocalServer;
+  s3: LocalServer;
+  stop(): Promise<void>;
+}
+
+export async function startStack(prefix: string): Promise<Stack> {
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), `rco-${prefix}-`));
+  Object.assign(process.env, LOCAL_S3_ENV);
+  const [temporal, s3] = await Promise.all([
+    freePort().then((port) => startTemporalDevServer({ port, stateDir })),
+    freePort().then((port) => startS3Server({ port, stateDir })),
+  ]);
+  return {
+    stateDir,
+    temporal,
+    s3,
+    async stop() {
+      await stopRedisNodes(stateDir);
+      await Promise.all([temporal.stop(), s3.stop()]);
+      if (!process.env.RCO_KEEP_STATE) rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A block of 8 free consecutive ports whose bus ports (+10000) are free too. */
+export async function freePortBlock(count = 8): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 20000);
+    const { portOpen } = await import('../../src/local/processes');
+    const checks = await Promise.all(
+      Array.from({ length: count }, (_, i) => [portOpen(base + i), portOpen(base + i + 10000)]).flat(),
+    );
+    if (checks.every((open) => !open)) return base;
+  }
+  throw new Error('no free block of ports');
+}
+
+/** The seed topology on a free port block, its configs seeded into the stack's S3 store. */
+export async function seedTopology(stack: Stack, name = 'seed'): Promise<ClusterSpec> {
+  const base = await freePortBlock();
+  const spec = localSeedSpec({
+    stateDir: stack.stateDir,
+    s3Endpoint: stack.s3.address,
+    portOffset: base - 50001,
+    name,
+  });
+  await seedConfigs(spec, stack.s3.address, stack.stateDir);
+  return spec;
+}
+
+/** Stops every redis-server whose pid file lies under stateDir (the nodes the tests' workflows started). */
+export async function stopRedisNodes(stateDir: string): Promise<void> {
+  const pids: number[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (/^redis-\d+\.pid$/.test(entry.name)) pids.push(Number(readFileSync(full, 'utf8').trim()));
+    }
+  };
+  try {
+    walk(stateDir);
+  } catch {
+    return;
+  }
+  await Promise.all(pids.filter((pid) => pid > 0).map((pid) => stopPid(pid)));
+}
+
+let bundle: Promise<{ code: string }> | undefined;
+/** Workflow code bundled once per test file. */
+export function workflowBundle(): Promise<{ code: string }> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quietLogger });
+  return bundle;
+}
+
+const quietLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: (message: string) => console.error(message),
+};
