@@ -120,7 +120,7 @@ export interface FormResult {
 }
 
 /**
- * Masters get config epochs 1..N (only while they still know nobody, as Redis requires) and meet each other.
+ * After the slots: masters get config epochs 1..N (only while they still know nobody, as Redis requires) and meet each other.
  * Replicas join later, one at a time (see replicateNodes), so that no epoch collision bumps currentEpoch.
  */
 export async function formCluster(spec: ClusterSpec): Promise<FormResult> {
@@ -137,18 +137,26 @@ export async function formCluster(spec: ClusterSpec): Promise<FormResult> {
         }
       });
     }
-    const [first, ...others] = ms;
-    if (!first) return result;
-    const firstView = await readView(adminAddress(first));
-    await withNode(adminAddress(first), async (client) => {
-      for (const node of others) {
-        if (lineAt(firstView, node.host, node.port)) continue;
-        await client.call('CLUSTER', 'MEET', node.host, String(node.port));
-        result.met.push(node.id);
-        log.info('cluster meet', { from: first.id, to: node.id });
-      }
-    });
+    // Every master meets every other directly: handshakes finish in one round trip instead of waiting for gossip.
+    const views = await viewsOf(ms);
+    for (const node of ms) {
+      const view = views.get(node.id)!;
+      const unknown = ms.filter((other) => other !== node && !lineAt(view, other.host, other.port));
+      if (unknown.length === 0) continue;
+      await withNode(adminAddress(node), async (client) => {
+        for (const other of unknown) await client.call('CLUSTER', 'MEET', other.host, String(other.port));
+      });
+      result.met.push(...unknown.map((other) => `${node.id}->${other.id}`));
+      log.info('cluster meet', { from: node.id, to: unknown.map((o) => o.id) });
+    }
     await waitUntil('the masters to know each other', () => meshProblems(ms, ms));
+    await waitUntil('every master to see all 16384 slots assigned', async () => {
+      const after = await viewsOf(ms);
+      return ms.flatMap((node) => {
+        const assigned = after.get(node.id)!.clusterInfo.cluster_slots_assigned;
+        return assigned === String(SLOT_COUNT) ? [] : [`${node.id}: cluster_slots_assigned ${assigned}`];
+      });
+    });
     return result;
   });
 }
@@ -157,7 +165,11 @@ export interface AssignResult {
   added: { node: string; slots: string }[];
 }
 
-/** ADDSLOTSRANGE for the slots each master should own and does not; a slot owned elsewhere is a conflict. */
+/**
+ * ADDSLOTSRANGE for the slots each master should own and does not; a slot owned elsewhere is a conflict.
+ * Runs before the masters meet (as redis-cli does), so the first handshake carries the slots and no gossip
+ * round has to be waited for.
+ */
 export async function assignSlots(spec: ClusterSpec): Promise<AssignResult> {
   return withHeartbeat(async () => {
     const ms = masters(spec);
@@ -188,15 +200,6 @@ export async function assignSlots(spec: ClusterSpec): Promise<AssignResult> {
       result.added.push({ node: node.id, slots: describeRanges(missing) });
       log.info('slots assigned', { node: node.id, slots: describeRanges(missing), count: countSlots(missing) });
     }
-    await waitUntil('every master to see all 16384 slots assigned', async () => {
-      const after = await viewsOf(ms);
-      return ms.flatMap((node) => {
-        const info = after.get(node.id)!.clusterInfo;
-        return info.cluster_slots_assigned === String(SLOT_COUNT) && info.cluster_state === 'ok'
-          ? []
-          : [`${node.id}: cluster_slots_assigned ${info.cluster_slots_assigned}, state ${info.cluster_state}`];
-      });
-    });
     return result;
   });
 }
@@ -214,12 +217,14 @@ async function nodeIdOf(node: NodeSpec): Promise<string> {
 export async function replicateNodes(spec: ClusterSpec): Promise<ReplicateResult> {
   return withHeartbeat(async () => {
     const result: ReplicateResult = { attached: [], alreadyReplicating: [] };
+    const attachedOrDone = new Set<string>();
     for (const replica of replicas(spec)) {
       const master = spec.nodes.find((n) => n.id === replica.replicaOf)!;
       const masterId = await nodeIdOf(master);
       const view = await readView(adminAddress(replica));
       if (view.myself.role === 'replica' && view.myself.masterId === masterId) {
         result.alreadyReplicating.push(replica.id);
+        attachedOrDone.add(replica.id);
         continue;
       }
       if (view.myself.slots.length > 0)
@@ -227,9 +232,16 @@ export async function replicateNodes(spec: ClusterSpec): Promise<ReplicateResult
           ErrorType.TopologyConflict,
           `${nodeLabel(replica)} owns slots ${describeRanges(view.myself.slots)}; a replica must own none`,
         );
-      if (!lineAt(view, master.host, master.port)) {
-        await withNode(adminAddress(replica), (c) => c.call('CLUSTER', 'MEET', master.host, String(master.port)));
-        log.info('cluster meet', { from: replica.id, to: master.id });
+      // Meet the master and every node already in the cluster directly (no waiting on gossip). Only one
+      // epoch-0 master (this replica) joins at a time, so no config epoch collision can bump currentEpoch.
+      const joined = spec.nodes.filter(
+        (n) => n !== replica && (n.role === 'master' || attachedOrDone.has(n.id)) && !lineAt(view, n.host, n.port),
+      );
+      if (joined.length > 0) {
+        await withNode(adminAddress(replica), async (c) => {
+          for (const n of joined) await c.call('CLUSTER', 'MEET', n.host, String(n.port));
+        });
+        log.info('cluster meet', { from: replica.id, to: joined.map((n) => n.id) });
       }
       await waitUntil(`${replica.id} and ${master.id} to know each other`, () =>
         meshProblems([replica, master], [replica, master]),
@@ -237,11 +249,20 @@ export async function replicateNodes(spec: ClusterSpec): Promise<ReplicateResult
       await withNode(adminAddress(replica), (c) => c.call('CLUSTER', 'REPLICATE', masterId));
       log.info('replica attached', { replica: replica.id, master: master.id, masterId });
       result.attached.push(replica.id);
+      attachedOrDone.add(replica.id);
       await waitUntil(`${replica.id} to become a replica of ${master.id}`, async () => {
         const me = (await readView(adminAddress(replica))).myself;
         return me.role === 'replica' && me.masterId === masterId
           ? []
           : [`${replica.id} is still ${me.flags.join(',')}`];
+      });
+    }
+    // Nodes learn a replica's new role and flags from the packets it sends, which gossip alone delivers within
+    // ~cluster-node-timeout/2. A MEET to a node it already knows is such a packet, right now: the receiver
+    // updates the replica's role, master and nofailover flag, and the transient handshake entry is dropped.
+    for (const replica of replicas(spec)) {
+      await withNode(adminAddress(replica), async (c) => {
+        for (const n of spec.nodes) if (n !== replica) await c.call('CLUSTER', 'MEET', n.host, String(n.port));
       });
     }
     await waitUntil(
@@ -295,14 +316,10 @@ export async function setNoFailover(spec: ClusterSpec): Promise<NoFailoverResult
         if (live === 'yes' && onDisk) result.alreadySet.push(replica.id);
       });
     }
-    await waitUntil('every node to see the nofailover flag on every replica', async () => {
-      const views = await viewsOf(spec.nodes);
-      return spec.nodes.flatMap((viewer) =>
-        replicas(spec).flatMap((r) => {
-          const line = lineAt(views.get(viewer.id)!, r.host, r.port);
-          return line?.noFailover ? [] : [`${viewer.id} does not see nofailover on ${r.id}`];
-        }),
-      );
+    // Each replica must show the flag itself; the verify step waits until gossip has carried it to every node.
+    await waitUntil('every replica to show the nofailover flag', async () => {
+      const views = await viewsOf(replicas(spec));
+      return replicas(spec).flatMap((r) => (views.get(r.id)!.myself.noFailover ? [] : [`${r.id} lacks nofailover`]));
     });
     return result;
   });

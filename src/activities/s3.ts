@@ -2,6 +2,9 @@
 import { GetObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import type { ClusterSpec } from '../spec';
 
+// The SDK warns about Node versions it will drop in future releases; this project pins a version that supports Node 20.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 export type S3ClientFactory = (settings: ClusterSpec['s3']) => S3Client;
 
 export const defaultS3ClientFactory: S3ClientFactory = (settings) =>

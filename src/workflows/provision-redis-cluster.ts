@@ -87,8 +87,9 @@ export async function provisionRedisCluster(input: ClusterSpecInput): Promise<Pr
   await step('fetchConfigs', () => quick.fetchConfigs(spec));
   await step('startNodes', () => nodeStart.startNodes(spec));
   await step('inspectNodes', () => quick.inspectNodes(spec));
-  await step('formCluster', () => clusterChange.formCluster(spec));
+  // Slots before the meeting, as redis-cli does: the first handshake then carries them (no gossip wait).
   await step('assignSlots', () => clusterChange.assignSlots(spec));
+  await step('formCluster', () => clusterChange.formCluster(spec));
   await step('replicateNodes', () => clusterChange.replicateNodes(spec));
   await step('setNoFailover', () => clusterChange.setNoFailover(spec));
   const report = await step('verifyCluster', () => clusterChange.verifyCluster(spec));

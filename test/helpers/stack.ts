@@ -6,7 +6,14 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type LocalServer, freePort, startS3Server, startTemporalDevServer, stopPid } from '../../src/local/processes';
+import {
+  type LocalServer,
+  freePort,
+  portOpen,
+  startS3Server,
+  startTemporalDevServer,
+  stopPid,
+} from '../../src/local/processes';
 import { LOCAL_S3_ENV, localSeedSpec, seedConfigs } from '../../src/local/seed';
 import type { ClusterSpec } from '../../src/spec';
 
@@ -36,11 +43,13 @@ export async function startStack(prefix: string): Promise<Stack> {
   };
 }
 
-/** A block of 8 free consecutive ports whose bus ports (+10000) are free too. */
+/**
+ * A block of free consecutive ports whose bus ports (+10000) are free too, all below the kernel's ephemeral
+ * range (32768+), so that no outgoing connection or freePort() server can be holding one by chance.
+ */
 export async function freePortBlock(count = 8): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 20000);
-    const { portOpen } = await import('../../src/local/processes');
+    const base = 12000 + Math.floor(Math.random() * 10000);
     const checks = await Promise.all(
       Array.from({ length: count }, (_, i) => [portOpen(base + i), portOpen(base + i + 10000)]).flat(),
     );

@@ -1,0 +1,33 @@
+import type { Command } from 'commander';
+import { RedisClusterClient } from '../client';
+import { printJson, readSpecFile } from './common';
+
+export function registerProvision(program: Command): void {
+  program
+    .command('provision')
+    .description('start provisionRedisCluster for a spec (or attach to its running run) and wait for the report')
+    .argument('<spec>', 'cluster spec, JSON or YAML')
+    .option('--no-wait', 'return once the run is started')
+    .option('--json', 'JSON output')
+    .action(async (file: string, options: { wait: boolean; json?: boolean }) => {
+      const spec = readSpecFile(file);
+      const client = await RedisClusterClient.connect();
+      try {
+        const handle = await client.provision(spec);
+        if (!options.wait) {
+          if (options.json) printJson({ workflowId: handle.workflowId });
+          else console.log(`started ${handle.workflowId}`);
+          return;
+        }
+        const result = await client.result(spec.name);
+        if (options.json) return printJson(result);
+        console.log(`cluster ${spec.name}: ${result.report.clusterState}, currentEpoch ${result.report.currentEpoch}`);
+        for (const node of result.report.nodes)
+          console.log(
+            `  ${node.id.padEnd(4)} ${node.address.padEnd(22)} ${node.role.padEnd(8)} ${node.role === 'master' ? node.slots : `of ${node.replicaOf}`}`,
+          );
+      } finally {
+        await client.close();
+      }
+    });
+}
