@@ -99,7 +99,7 @@ async function main(): Promise<void> {
         const result = await client.result(spec.name);
         ours.push((performance.now() - started) / 1000);
         if (result.report.problems.length > 0) throw new Error(`round ${round}: ${result.report.problems.join('; ')}`);
-        await stopRedisNodes(path.join(stack.stateDir, 'data'));
+        await stopRedisNodes(path.join(stack.stateDir, spec.name));
         if (process.env.BENCH_VERBOSE) console.log(result.steps.map((s) => `${s.name}=${s.durationMs}`).join(' '));
         console.log(
           `round ${round + 1}/${ROUNDS}: manual ${manual[round]!.toFixed(2)} s, ours ${ours[round]!.toFixed(2)} s`,

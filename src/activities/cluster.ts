@@ -6,6 +6,7 @@ import { withNode } from '../redis/connection';
 import { type NodeView, lineAt, readView } from '../redis/view';
 import {
   type ClusterSpec,
+  type ErrorTypeName,
   type NodeSpec,
   ErrorType,
   SLOT_COUNT,
@@ -18,17 +19,19 @@ import {
   nodeLabel,
   nodeSlots,
   replicas,
+  sameRanges,
   subtractRanges,
 } from '../spec';
+import { checkPorts } from './nodes';
 import { fail, log, waitUntil, withHeartbeat } from './support';
 
-export type NodeState = 'fresh' | 'member';
+export type NodeState = 'absent' | 'fresh' | 'member';
 
 export interface InspectResult {
   node: string;
-  nodeId: string;
   state: NodeState;
-  keys: number;
+  nodeId?: string;
+  keys?: number;
 }
 
 function specAddresses(spec: ClusterSpec): Set<string> {
@@ -40,58 +43,68 @@ function specAddresses(spec: ClusterSpec): Set<string> {
   return set;
 }
 
+type Refusal = { type: ErrorTypeName; message: string };
+
+async function inspectRunningNode(spec: ClusterSpec, node: NodeSpec, refusals: Refusal[]): Promise<InspectResult> {
+  return withNode(adminAddress(node), async (client) => {
+    const info = parseInfo((await client.info()) as string);
+    if (info.cluster_enabled !== '1') {
+      refusals.push({
+        type: ErrorType.NodeNotClusterEnabled,
+        message: `${nodeLabel(node)} is a Redis without cluster support (cluster_enabled:0); stop it or start it with "cluster-enabled yes"`,
+      });
+      return { node: node.id, state: 'fresh' };
+    }
+    const view = await readView(adminAddress(node));
+    const known = specAddresses(spec);
+    const strangers = view.nodes.filter((n) => !n.myself && !known.has(`${n.host}:${n.port}`));
+    if (strangers.length > 0) {
+      const list = strangers.map((n) => `${n.host}:${n.port} (${n.id.slice(0, 8)})`).join(', ');
+      refusals.push({
+        type: ErrorType.NodeInOtherCluster,
+        message: `${nodeLabel(node)} already belongs to another cluster: it knows ${list}, which the spec does not name; take it out of that cluster yourself (CLUSTER RESET after saving its data) or fix the spec`,
+      });
+    }
+    // A lone node is never ours with data in it: Redis even claims the slots of keys it loads at start, so
+    // owning slots proves nothing. Only a node that already knows the other nodes of the spec is a member.
+    const member = view.nodes.length > 1 || (spec.nodes.length === 1 && sameRanges(view.myself.slots, nodeSlots(node)));
+    const keys = keyspaceKeys(info);
+    if (!member && keys > 0) {
+      refusals.push({
+        type: ErrorType.NodeNotEmpty,
+        message: `${nodeLabel(node)} holds ${keys} key(s) and is not part of cluster ${spec.name}; the orchestrator never overwrites data: empty the node yourself or give the spec another port`,
+      });
+    }
+    if (node.role === 'master' && view.myself.slots.length > 0) {
+      const foreign = subtractRanges(view.myself.slots, nodeSlots(node));
+      if (foreign.length > 0)
+        refusals.push({
+          type: ErrorType.SlotConflict,
+          message: `${nodeLabel(node)} owns slots ${describeRanges(foreign)}, which the spec gives to other masters; move them yourself or fix the spec`,
+        });
+    }
+    return { node: node.id, nodeId: view.myself.id, state: member ? 'member' : 'fresh', keys };
+  });
+}
+
 /**
- * Preflight for the cluster steps: every node must be cluster-enabled, and either fresh and empty, or
- * already part of this cluster. Reads only; refuses before anything is changed on any node.
+ * Preflight: every port is free or held by a cluster-enabled Redis that is either fresh and empty, or already
+ * part of this cluster. Reads only; refuses, naming every offending node, before anything is written anywhere.
  */
 export async function inspectNodes(spec: ClusterSpec): Promise<InspectResult[]> {
-  const known = specAddresses(spec);
-  const problems: { type: (typeof ErrorType)[keyof typeof ErrorType]; message: string }[] = [];
+  const ports = await checkPorts(spec);
+  const refusals: Refusal[] = [];
   const results = await Promise.all(
     spec.nodes.map((node) =>
-      withNode(adminAddress(node), async (client): Promise<InspectResult | undefined> => {
-        const info = parseInfo((await client.info()) as string);
-        if (info.cluster_enabled !== '1') {
-          problems.push({
-            type: ErrorType.NodeNotClusterEnabled,
-            message: `${nodeLabel(node)} runs without cluster support (cluster_enabled:0); start it with "cluster-enabled yes"`,
-          });
-          return undefined;
-        }
-        const view = await readView(adminAddress(node));
-        const strangers = view.nodes.filter((n) => !n.myself && !known.has(`${n.host}:${n.port}`));
-        if (strangers.length > 0) {
-          const list = strangers.map((n) => `${n.host}:${n.port} (${n.id.slice(0, 8)})`).join(', ');
-          problems.push({
-            type: ErrorType.NodeInOtherCluster,
-            message: `${nodeLabel(node)} already belongs to another cluster: it knows ${list}, which the spec does not name; take it out of that cluster yourself (CLUSTER RESET after saving its data) or fix the spec`,
-          });
-        }
-        const member = view.nodes.length > 1 || view.myself.slots.length > 0;
-        const keys = keyspaceKeys(info);
-        if (!member && keys > 0) {
-          problems.push({
-            type: ErrorType.NodeNotEmpty,
-            message: `${nodeLabel(node)} holds ${keys} key(s) and is not part of cluster ${spec.name}; the orchestrator never overwrites data: empty the node yourself or give the spec another port`,
-          });
-        }
-        if (node.role === 'master' && view.myself.slots.length > 0) {
-          const foreign = subtractRanges(view.myself.slots, nodeSlots(node));
-          if (foreign.length > 0)
-            problems.push({
-              type: ErrorType.SlotConflict,
-              message: `${nodeLabel(node)} owns slots ${describeRanges(foreign)}, which the spec gives to other masters; move them yourself or fix the spec`,
-            });
-        }
-        return { node: node.id, nodeId: view.myself.id, state: member ? 'member' : 'fresh', keys };
-      }),
+      ports.get(node.id) === 'free'
+        ? Promise.resolve<InspectResult>({ node: node.id, state: 'absent' })
+        : inspectRunningNode(spec, node, refusals),
     ),
   );
-  const first = problems[0];
-  if (first) fail(first.type, problems.map((p) => p.message).join('; '));
-  const checked = results.filter((r): r is InspectResult => r !== undefined);
-  log.info('nodes inspected', { states: Object.fromEntries(checked.map((r) => [r.node, r.state])) });
-  return checked;
+  const first = refusals[0];
+  if (first) fail(first.type, refusals.map((r) => r.message).join('; '));
+  log.info('nodes inspected', { states: Object.fromEntries(results.map((r) => [r.node, r.state])) });
+  return results;
 }
 
 async function viewsOf(nodes: NodeSpec[]): Promise<Map<string, NodeView>> {
@@ -260,7 +273,7 @@ export async function replicateNodes(spec: ClusterSpec): Promise<ReplicateResult
     // Nodes learn a replica's new role and flags from the packets it sends, which gossip alone delivers within
     // ~cluster-node-timeout/2. A MEET to a node it already knows is such a packet, right now: the receiver
     // updates the replica's role, master and nofailover flag, and the transient handshake entry is dropped.
-    for (const replica of replicas(spec)) {
+    for (const replica of replicas(spec).filter((r) => result.attached.includes(r.id))) {
       await withNode(adminAddress(replica), async (c) => {
         for (const n of spec.nodes) if (n !== replica) await c.call('CLUSTER', 'MEET', n.host, String(n.port));
       });

@@ -3,9 +3,9 @@ import { defineQuery } from '@temporalio/workflow';
 
 export const STEPS = [
   'validate',
+  'inspectNodes',
   'fetchConfigs',
   'startNodes',
-  'inspectNodes',
   'assignSlots',
   'formCluster',
   'replicateNodes',

@@ -84,9 +84,10 @@ export async function provisionRedisCluster(input: ClusterSpecInput): Promise<Pr
   });
   progress.cluster = spec.name;
 
+  // Read-only preflight first: a node we must not touch stops the run before anything is written or started.
+  await step('inspectNodes', () => quick.inspectNodes(spec));
   await step('fetchConfigs', () => quick.fetchConfigs(spec));
   await step('startNodes', () => nodeStart.startNodes(spec));
-  await step('inspectNodes', () => quick.inspectNodes(spec));
   // Slots before the meeting, as redis-cli does: the first handshake then carries them (no gossip wait).
   await step('assignSlots', () => clusterChange.assignSlots(spec));
   await step('formCluster', () => clusterChange.formCluster(spec));

@@ -1,0 +1,44 @@
+/** Processes a test starts by itself (not through the workflow), stopped by pid afterwards. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
+import { stopPid } from '../../src/local/processes';
+import { toolPath } from '../../src/local/tools';
+import { probePort } from '../../src/redis/connection';
+
+const started: ChildProcess[] = [];
+const servers: net.Server[] = [];
+const sockets = new Set<net.Socket>();
+
+/** A plain redis-server (cluster-enabled unless told otherwise) on `port`, its files under `dir`. */
+export async function startTestRedis(port: number, dir: string, extra: string[] = []): Promise<ChildProcess> {
+  mkdirSync(dir, { recursive: true });
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'];
+  args.push('--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, ...extra);
+  const child = spawn(toolPath('redis-server'), args, { stdio: 'ignore' });
+  started.push(child);
+  const deadline = Date.now() + 10_000;
+  while ((await probePort({ host: '127.0.0.1', port }, 300)).kind !== 'redis') {
+    if (Date.now() > deadline) throw new Error(`test redis on ${port} did not start`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return child;
+}
+
+/** Something that is not Redis on `port`: answers every connection like a web server. */
+export function startNonRedis(port: number): Promise<void> {
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
+  });
+  servers.push(server);
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
+}
+
+export async function stopTestServers(): Promise<void> {
+  await Promise.all(started.splice(0).map((child) => (child.pid ? stopPid(child.pid) : undefined)));
+  for (const socket of sockets) socket.destroy();
+  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+}
