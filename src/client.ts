@@ -2,7 +2,13 @@
  * Programmatic client for other services: start (or attach to) a provisioning run, watch its progress,
  * wait for the report, cancel it.
  */
-import { Client, Connection, WorkflowIdConflictPolicy, type WorkflowHandle } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  WorkflowIdConflictPolicy,
+  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
 import type { ClusterSpecInput } from './spec/schema';
 import { parseClusterSpec, workflowIdFor } from './spec/schema';
 import { type TemporalSettings, WORKFLOW_TYPE, temporalSettings } from './settings';
@@ -29,7 +35,10 @@ export class RedisClusterClient {
    * Starts provisioning the cluster, or attaches to the run already going for the same cluster: one cluster
    * never has two runs at once. The spec is validated here first, so a bad spec fails before anything starts.
    */
-  async provision(spec: ClusterSpecInput, options: { workflowId?: string } = {}): Promise<WorkflowHandle> {
+  async provision(
+    spec: ClusterSpecInput,
+    options: { workflowId?: string } = {},
+  ): Promise<WorkflowHandleWithFirstExecutionRunId> {
     const parsed = parseClusterSpec(spec);
     return this.client.workflow.start(WORKFLOW_TYPE, {
       taskQueue: this.settings.taskQueue,

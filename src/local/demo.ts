@@ -98,12 +98,13 @@ export async function demoUp(
 /** Stops everything `demoUp` started, by pid: worker, redis nodes, S3 store, Temporal. Keeps the data. */
 export async function demoDown(log: (line: string) => void): Promise<void> {
   const state = readState();
-  const stop = async (name: string, pid?: number) => {
+  const stop = async (name: string, pid?: number, group = false) => {
     if (pid === undefined || !pidAlive(pid)) return;
-    await stopPid(pid);
+    await stopPid(group ? -pid : pid);
     log(`stopped ${name} (pid ${pid})`);
   };
-  await stop('worker', state.workerPid);
+  // The worker runs under tsx, which starts it as a child: stop the whole process group.
+  await stop('worker', state.workerPid, true);
   const dataDir = path.join(DEMO_DIR, 'data');
   for (const port of existsSync(dataDir) ? readdirSync(dataDir) : []) {
     const pidFile = path.join(dataDir, port, `redis-${port}.pid`);

@@ -1,0 +1,42 @@
+/** The real worker as its own OS process, so that a test can SIGKILL it like a crash would. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { LOCAL_S3_ENV } from '../../src/local/seed';
+import { PROJECT_ROOT } from '../../src/local/tools';
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  output: () => string;
+  /** Resolves once the worker polls its task queue. */
+  ready: Promise<void>;
+}
+
+export function startWorkerProcess(temporalAddress: string): WorkerProcess {
+  const child = spawn(process.execPath, [require.resolve('tsx/cli'), path.join(PROJECT_ROOT, 'src', 'worker.ts')], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, ...LOCAL_S3_ENV, TEMPORAL_ADDRESS: temporalAddress },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: tsx runs the worker in a child process, and a crash must take both.
+    detached: true,
+  });
+  let output = '';
+  const ready = new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('worker polling')) resolve();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`worker exited with ${code} before polling:\n${output}`)));
+  });
+  return { child, output: () => output, ready };
+}
+
+/** SIGKILL to the worker's whole process group, as a crash of the machine's worker would be. */
+export function killWorker(worker: WorkerProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (worker.child.exitCode !== null || worker.child.signalCode !== null) return resolve();
+    worker.child.once('exit', () => resolve());
+    process.kill(-worker.child.pid!, 'SIGKILL');
+  });
+}
