@@ -1,0 +1,37 @@
+import { confFacts, confValue, parseRedisConf, renderNodeConf } from '../../src/spec';
+
+test('parse: comments, quotes, last value wins, slave-* aliases', () => {
+  const text = [
+    '# a comment',
+    'port 6379',
+    'port 50001',
+    'dir "/var/lib/redis data"',
+    "logfile ''",
+    'cluster-enabled yes',
+    'cluster-slave-no-failover yes',
+    '   save 900 1',
+  ].join('\n');
+  const directives = parseRedisConf(text);
+  expect(confValue(directives, 'port')).toBe('50001');
+  expect(confValue(directives, 'dir')).toBe('/var/lib/redis data');
+  expect(confValue(directives, 'logfile')).toBe('');
+  expect(confValue(directives, 'save')).toBe('900 1');
+  const facts = confFacts(text);
+  expect(facts).toMatchObject({ port: 50001, clusterEnabled: true, replicaNoFailover: true, daemonize: false });
+  expect(() => parseRedisConf('dir "/unterminated')).toThrow('line 1: unbalanced quotes');
+});
+
+test('render then parse: what the checks look for is there', () => {
+  const text = renderNodeConf({ port: 50005, bind: '127.0.0.1', dataDir: '/d/50005', replica: true, nofailover: true });
+  expect(confFacts(text)).toMatchObject({
+    port: 50005,
+    clusterEnabled: true,
+    replicaNoFailover: true,
+    dir: '/d/50005',
+    clusterConfigFile: 'nodes-50005.conf',
+    daemonize: true,
+    pidfile: '/d/50005/redis-50005.pid',
+  });
+  const master = renderNodeConf({ port: 50001, bind: '127.0.0.1', dataDir: '/d', replica: false, nofailover: true });
+  expect(confFacts(master).replicaNoFailover).toBe(false);
+});

@@ -1,0 +1,170 @@
+/**
+ * The workflow alone, with mocked activities, on a real Temporal dev server (the installed CLI binary): step order,
+ * what reaches the activities, and how failures end the run.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { WorkflowFailedError } from '@temporalio/client';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Activities, ClusterReport } from '../../src/activities';
+import { toolPath } from '../../src/local/tools';
+import { type ClusterSpecInput, ErrorType } from '../../src/spec';
+import { progressQuery } from '../../src/workflows/messages';
+import { rootApplicationFailure } from '../helpers/failures';
+import { workflowBundle } from '../helpers/stack';
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
+let env: TestWorkflowEnvironment;
+const seed = JSON.parse(
+  readFileSync(path.join(__dirname, '../../examples/seed-cluster.json'), 'utf8'),
+) as ClusterSpecInput;
+let counter = 0;
+
+beforeAll(async () => {
+  env = await TestWorkflowEnvironment.createLocal({
+    server: { executable: { type: 'existing-path', path: toolPath('temporal') }, ip: '127.0.0.1' },
+  });
+});
+
+afterAll(async () => {
+  await env?.teardown();
+});
+
+const report: ClusterReport = {
+  name: 'my-redis',
+  clusterState: 'ok',
+  currentEpoch: 4,
+  slotsAssigned: 16384,
+  nodes: [],
+  mapping: {},
+  problems: [],
+};
+
+function mockActivities(calls: string[], overrides: Partial<Record<keyof Activities, () => Promise<unknown>>> = {}) {
+  const names: (keyof Activities)[] = [
+    'inspectNodes',
+    'fetchConfigs',
+    'startNodes',
+    'assignSlots',
+    'formCluster',
+    'replicateNodes',
+    'setNoFailover',
+    'verifyCluster',
+  ];
+  return Object.fromEntries(
+    names.map((name) => [
+      name,
+      async () => {
+        calls.push(name);
+        const override = overrides[name];
+        if (override) return override();
+        return name === 'verifyCluster' ? report : { ok: true };
+      },
+    ]),
+  );
+}
+
+async function run(input: unknown, activities: object) {
+  const taskQueue = `wf-test-${++counter}`;
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities,
+  });
+  return worker.runUntil(async () => {
+    const handle = await env.client.workflow.start('provisionRedisCluster', {
+      taskQueue,
+      workflowId: `wf-${counter}`,
+      args: [input],
+    });
+    const outcome = await handle.result().then(
+      (value) => ({ value, error: undefined }),
+      (error: unknown) => ({ value: undefined, error }),
+    );
+    return { ...outcome, progress: await handle.query(progressQuery) };
+  });
+}
+
+test('runs the steps in order, passes the validated spec, and returns the report with timings', async () => {
+  const calls: string[] = [];
+  const { value, progress } = await run(seed, mockActivities(calls));
+  expect(calls).toEqual([
+    'inspectNodes',
+    'fetchConfigs',
+    'startNodes',
+    'assignSlots',
+    'formCluster',
+    'replicateNodes',
+    'setNoFailover',
+    'verifyCluster',
+  ]);
+  expect(value).toMatchObject({ report });
+  expect(progress.steps.map((s) => `${s.name}:${s.status}`)).toEqual([
+    'validate:done',
+    'inspectNodes:done',
+    'fetchConfigs:done',
+    'startNodes:done',
+    'assignSlots:done',
+    'formCluster:done',
+    'replicateNodes:done',
+    'setNoFailover:done',
+    'verifyCluster:done',
+  ]);
+  expect(progress.steps.every((s) => typeof s.durationMs === 'number' && s.startedAt)).toBe(true);
+});
+
+test('an invalid spec fails the run as InvalidSpec before any activity runs', async () => {
+  const calls: string[] = [];
+  const bad = { ...seed, nodes: seed.nodes.map((n) => (n.id === 'm2' ? { ...n, slots: ['4000-8191'] } : n)) };
+  const { error, progress } = await run(bad, mockActivities(calls));
+  expect(error).toBeInstanceOf(WorkflowFailedError);
+  const failure = rootApplicationFailure(error);
+  expect(failure.type).toBe(ErrorType.InvalidSpec);
+  expect(failure.message).toContain('4000-4095 assigned to both m1 and m2');
+  expect(calls).toEqual([]);
+  expect(progress.steps[0]).toMatchObject({ name: 'validate', status: 'failed' });
+});
+
+test('a non-retryable refusal stops the run at once: one attempt, later steps never run', async () => {
+  const calls: string[] = [];
+  const { error, progress } = await run(
+    seed,
+    mockActivities(calls, {
+      inspectNodes: async () => {
+        throw ApplicationFailure.create({
+          type: ErrorType.NodeNotEmpty,
+          message: 'm2 holds 1 key(s)',
+          nonRetryable: true,
+        });
+      },
+    }),
+  );
+  expect(rootApplicationFailure(error).type).toBe(ErrorType.NodeNotEmpty);
+  expect(calls).toEqual(['inspectNodes']);
+  expect(progress.currentStep).toBe('inspectNodes');
+  expect(progress.steps.find((s) => s.name === 'inspectNodes')).toMatchObject({
+    status: 'failed',
+    error: 'm2 holds 1 key(s)',
+  });
+});
+
+test('a transient error is retried and the run goes on', async () => {
+  const calls: string[] = [];
+  let failures = 0;
+  const { value } = await run(
+    seed,
+    mockActivities(calls, {
+      replicateNodes: async () => {
+        if (failures++ < 2) throw new Error('connection reset');
+        return { attached: [] };
+      },
+    }),
+  );
+  expect(value).toBeDefined();
+  expect(calls.filter((c) => c === 'replicateNodes')).toHaveLength(3);
+  expect(calls[calls.length - 1]).toBe('verifyCluster');
+});
