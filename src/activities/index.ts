@@ -4,6 +4,18 @@ import { assignSlots, formCluster, inspectNodes, replicateNodes, setNoFailover }
 import { fetchConfigs } from './configs';
 import { startNodes } from './nodes';
 import { type S3ClientFactory, defaultS3ClientFactory } from './s3';
+import {
+  type CopyChunkInput,
+  type Shard,
+  clearCheckpoints,
+  copyShardChunk,
+  countTargetKeys,
+  planMigration,
+  prepareRdbShard,
+  recopyKeys,
+  releaseRdbShard,
+  verifyShard,
+} from './migration';
 import { verifyCluster } from './verify';
 
 export interface ActivityDeps {
@@ -22,8 +34,17 @@ export function createActivities(deps: ActivityDeps = {}) {
     replicateNodes: (spec: ClusterSpec) => replicateNodes(spec),
     setNoFailover: (spec: ClusterSpec) => setNoFailover(spec),
     verifyCluster: (spec: ClusterSpec) => verifyCluster(spec),
+    planMigration: (spec: ClusterSpec) => planMigration(spec),
+    prepareRdbShard: (spec: ClusterSpec, shard: Shard) => prepareRdbShard(spec, shard, s3),
+    copyShardChunk: (input: CopyChunkInput) => copyShardChunk(input),
+    releaseRdbShard: (shard: Shard) => releaseRdbShard(shard),
+    verifyShard: (spec: ClusterSpec, shard: Shard, keys?: string[]) => verifyShard(spec, shard, keys),
+    recopyKeys: (spec: ClusterSpec, shard: Shard, keys: string[]) => recopyKeys(spec, shard, keys),
+    clearCheckpoints: (spec: ClusterSpec, shards: Shard[]) => clearCheckpoints(spec, shards),
+    countTargetKeys: (spec: ClusterSpec) => countTargetKeys(spec),
   };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
 export type { ClusterReport, NodeReport } from './verify';
+export type { CopyCounters, CopyMode, MigrationPlan, Shard, ShardVerification } from './migration';

@@ -26,6 +26,18 @@ export const ErrorType = {
   NodeStartFailed: 'NodeStartFailed',
   /** The finished cluster does not match the spec. */
   VerifyFailed: 'VerifyFailed',
+  /** The migration source cannot be reached. */
+  SourceUnreachable: 'SourceUnreachable',
+  /** The source refuses the credentials. */
+  SourceAuthFailed: 'SourceAuthFailed',
+  /** The source has keys in a database the spec does not map into the cluster. */
+  SourceDbNotMapped: 'SourceDbNotMapped',
+  /** Some target slot has no owner: keys for it could not be written. */
+  TargetSlotsUncovered: 'TargetSlotsUncovered',
+  /** A key exists in the target and the conflict policy is "fail". */
+  KeyConflict: 'KeyConflict',
+  /** The data in the target still differs from the source after copying again. */
+  DataVerifyFailed: 'DataVerifyFailed',
 } as const;
 
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];

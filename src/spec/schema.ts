@@ -1,5 +1,6 @@
 /** The cluster spec: what the user asks for, as one plain JSON object. Pure: zod only. */
 import { z } from 'zod';
+import { migrationSchema } from './migration';
 import { type SlotRange, SLOT_COUNT, countSlots, describeRanges, mergeRanges, parseSlotRange } from './slots';
 
 const portSchema = z
@@ -52,6 +53,8 @@ export const clusterSpecSchema = z.object({
   expectedCurrentEpoch: z.number().int().min(0).optional(),
   s3: s3SettingsSchema.optional(),
   nodes: z.array(nodeSpecSchema).min(1),
+  /** Copy old data into the cluster once it is built. */
+  migration: migrationSchema.optional(),
 });
 
 export type NodeSpec = z.infer<typeof nodeSpecSchema>;

@@ -1,1 +1,1 @@
-export { provisionRedisCluster } from './provision-redis-cluster';
+export { migrateRedisData, provisionRedisCluster } from './provision-redis-cluster';

@@ -1,5 +1,5 @@
 /** Queries, signals and updates of the workflows, defined once. */
-import { defineQuery } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
 export const STEPS = [
   'validate',
@@ -11,10 +11,12 @@ export const STEPS = [
   'replicateNodes',
   'setNoFailover',
   'verifyCluster',
+  'migrateData',
+  'verifyData',
 ] as const;
 
 export type StepName = (typeof STEPS)[number];
-export type StepStatus = 'pending' | 'running' | 'done' | 'failed';
+export type StepStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
 
 export interface StepProgress {
   name: StepName;
@@ -27,10 +29,41 @@ export interface StepProgress {
   error?: string;
 }
 
+export interface ShardProgress {
+  shard: string;
+  /** Keys in the shard when the migration was planned (0 when unknown). */
+  keysTotal: number;
+  scanned: number;
+  copied: number;
+  skipped: number;
+  failed: number;
+  bigKeys: number;
+  mode: 'migrate' | 'dump-restore';
+  /** Keys scanned per second since the shard started. */
+  rate: number;
+  /** Seconds left at the current rate, when the total is known. */
+  etaSeconds?: number;
+  done: boolean;
+}
+
+export interface MigrationProgress {
+  paused: boolean;
+  /** Current throttle; undefined means unlimited. */
+  keysPerSecond?: number;
+  shards: ShardProgress[];
+}
+
 export interface ProvisionProgress {
   cluster: string;
   currentStep?: StepName;
   steps: StepProgress[];
+  migration?: MigrationProgress;
 }
 
 export const progressQuery = defineQuery<ProvisionProgress>('progress');
+
+/** Pause the migration at the next chunk boundary (within a few seconds). */
+export const pauseSignal = defineSignal('pause');
+export const resumeSignal = defineSignal('resume');
+/** Set the keys-per-second throttle (null for unlimited); returns the throttle now in force. */
+export const throttleUpdate = defineUpdate<number | null, [number | null]>('throttle');

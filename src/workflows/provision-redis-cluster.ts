@@ -1,54 +1,43 @@
 /**
- * provisionRedisCluster: turns a cluster spec into a live Redis Cluster, step by step. Every activity reads
- * the live state first and applies only the difference, so the workflow can be re-run and resumed.
+ * provisionRedisCluster: turns a cluster spec into a live Redis Cluster, step by step, then copies the old data
+ * into it when the spec has a migration section. migrateRedisData does the copy alone, into an existing cluster.
+ * Every activity reads the live state first and applies only the difference, so runs can be repeated and resumed.
  */
-import {
-  ApplicationFailure,
-  type ActivityOptions,
-  type RetryPolicy,
-  proxyActivities,
-  setHandler,
-} from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities, ClusterReport } from '../activities';
-import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../spec/errors';
+import { ErrorType } from '../spec/errors';
 import { type ClusterSpec, type ClusterSpecInput, SpecError, parseClusterSpec } from '../spec/schema';
 import { type ProvisionProgress, type StepName, STEPS, progressQuery } from './messages';
-
-const retry: RetryPolicy = {
-  initialInterval: '1s',
-  backoffCoefficient: 2,
-  maximumInterval: '15s',
-  nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
-};
-
-/** Timeout and retry profiles, one per kind of activity. Heartbeats make a dead worker visible in seconds. */
-export const profiles = {
-  quick: { startToCloseTimeout: '1 minute', retry: { ...retry, maximumAttempts: 10 } },
-  nodeStart: { startToCloseTimeout: '2 minutes', heartbeatTimeout: '10s', retry: { ...retry, maximumAttempts: 10 } },
-  clusterChange: {
-    startToCloseTimeout: '5 minutes',
-    heartbeatTimeout: '10s',
-    retry: { ...retry, maximumAttempts: 20 },
-  },
-} satisfies Record<string, ActivityOptions>;
+import { type MigrationReport, copyData, migrationControls, verifyData } from './migrate-data';
+import { profiles } from './profiles';
 
 const quick = proxyActivities<Activities>(profiles.quick);
 const nodeStart = proxyActivities<Activities>(profiles.nodeStart);
 const clusterChange = proxyActivities<Activities>(profiles.clusterChange);
 
 export interface ProvisionResult {
+  /** The cluster as verified. */
   report: ClusterReport;
   steps: ProvisionProgress['steps'];
+  /** Present when the spec has a migration section. */
+  migration?: MigrationReport;
 }
 
-export async function provisionRedisCluster(input: ClusterSpecInput): Promise<ProvisionResult> {
+export interface MigrateResult {
+  steps: ProvisionProgress['steps'];
+  migration: MigrationReport;
+}
+
+type StepRunner = <T>(name: StepName, run: () => Promise<T>) => Promise<T>;
+
+/** Progress, its query handler, and a runner that records each step's status, timing and result. */
+function tracked(input: ClusterSpecInput): { progress: ProvisionProgress; step: StepRunner } {
   const progress: ProvisionProgress = {
     cluster: typeof input?.name === 'string' ? input.name : '(unnamed)',
     steps: STEPS.map((name) => ({ name, status: 'pending' })),
   };
   setHandler(progressQuery, () => progress);
-
-  async function step<T>(name: StepName, run: () => Promise<T>): Promise<T> {
+  const step: StepRunner = async (name, run) => {
     const entry = progress.steps.find((s) => s.name === name)!;
     const started = Date.now();
     progress.currentStep = name;
@@ -66,9 +55,12 @@ export async function provisionRedisCluster(input: ClusterSpecInput): Promise<Pr
     } finally {
       entry.durationMs = Date.now() - started;
     }
-  }
+  };
+  return { progress, step };
+}
 
-  const spec: ClusterSpec = await step('validate', async () => {
+function validated(input: ClusterSpecInput, step: StepRunner): Promise<ClusterSpec> {
+  return step('validate', async () => {
     try {
       return parseClusterSpec(input);
     } catch (err) {
@@ -82,6 +74,21 @@ export async function provisionRedisCluster(input: ClusterSpecInput): Promise<Pr
       throw err;
     }
   });
+}
+
+function skip(progress: ProvisionProgress, names: StepName[]): void {
+  for (const entry of progress.steps) if (names.includes(entry.name)) entry.status = 'skipped';
+}
+
+async function migrate(spec: ClusterSpec, progress: ProvisionProgress, step: StepRunner): Promise<MigrationReport> {
+  progress.migration = migrationControls(spec);
+  const copied = await step('migrateData', () => copyData(spec, progress.migration!));
+  return step('verifyData', () => verifyData(spec, copied.shards, progress.migration!, copied.failedKeys));
+}
+
+export async function provisionRedisCluster(input: ClusterSpecInput): Promise<ProvisionResult> {
+  const { progress, step } = tracked(input);
+  const spec = await validated(input, step);
   progress.cluster = spec.name;
 
   // Read-only preflight first: a node we must not touch stops the run before anything is written or started.
@@ -94,6 +101,29 @@ export async function provisionRedisCluster(input: ClusterSpecInput): Promise<Pr
   await step('replicateNodes', () => clusterChange.replicateNodes(spec));
   await step('setNoFailover', () => clusterChange.setNoFailover(spec));
   const report = await step('verifyCluster', () => clusterChange.verifyCluster(spec));
+  let migration: MigrationReport | undefined;
+  if (spec.migration) migration = await migrate(spec, progress, step);
+  else skip(progress, ['migrateData', 'verifyData']);
   progress.currentStep = undefined;
-  return { report, steps: progress.steps };
+  return { report, steps: progress.steps, migration };
+}
+
+/** Copies the spec's migration source into the existing cluster the spec names (its masters are the target). */
+export async function migrateRedisData(input: ClusterSpecInput): Promise<MigrateResult> {
+  const { progress, step } = tracked(input);
+  const spec = await validated(input, step);
+  progress.cluster = spec.name;
+  if (!spec.migration)
+    throw ApplicationFailure.create({
+      type: ErrorType.InvalidSpec,
+      message: 'migration: required by migrateRedisData',
+      nonRetryable: true,
+    });
+  skip(
+    progress,
+    STEPS.filter((name) => name !== 'validate' && name !== 'migrateData' && name !== 'verifyData'),
+  );
+  const migration = await migrate(spec, progress, step);
+  progress.currentStep = undefined;
+  return { steps: progress.steps, migration };
 }

@@ -1,0 +1,813 @@
+/**
+ * Step 9: copy the old data into the cluster. A source is split into shards (one per source master and
+ * database, or per RDB file); each shard is copied by SCAN batches in bounded chunks that return their cursor,
+ * and heartbeat it while they run, so a retry or a new worker resumes at the last batch.
+ */
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { Context } from '@temporalio/activity';
+import calculateSlot from 'cluster-key-slot';
+import type Redis from 'ioredis';
+import { createHash } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { freePort, pidAlive, stopPid } from '../local/processes';
+import { toolPath } from '../local/tools';
+import { resolveAuth } from '../redis/auth';
+import { parseClusterNodes, parseInfo } from '../redis/cluster-nodes';
+import { connectNode, probePort } from '../redis/connection';
+import { digestKey, printableKey } from '../redis/digest';
+import { SlotMap, groupByOwner, redirection, splitAddress } from '../redis/slot-map';
+import {
+  type ClusterSpec,
+  type MigrationSpec,
+  ErrorType,
+  adminAddress,
+  describeRanges,
+  masters,
+  rangesFromSlots,
+} from '../spec';
+import { type S3ClientFactory, parseS3Uri } from './s3';
+import { fail, heartbeat, log, sleep } from './support';
+
+export interface Shard {
+  id: string;
+  /** The node to SCAN; for RDB shards, filled in by prepareRdbShard. */
+  host?: string;
+  port?: number;
+  db: number;
+  /** Prefix added to every key name in the target (for source databases other than 0). */
+  prefix: string;
+  rdbObject?: string;
+  /** Keys at plan time, for the ETA (0 when unknown). */
+  keys: number;
+}
+
+export interface CopyCounters {
+  /** SCAN batches done: orders checkpoints, the later one wins. */
+  batches: number;
+  scanned: number;
+  copied: number;
+  skipped: number;
+  failed: number;
+  bigKeys: number;
+}
+
+export const zeroCounters = (): CopyCounters => ({
+  batches: 0,
+  scanned: 0,
+  copied: 0,
+  skipped: 0,
+  failed: 0,
+  bigKeys: 0,
+});
+
+export type CopyMode = 'migrate' | 'dump-restore';
+
+function migrationOf(spec: ClusterSpec): MigrationSpec {
+  if (!spec.migration) throw new Error(`spec ${spec.name} has no migration section`);
+  return spec.migration;
+}
+
+async function connectSource(spec: ClusterSpec, host: string, port: number, db = 0): Promise<Redis> {
+  const source = migrationOf(spec).source;
+  const auth = resolveAuth(source.type === 'rdb' ? undefined : source.auth);
+  const client = await connectNode({ host, port });
+  if (auth.password !== undefined)
+    await (auth.username ? client.call('AUTH', auth.username, auth.password) : client.call('AUTH', auth.password));
+  if (db !== 0) await client.select(db);
+  return client;
+}
+
+function targetMap(spec: ClusterSpec): SlotMap {
+  return new SlotMap(masters(spec).map(adminAddress));
+}
+
+// ---------------------------------------------------------------------------------------------- plan
+
+export interface MigrationPlan {
+  shards: Shard[];
+  totalKeys: number;
+}
+
+async function probeSource(spec: ClusterSpec, host: string, port: number): Promise<Redis> {
+  const what = `migration source ${host}:${port}`;
+  for (let attempt = 1; ; attempt++) {
+    const probe = await probePort({ host, port }, 2000);
+    if (probe.kind === 'redis') break;
+    if (probe.kind === 'other')
+      fail(ErrorType.SourceUnreachable, `${what} is not a Redis (it answered ${JSON.stringify(probe.reply)})`);
+    if (attempt >= 3)
+      fail(ErrorType.SourceUnreachable, `${what} is unreachable (connection refused, 3 tries); check migration.source`);
+    await sleep(1000);
+  }
+  try {
+    const client = await connectSource(spec, host, port);
+    await client.ping();
+    return client;
+  } catch (err) {
+    const message = (err as Error).message;
+    if (/WRONGPASS|NOAUTH|invalid password|invalid username/i.test(message))
+      fail(
+        ErrorType.SourceAuthFailed,
+        `${what} refused the credentials of migration.source.auth: ${message.split('\n')[0]}`,
+      );
+    throw err;
+  }
+}
+
+function dbKeys(info: Record<string, string>): Map<number, number> {
+  const result = new Map<number, number>();
+  for (const [name, value] of Object.entries(info)) {
+    const match = /^db(\d+)$/.exec(name);
+    if (match) result.set(Number(match[1]), Number(/keys=(\d+)/.exec(value)?.[1] ?? 0));
+  }
+  return result;
+}
+
+/** Shards of a standalone source: one per non-empty database; a database the spec does not map is refused. */
+function standaloneShards(
+  id: string,
+  host: string,
+  port: number,
+  info: Record<string, string>,
+  databases?: Record<string, { prefix: string }>,
+): Shard[] {
+  const mapping = databases ?? { '0': { prefix: '' } };
+  const unmapped = [...dbKeys(info)].filter(([db, keys]) => keys > 0 && !mapping[String(db)]);
+  if (unmapped.length > 0)
+    fail(
+      ErrorType.SourceDbNotMapped,
+      `migration source ${id} has keys in db ${unmapped.map(([db, keys]) => `${db} (${keys} keys)`).join(', ')}, which a cluster (db 0 only) cannot hold as they are; map them with migration.source.databases, e.g. {"${unmapped[0]![0]}": {"prefix": "db${unmapped[0]![0]}:"}}`,
+    );
+  const keys = dbKeys(info);
+  return Object.entries(mapping)
+    .filter(([db]) => (keys.get(Number(db)) ?? 0) > 0)
+    .map(([db, { prefix }]) => ({
+      id: `${id}/db${db}`,
+      host,
+      port,
+      db: Number(db),
+      prefix,
+      keys: keys.get(Number(db)) ?? 0,
+    }));
+}
+
+/** Checks the source and the target and splits the work into shards. Reads only. */
+export async function planMigration(spec: ClusterSpec): Promise<MigrationPlan> {
+  const migration = migrationOf(spec);
+  const map = targetMap(spec);
+  try {
+    await map.refresh();
+    const uncovered = map.uncoveredSlots();
+    if (uncovered.length > 0)
+      fail(
+        ErrorType.TargetSlotsUncovered,
+        `target cluster ${spec.name}: slots ${describeRanges(rangesFromSlots(uncovered))} have no owner; nothing was copied`,
+      );
+  } finally {
+    map.close();
+  }
+  const source = migration.source;
+  let shards: Shard[] = [];
+  if (source.type === 'standalone') {
+    const client = await probeSource(spec, source.host, source.port);
+    try {
+      const info = parseInfo((await client.info()) as string);
+      if (info.cluster_enabled === '1')
+        fail(
+          ErrorType.InvalidSpec,
+          `migration source ${source.host}:${source.port} is a cluster node; use "type": "cluster"`,
+        );
+      shards = standaloneShards(`${source.host}:${source.port}`, source.host, source.port, info, source.databases);
+    } finally {
+      client.disconnect();
+    }
+  } else if (source.type === 'cluster') {
+    let nodesText: string | undefined;
+    for (const seed of source.nodes) {
+      const client = await probeSource(spec, seed.host, seed.port);
+      try {
+        nodesText = (await client.call('CLUSTER', 'NODES')) as string;
+        break;
+      } finally {
+        client.disconnect();
+      }
+    }
+    const sourceMasters = parseClusterNodes(nodesText ?? '').filter(
+      (n) => n.role === 'master' && n.slots.length > 0 && !n.failing,
+    );
+    for (const m of sourceMasters) {
+      const host = m.host || source.nodes[0]!.host;
+      const client = await connectSource(spec, host, m.port);
+      try {
+        shards.push({ id: `${host}:${m.port}`, host, port: m.port, db: 0, prefix: '', keys: await client.dbsize() });
+      } finally {
+        client.disconnect();
+      }
+    }
+  } else {
+    shards = source.objects.map((object, i) => ({ id: `rdb-${i + 1}`, db: 0, prefix: '', rdbObject: object, keys: 0 }));
+  }
+  const totalKeys = shards.reduce((sum, s) => sum + s.keys, 0);
+  log.info('migration planned', { shards: shards.map((s) => s.id), totalKeys });
+  return { shards, totalKeys };
+}
+
+// ---------------------------------------------------------------------------------------------- RDB shards
+
+function rdbDir(workflowId: string, shard: Shard): string {
+  const hash = createHash('sha1').update(`${workflowId}:${shard.rdbObject}`).digest('hex').slice(0, 16);
+  return path.join(os.tmpdir(), 'rco-rdb', hash);
+}
+
+/**
+ * Downloads the shard's RDB file from S3 and loads it into a temporary redis-server on a free loopback port.
+ * Idempotent: a temporary server already running for this shard is reused.
+ */
+export async function prepareRdbShard(spec: ClusterSpec, shard: Shard, s3Factory: S3ClientFactory): Promise<Shard> {
+  const workflowId = Context.current().info.workflowExecution?.workflowId ?? 'none';
+  const dir = rdbDir(workflowId, shard);
+  const stateFile = path.join(dir, 'server.json');
+  if (existsSync(stateFile)) {
+    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { pid: number; port: number };
+    if (pidAlive(state.pid) && (await probePort({ host: '127.0.0.1', port: state.port })).kind === 'redis')
+      return { ...shard, host: '127.0.0.1', port: state.port, keys: await countKeys('127.0.0.1', state.port) };
+  }
+  mkdirSync(dir, { recursive: true });
+  const client = s3Factory(spec.s3);
+  const { bucket, key } = parseS3Uri(shard.rdbObject!);
+  try {
+    const reply = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key })).catch((err: Error) => {
+      if (['NoSuchKey', 'NoSuchBucket', 'NotFound'].includes(err.name))
+        fail(ErrorType.ConfigNotFound, `RDB object ${shard.rdbObject} does not exist in S3`);
+      throw err;
+    });
+    await pipeline(reply.Body as Readable, createWriteStream(path.join(dir, 'shard.rdb')));
+  } finally {
+    client.destroy();
+  }
+  const port = await freePort();
+  const pidfile = path.join(dir, 'redis.pid');
+  const { spawnSync } = await import('node:child_process');
+  const started = spawnSync(toolPath('redis-server'), [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--dbfilename',
+    'shard.rdb',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--daemonize',
+    'yes',
+    '--pidfile',
+    pidfile,
+    '--logfile',
+    path.join(dir, 'redis.log'),
+  ]);
+  if (started.status !== 0) throw new Error(`temporary redis-server for ${shard.rdbObject} failed: ${started.stderr}`);
+  for (let i = 0; ; i++) {
+    const probe = await probePort({ host: '127.0.0.1', port }, 500);
+    if (probe.kind === 'redis' && probe.reply === '+PONG') break;
+    if (i > 600) throw new Error(`temporary redis-server for ${shard.rdbObject} did not finish loading`);
+    heartbeat();
+    await sleep(100);
+  }
+  const pid = Number(readFileSync(pidfile, 'utf8').trim());
+  writeFileSync(stateFile, JSON.stringify({ pid, port }));
+  const keys = await countKeys('127.0.0.1', port);
+  log.info('RDB loaded into a temporary redis-server', { object: shard.rdbObject, port, keys });
+  return { ...shard, host: '127.0.0.1', port, keys };
+}
+
+async function countKeys(host: string, port: number): Promise<number> {
+  const client = await connectNode({ host, port });
+  try {
+    return await client.dbsize();
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Stops the shard's temporary redis-server (by the pid it recorded) once its data is copied. */
+export async function releaseRdbShard(shard: Shard): Promise<void> {
+  const dir = rdbDir(Context.current().info.workflowExecution?.workflowId ?? 'none', shard);
+  const stateFile = path.join(dir, 'server.json');
+  if (!existsSync(stateFile)) return;
+  const { pid } = JSON.parse(readFileSync(stateFile, 'utf8')) as { pid: number };
+  await stopPid(pid);
+  const { rmSync } = await import('node:fs');
+  rmSync(dir, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------------------------------------- copy
+
+export interface CopyChunkInput {
+  spec: ClusterSpec;
+  shard: Shard;
+  cursor: string;
+  counters: CopyCounters;
+  mode: CopyMode;
+  keysPerSecond?: number;
+  /** Return after this long so that the workflow can pause, throttle and record the cursor. */
+  maxMs: number;
+}
+
+export interface CopyChunkResult {
+  cursor: string;
+  done: boolean;
+  counters: CopyCounters;
+  mode: CopyMode;
+  failedKeys: string[];
+}
+
+interface CopyContext {
+  spec: ClusterSpec;
+  migration: MigrationSpec;
+  shard: Shard;
+  source: Redis;
+  map: SlotMap;
+  counters: CopyCounters;
+  mode: CopyMode;
+  failedKeys: string[];
+}
+
+interface Checkpoint {
+  cursor: string;
+  counters: CopyCounters;
+  mode: CopyMode;
+}
+
+/** Where a shard's checkpoint lives in the target: one slot (hash tag) per run, removed when the run verifies. */
+export function checkpointKeyFor(
+  ctx: Pick<Context, 'info'> | { workflowId: string; runId: string },
+  shard: Pick<Shard, 'id'>,
+): Buffer {
+  const { workflowId, runId } = ('info' in ctx ? ctx.info.workflowExecution : ctx) ?? { workflowId: '-', runId: '-' };
+  return Buffer.from(`rco:checkpoint:{${workflowId}}:${runId}:${shard.id}`);
+}
+
+const PAYLOAD_REJECTED = /payload version or checksum are wrong/i;
+
+/** Copies SCAN batches from the shard's cursor until the shard is done or maxMs has passed. */
+export async function copyShardChunk(input: CopyChunkInput): Promise<CopyChunkResult> {
+  const migration = migrationOf(input.spec);
+  const ctx = Context.current();
+  const source = await connectSource(input.spec, input.shard.host!, input.shard.port!, input.shard.db);
+  const map = targetMap(input.spec);
+  const failedKeys: string[] = [];
+  try {
+    await map.refresh();
+    // Resume at the latest of: what the workflow recorded, the last heartbeat, the checkpoint in the target.
+    const checkpointKey = checkpointKeyFor(ctx, input.shard);
+    const checkpointOwner = await map.client(map.ownerOf(checkpointKey));
+    const stored = await checkpointOwner.get(checkpointKey);
+    const candidates: Checkpoint[] = [{ cursor: input.cursor, counters: input.counters, mode: input.mode }];
+    if (ctx.info.attempt > 1 && ctx.info.heartbeatDetails) candidates.push(ctx.info.heartbeatDetails as Checkpoint);
+    if (stored) candidates.push(JSON.parse(stored) as Checkpoint);
+    const start = candidates.reduce((best, c) => (c.counters.batches > best.counters.batches ? c : best));
+    let cursor = start.cursor;
+    const counters = { ...start.counters };
+    let mode: CopyMode = input.shard.prefix ? 'dump-restore' : start.mode;
+    const started = Date.now();
+    const copy: CopyContext = {
+      spec: input.spec,
+      migration,
+      shard: input.shard,
+      source,
+      map,
+      counters,
+      mode,
+      failedKeys,
+    };
+    do {
+      const batchStarted = Date.now();
+      const [next, keys] = await source.scanBuffer(cursor, 'COUNT', migration.batchSize);
+      await copyBatch(copy, keys);
+      mode = copy.mode;
+      cursor = next.toString();
+      counters.batches++;
+      // Durable before the next batch starts: a crash copies at most this one batch again. Heartbeats alone
+      // reach the server up to a throttle interval late.
+      const checkpoint: Checkpoint = { cursor, counters, mode };
+      await checkpointOwner.set(checkpointKey, JSON.stringify(checkpoint), 'EX', 7 * 24 * 3600);
+      ctx.heartbeat(checkpoint);
+      if (input.keysPerSecond) {
+        const minMs = (keys.length / input.keysPerSecond) * 1000;
+        const spent = Date.now() - batchStarted;
+        if (spent < minMs) await sleep(minMs - spent);
+      }
+    } while (cursor !== '0' && Date.now() - started < input.maxMs);
+    return { cursor, done: cursor === '0', counters, mode, failedKeys: failedKeys.slice(0, 50) };
+  } finally {
+    source.disconnect();
+    map.close();
+  }
+}
+
+async function copyBatch(ctx: CopyContext, keys: Buffer[]): Promise<void> {
+  if (keys.length === 0) return;
+  ctx.counters.scanned += keys.length;
+  const meta = ctx.source.pipeline();
+  for (const key of keys) {
+    meta.call('PEXPIRETIME', key);
+    meta.call('MEMORY', 'USAGE', key, 'SAMPLES', '0');
+  }
+  const replies = (await meta.exec()) ?? [];
+  const alive: { key: Buffer; expireAt: number; big: boolean }[] = [];
+  keys.forEach((key, i) => {
+    const expireAt = Number(replies[2 * i]?.[1] ?? -2);
+    const usage = Number(replies[2 * i + 1]?.[1] ?? 0);
+    // -2: deleted or already expired since SCAN saw it; nothing to carry.
+    if (expireAt === -2) ctx.counters.skipped++;
+    else alive.push({ key, expireAt, big: usage > ctx.migration.bigKeyBytes });
+  });
+  let todo = alive;
+  if (ctx.migration.conflict !== 'replace') todo = await dropConflicts(ctx, alive);
+  const normal = todo.filter((k) => !k.big);
+  for (const big of todo.filter((k) => k.big)) {
+    ctx.counters.bigKeys++;
+    await copyPieceByPiece(ctx, big.key, big.expireAt);
+  }
+  if (normal.length === 0) return;
+  if (ctx.mode === 'migrate') await migrateKeys(ctx, normal);
+  else await dumpRestore(ctx, normal);
+}
+
+const targetKey = (ctx: CopyContext, key: Buffer) =>
+  ctx.shard.prefix ? Buffer.concat([Buffer.from(ctx.shard.prefix), key]) : key;
+
+/** With conflict "skip" or "fail": keys that already exist in the target are skipped, or end the run. */
+async function dropConflicts<T extends { key: Buffer }>(ctx: CopyContext, items: T[]): Promise<T[]> {
+  const exists = new Map<T, boolean>();
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const owner = ctx.map.ownerOf(targetKey(ctx, item.key));
+    groups.set(owner, [...(groups.get(owner) ?? []), item]);
+  }
+  for (const [owner, group] of groups) {
+    const client = await ctx.map.client(owner);
+    const replies = (await client.pipeline(group.map((i) => ['exists', targetKey(ctx, i.key)])).exec()) ?? [];
+    group.forEach((item, i) => exists.set(item, Number(replies[i]?.[1]) === 1));
+  }
+  const existing = items.filter((i) => exists.get(i));
+  if (existing.length > 0 && ctx.migration.conflict === 'fail')
+    fail(
+      ErrorType.KeyConflict,
+      `key ${printableKey(targetKey(ctx, existing[0]!.key))} already exists in cluster ${ctx.spec.name} (${existing.length} in this batch) and migration.conflict is "fail"; nothing in it was overwritten`,
+    );
+  ctx.counters.skipped += existing.length;
+  return items.filter((i) => !exists.get(i));
+}
+
+/** The fast path: the source sends the keys straight to their owner with one MIGRATE ... KEYS per owner. */
+async function migrateKeys(ctx: CopyContext, items: { key: Buffer; expireAt: number }[]): Promise<void> {
+  const groups = groupByOwner(
+    items.map((i) => i.key),
+    ctx.map,
+  );
+  for (const [owner, keys] of groups) {
+    const [host, port] = splitAddress(owner);
+    const args: (string | Buffer)[] = [host, String(port), '', '0', '10000', 'COPY'];
+    if (ctx.migration.conflict === 'replace') args.push('REPLACE');
+    try {
+      await ctx.source.call('MIGRATE', ...args, 'KEYS', ...keys);
+      ctx.counters.copied += keys.length;
+    } catch (err) {
+      const message = (err as Error).message;
+      if (/^IOERR|Can't connect|timeout/i.test(message) && ctx.migration.copyMode === 'auto') {
+        log.warn('MIGRATE cannot reach the target from the source; copying through the worker from now on', {
+          shard: ctx.shard.id,
+          error: message,
+        });
+        ctx.mode = 'dump-restore';
+      } else if (/^IOERR/.test(message)) throw err;
+      // Redirections, rejected payloads and busy keys are sorted out key by key.
+      if (/MOVED|ASK|CLUSTERDOWN|TRYAGAIN/.test(message)) await ctx.map.refresh();
+      const byKey = new Map(items.map((i) => [i.key, i.expireAt]));
+      await dumpRestore(
+        ctx,
+        keys.map((key) => ({ key, expireAt: byKey.get(key) ?? -1 })),
+      );
+    }
+  }
+}
+
+/** Through the worker: DUMP from the source, RESTORE ... ABSTTL into each owner, pipelined. */
+async function dumpRestore(ctx: CopyContext, items: { key: Buffer; expireAt: number }[]): Promise<void> {
+  const dumps = (await ctx.source.pipeline(items.map((i) => ['dumpBuffer', i.key])).exec()) ?? [];
+  const payloads = new Map<Buffer, Buffer>();
+  items.forEach((item, i) => {
+    const payload = dumps[i]?.[1] as Buffer | null;
+    if (payload) payloads.set(item.key, payload);
+    else ctx.counters.skipped++; // gone between SCAN and DUMP
+  });
+  const live = items.filter((i) => payloads.has(i.key));
+  const groups = new Map<string, typeof live>();
+  for (const item of live) {
+    const owner = ctx.map.ownerOf(targetKey(ctx, item.key));
+    groups.set(owner, [...(groups.get(owner) ?? []), item]);
+  }
+  for (const [owner, group] of groups) {
+    const client = await ctx.map.client(owner);
+    const commands = group.map((item) => {
+      const args: (string | Buffer)[] = [
+        targetKey(ctx, item.key),
+        String(Math.max(item.expireAt, 0)),
+        payloads.get(item.key)!,
+      ];
+      if (ctx.migration.conflict === 'replace') args.push('REPLACE');
+      if (item.expireAt > 0) args.push('ABSTTL');
+      return ['call', 'RESTORE', ...args];
+    });
+    const replies = (await client.pipeline(commands).exec()) ?? [];
+    for (const [i, item] of group.entries()) {
+      const error = replies[i]?.[0];
+      if (!error) ctx.counters.copied++;
+      else await restoreOne(ctx, item.key, item.expireAt, payloads.get(item.key)!, error);
+    }
+  }
+}
+
+/** One key whose RESTORE failed: follow redirections, wait out a busy cluster, or copy it piece by piece. */
+async function restoreOne(
+  ctx: CopyContext,
+  key: Buffer,
+  expireAt: number,
+  payload: Buffer,
+  firstError: Error,
+): Promise<void> {
+  let error: Error | undefined = firstError;
+  for (let attempt = 0; attempt < 10 && error; attempt++) {
+    if (PAYLOAD_REJECTED.test(error.message)) return copyPieceByPiece(ctx, key, expireAt);
+    if (/^BUSYKEY/.test(error.message)) {
+      ctx.counters.skipped++;
+      return;
+    }
+    const kind = redirection(error);
+    if (!kind) break;
+    if (kind === 'MOVED') await ctx.map.refresh();
+    else await sleep(100 * (attempt + 1));
+    const args: (string | Buffer)[] = [targetKey(ctx, key), String(Math.max(expireAt, 0)), payload];
+    if (ctx.migration.conflict === 'replace') args.push('REPLACE');
+    if (expireAt > 0) args.push('ABSTTL');
+    try {
+      if (kind === 'ASK') {
+        const [, , address] = error.message.split(' ');
+        const client = await ctx.map.client(address!);
+        await client
+          .pipeline([
+            ['call', 'ASKING'],
+            ['call', 'RESTORE', ...args],
+          ])
+          .exec();
+      } else await (await ctx.map.client(ctx.map.ownerOf(targetKey(ctx, key)))).call('RESTORE', ...args);
+      error = undefined;
+    } catch (err) {
+      error = err as Error;
+    }
+  }
+  if (error) {
+    ctx.counters.failed++;
+    ctx.failedKeys.push(`${printableKey(key)}: ${error.message}`);
+  } else ctx.counters.copied++;
+}
+
+/** A temporary key in the same slot as `key`, or undefined when the name leaves no way to make one. */
+function temporaryKeyFor(key: Buffer): Buffer | undefined {
+  const slot = calculateSlot(key);
+  for (const candidate of [
+    Buffer.concat([key, Buffer.from('.rco-tmp')]),
+    Buffer.concat([Buffer.from('{'), key, Buffer.from('}.rco-tmp')]),
+  ])
+    if (calculateSlot(candidate) === slot) return candidate;
+  return undefined;
+}
+
+/**
+ * Big keys and payloads the target rejects: read the value type by type in pieces, build it under a temporary
+ * key in the same slot, then RENAME it into place, so that readers never see half a value.
+ */
+async function copyPieceByPiece(ctx: CopyContext, key: Buffer, expireAt: number): Promise<void> {
+  const destination = targetKey(ctx, key);
+  const tmp = temporaryKeyFor(destination) ?? destination;
+  const target = await ctx.map.client(ctx.map.ownerOf(destination));
+  const src = ctx.source;
+  const type = await src.type(key);
+  await target.del(tmp);
+  const scanInto = async (command: 'HSCAN' | 'SSCAN' | 'ZSCAN', write: (items: Buffer[]) => Promise<unknown>) => {
+    let cursor = '0';
+    do {
+      const [next, items] = (await src.callBuffer(command, key, cursor, 'COUNT', '1000')) as [Buffer, Buffer[]];
+      cursor = next.toString();
+      if (items.length > 0) await write(items);
+      heartbeat();
+    } while (cursor !== '0');
+  };
+  switch (type) {
+    case 'hash':
+      await scanInto('HSCAN', (items) => target.callBuffer('HSET', tmp, ...items));
+      break;
+    case 'set':
+      await scanInto('SSCAN', (items) => target.callBuffer('SADD', tmp, ...items));
+      break;
+    case 'zset':
+      await scanInto('ZSCAN', (items) => {
+        const args: Buffer[] = [];
+        for (let i = 0; i < items.length; i += 2) args.push(items[i + 1]!, items[i]!);
+        return target.callBuffer('ZADD', tmp, ...args);
+      });
+      break;
+    case 'list': {
+      const length = await src.llen(key);
+      for (let start = 0; start < length; start += 1000) {
+        const items = (await src.callBuffer('LRANGE', key, String(start), String(start + 999))) as Buffer[];
+        if (items.length > 0) await target.callBuffer('RPUSH', tmp, ...items);
+      }
+      break;
+    }
+    case 'string': {
+      const length = await src.strlen(key);
+      await target.set(tmp, '');
+      for (let start = 0; start < length; start += 1 << 20) {
+        const piece = (await src.callBuffer(
+          'GETRANGE',
+          key,
+          String(start),
+          String(Math.min(start + (1 << 20), length) - 1),
+        )) as Buffer;
+        await target.callBuffer('APPEND', tmp, piece);
+      }
+      break;
+    }
+    case 'stream': {
+      let start = '-';
+      for (;;) {
+        const entries = (await src.callBuffer('XRANGE', key, start, '+', 'COUNT', '1000')) as [Buffer, Buffer[]][];
+        for (const [id, fields] of entries) await target.callBuffer('XADD', tmp, id, ...fields);
+        if (entries.length < 1000) break;
+        start = `(${entries[entries.length - 1]![0].toString()}`;
+      }
+      const info = (await src.call('XINFO', 'STREAM', key)) as unknown[];
+      const lastId = String(info[info.indexOf('last-generated-id') + 1]);
+      if ((await target.exists(tmp)) === 0)
+        await target.call('XADD', tmp, 'MAXLEN', '0', lastId === '0-0' ? '*' : lastId, 'x', 'x');
+      await target.call('XSETID', tmp, lastId);
+      // Groups and their last delivered ids are carried; their pending entries are not (they name consumers).
+      for (const group of (await src.call('XINFO', 'GROUPS', key)) as unknown[][]) {
+        const name = String(group[group.indexOf('name') + 1]);
+        const delivered = String(group[group.indexOf('last-delivered-id') + 1]);
+        await target.call('XGROUP', 'CREATE', tmp, name, delivered);
+      }
+      break;
+    }
+    default:
+      ctx.counters.failed++;
+      ctx.failedKeys.push(`${printableKey(key)}: type ${type} cannot be copied piece by piece`);
+      return;
+  }
+  if (tmp !== destination) await target.callBuffer('RENAME', tmp, destination);
+  if (expireAt > 0) await target.callBuffer('PEXPIREAT', destination, String(expireAt));
+  ctx.counters.copied++;
+}
+
+// ---------------------------------------------------------------------------------------------- verify
+
+export interface ShardVerification {
+  shard: string;
+  sourceKeys: number;
+  sourceKeysWithTtl: number;
+  checked: number;
+  /** Keys (base64) that differ, with why; at most 1000. */
+  differences: { key: string; printable: string; reason: string }[];
+  ttlDriftMaxMs: number;
+}
+
+/** Compares values (type-aware digests) and expiries of a sample of the shard's keys, or of all of them. */
+export async function verifyShard(spec: ClusterSpec, shard: Shard, onlyKeys?: string[]): Promise<ShardVerification> {
+  const migration = migrationOf(spec);
+  const source = await connectSource(spec, shard.host!, shard.port!, shard.db);
+  const map = targetMap(spec);
+  try {
+    await map.refresh();
+    const info = parseInfo((await source.info('keyspace')) as string);
+    const dbInfo = info[`db${shard.db}`] ?? '';
+    const keys: Buffer[] = [];
+    if (onlyKeys) keys.push(...onlyKeys.map((k) => Buffer.from(k, 'base64')));
+    else if (migration.verify.all) {
+      let cursor = '0';
+      do {
+        const [next, batch] = await source.scanBuffer(cursor, 'COUNT', 1000);
+        keys.push(...batch);
+        cursor = next.toString();
+        heartbeat();
+      } while (cursor !== '0');
+    } else {
+      const seen = new Set<string>();
+      for (let i = 0; i < migration.verify.sample * 2 && seen.size < migration.verify.sample; i++) {
+        const key = (await source.callBuffer('RANDOMKEY')) as Buffer | null;
+        if (!key) break;
+        if (!seen.has(key.toString('base64'))) keys.push(key);
+        seen.add(key.toString('base64'));
+      }
+    }
+    const differences: ShardVerification['differences'] = [];
+    let ttlDriftMaxMs = 0;
+    for (const [i, key] of keys.entries()) {
+      if (i % 200 === 0) heartbeat({ verified: i });
+      const want = await digestKey(source, key);
+      if (want.type === 'none') continue; // expired or deleted in the source meanwhile
+      const destination = targetKey({ shard } as CopyContext, key);
+      const target = await map.client(map.ownerOf(destination));
+      const got = await digestKey(target, destination);
+      let reason: string | undefined;
+      if (got.type === 'none') reason = 'missing in the target';
+      else if (got.type !== want.type) reason = `type ${got.type} in the target, ${want.type} in the source`;
+      else if (got.digest !== want.digest) reason = 'value differs';
+      else if (got.expireAt > 0 !== want.expireAt > 0)
+        reason = `expiry ${got.expireAt} in the target, ${want.expireAt} in the source`;
+      else if (want.expireAt > 0) {
+        const drift = Math.abs(got.expireAt - want.expireAt);
+        ttlDriftMaxMs = Math.max(ttlDriftMaxMs, drift);
+        if (drift > migration.ttlToleranceMs) reason = `expiry drifts by ${drift} ms`;
+      }
+      if (reason && differences.length < 1000)
+        differences.push({ key: key.toString('base64'), printable: printableKey(key), reason });
+    }
+    return {
+      shard: shard.id,
+      sourceKeys: Number(/keys=(\d+)/.exec(dbInfo)?.[1] ?? 0),
+      sourceKeysWithTtl: Number(/expires=(\d+)/.exec(dbInfo)?.[1] ?? 0),
+      checked: keys.length,
+      differences,
+      ttlDriftMaxMs,
+    };
+  } finally {
+    source.disconnect();
+    map.close();
+  }
+}
+
+/** Copies the given keys (base64) again, with REPLACE, through the worker. */
+export async function recopyKeys(spec: ClusterSpec, shard: Shard, keys: string[]): Promise<CopyCounters> {
+  const migration = { ...migrationOf(spec), conflict: 'replace' as const };
+  const source = await connectSource(spec, shard.host!, shard.port!, shard.db);
+  const map = targetMap(spec);
+  const counters = zeroCounters();
+  try {
+    await map.refresh();
+    const ctx: CopyContext = { spec, migration, shard, source, map, counters, mode: 'dump-restore', failedKeys: [] };
+    await copyBatch(
+      ctx,
+      keys.map((k) => Buffer.from(k, 'base64')),
+    );
+    return counters;
+  } finally {
+    source.disconnect();
+    map.close();
+  }
+}
+
+/** Removes this run's checkpoint keys from the target once every shard is copied. */
+export async function clearCheckpoints(spec: ClusterSpec, shards: Shard[]): Promise<number> {
+  const map = targetMap(spec);
+  try {
+    await map.refresh();
+    const ctx = Context.current();
+    let removed = 0;
+    for (const shard of shards) {
+      const key = checkpointKeyFor(ctx, shard);
+      removed += await (await map.client(map.ownerOf(key))).del(key);
+    }
+    return removed;
+  } finally {
+    map.close();
+  }
+}
+
+/** Keys and keys with an expiry on each target master. */
+export async function countTargetKeys(spec: ClusterSpec): Promise<{ node: string; keys: number; withTtl: number }[]> {
+  const map = targetMap(spec);
+  try {
+    await map.refresh();
+    return await Promise.all(
+      map.masters().map(async (address) => {
+        const info = parseInfo((await (await map.client(address)).info('keyspace')) as string);
+        return {
+          node: address,
+          keys: Number(/keys=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0),
+          withTtl: Number(/expires=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0),
+        };
+      }),
+    );
+  } finally {
+    map.close();
+  }
+}

@@ -1,0 +1,91 @@
+/** The target cluster's slot owners, with one connection per master; refreshed on MOVED/ASK. */
+import calculateSlot from 'cluster-key-slot';
+import type Redis from 'ioredis';
+import { SLOT_COUNT } from '../spec/slots';
+import { type NodeAddress, connectNode } from './connection';
+
+export class SlotMap {
+  private owners: (string | undefined)[] = new Array(SLOT_COUNT);
+  private readonly clients = new Map<string, Redis>();
+
+  constructor(private readonly seeds: NodeAddress[]) {}
+
+  /** Reads CLUSTER SLOTS from the first seed that answers. */
+  async refresh(): Promise<void> {
+    let lastError: unknown;
+    for (const seed of this.seeds) {
+      try {
+        const client = await this.client(`${seed.host}:${seed.port}`);
+        const slots = (await client.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, ...unknown[]]][];
+        const owners: (string | undefined)[] = new Array(SLOT_COUNT);
+        for (const [start, end, [host, port]] of slots)
+          for (let s = start; s <= end; s++) owners[s] = `${host}:${port}`;
+        this.owners = owners;
+        return;
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    throw lastError instanceof Error ? lastError : new Error('no target node answered CLUSTER SLOTS');
+  }
+
+  uncoveredSlots(): number[] {
+    const missing: number[] = [];
+    for (let s = 0; s < SLOT_COUNT; s++) if (!this.owners[s]) missing.push(s);
+    return missing;
+  }
+
+  ownerOfSlot(slot: number): string {
+    const owner = this.owners[slot];
+    if (!owner) throw new Error(`target slot ${slot} has no owner`);
+    return owner;
+  }
+
+  ownerOf(key: Buffer): string {
+    return this.ownerOfSlot(calculateSlot(key));
+  }
+
+  masters(): string[] {
+    return [...new Set(this.owners.filter((o): o is string => o !== undefined))];
+  }
+
+  async client(address: string): Promise<Redis> {
+    let client = this.clients.get(address);
+    if (!client || client.status === 'end' || client.status === 'close') {
+      const [host, port] = splitAddress(address);
+      client = await connectNode({ host, port });
+      this.clients.set(address, client);
+    }
+    return client;
+  }
+
+  close(): void {
+    for (const client of this.clients.values()) client.disconnect();
+    this.clients.clear();
+  }
+}
+
+export function splitAddress(address: string): [string, number] {
+  const index = address.lastIndexOf(':');
+  return [address.slice(0, index), Number(address.slice(index + 1))];
+}
+
+/** Groups keys by the master that owns their slot. */
+export function groupByOwner(keys: Buffer[], map: SlotMap): Map<string, Buffer[]> {
+  const groups = new Map<string, Buffer[]>();
+  for (const key of keys) {
+    const owner = map.ownerOf(key);
+    const list = groups.get(owner);
+    if (list) list.push(key);
+    else groups.set(owner, [key]);
+  }
+  return groups;
+}
+
+/** Server errors classified by their first word, as the cluster protocol defines them. */
+export function redirection(err: unknown): 'MOVED' | 'ASK' | 'TRYAGAIN' | 'CLUSTERDOWN' | 'LOADING' | undefined {
+  const word = (err as Error)?.message?.split(' ')[0];
+  return word === 'MOVED' || word === 'ASK' || word === 'TRYAGAIN' || word === 'CLUSTERDOWN' || word === 'LOADING'
+    ? word
+    : undefined;
+}

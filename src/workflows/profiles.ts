@@ -1,0 +1,32 @@
+/** Timeout and retry profiles, one per kind of activity. Heartbeats make a dead worker visible in seconds. */
+import type { ActivityOptions, RetryPolicy } from '@temporalio/workflow';
+import { NON_RETRYABLE_ERROR_TYPES } from '../spec/errors';
+
+const retry: RetryPolicy = {
+  initialInterval: '1s',
+  backoffCoefficient: 2,
+  maximumInterval: '15s',
+  nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+};
+
+export const profiles = {
+  quick: { startToCloseTimeout: '1 minute', retry: { ...retry, maximumAttempts: 10 } },
+  nodeStart: { startToCloseTimeout: '2 minutes', heartbeatTimeout: '10s', retry: { ...retry, maximumAttempts: 10 } },
+  clusterChange: {
+    startToCloseTimeout: '5 minutes',
+    heartbeatTimeout: '10s',
+    retry: { ...retry, maximumAttempts: 20 },
+  },
+  /** Planning and verifying a migration: reads, possibly many keys. */
+  migrationCheck: {
+    startToCloseTimeout: '30 minutes',
+    heartbeatTimeout: '30s',
+    retry: { ...retry, maximumAttempts: 10 },
+  },
+  /** One bounded chunk of copying; retried from its last heartbeated cursor. */
+  migrationChunk: {
+    startToCloseTimeout: '10 minutes',
+    heartbeatTimeout: '10s',
+    retry: { ...retry, maximumAttempts: 50 },
+  },
+} satisfies Record<string, ActivityOptions>;

@@ -1,0 +1,253 @@
+/**
+ * Data migration on real servers: a standalone source, a 3-master source cluster, and an RDB file in the real S3
+ * store, each copied into a real provisioned cluster through the real worker, then compared key by key.
+ */
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DefaultLogger, type NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import Redis from 'ioredis';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { RedisClusterClient } from '../../src/client';
+import { freePort } from '../../src/local/processes';
+import { localS3Client } from '../../src/local/seed';
+import { parseInfo } from '../../src/redis/cluster-nodes';
+import { withNode } from '../../src/redis/connection';
+import { type ClusterSpec, ErrorType, type MigrationSpec, adminAddress, masters } from '../../src/spec';
+import { createWorker } from '../../src/worker';
+import { compareAllKeys, fillBigHash, fillEveryType } from '../helpers/dataset';
+import { rootApplicationFailure } from '../helpers/failures';
+import { startTestRedis, stopTestServers } from '../helpers/servers';
+import { type Stack, freePortBlock, seedTopology, startStack, workflowBundle } from '../helpers/stack';
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
+let stack: Stack;
+let client: RedisClusterClient;
+let worker: Worker;
+let connection: NativeConnection;
+let running: Promise<void>;
+let target: ClusterSpec;
+
+beforeAll(async () => {
+  stack = await startStack('migrate');
+  client = await RedisClusterClient.connect({ address: stack.temporal.address });
+  ({ worker, connection } = await createWorker({
+    address: stack.temporal.address,
+    workflowBundle: await workflowBundle(),
+  }));
+  running = worker.run();
+});
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await connection?.close();
+  await client?.close();
+  await stopTestServers();
+  await stack?.stop();
+});
+
+type MigrationInput = Omit<Partial<MigrationSpec>, 'source'> & { source: MigrationSpec['source'] };
+
+async function provisionWith(name: string, migration?: MigrationInput) {
+  const spec = { ...(await seedTopology(stack, name)), migration } as ClusterSpec;
+  await client.provision(spec);
+  return { spec, result: await client.result(spec.name) };
+}
+
+async function startSource(extra: string[] = []): Promise<Redis> {
+  const port = await freePortBlock(1);
+  await startTestRedis(port, path.join(stack.stateDir, `source-${port}`), ['--cluster-enabled', 'no', ...extra]);
+  return new Redis({ host: '127.0.0.1', port, lazyConnect: true });
+}
+
+const targetMasters = (spec: ClusterSpec) => masters(spec).map(adminAddress);
+
+test('standalone source: every type, binary names, TTLs, and a 500,000-field hash by the chunked path', async () => {
+  const source = await startSource();
+  await fillEveryType(source);
+  await fillBigHash(source, 'big:hash', 500_000);
+  const { spec, result } = await provisionWith('mig-standalone', {
+    source: { type: 'standalone', host: '127.0.0.1', port: source.options.port! },
+    verify: { sample: 200, all: false },
+  });
+  target = spec;
+  const report = result.migration!;
+  expect(report.unequal).toEqual([]);
+  expect(report.shards).toHaveLength(1);
+  expect(report.shards[0]!.bigKeys).toBeGreaterThanOrEqual(1);
+  expect(report.shards[0]!.failed).toBe(0);
+  expect(report.verification[0]!.checked).toBeGreaterThan(100);
+
+  const { compared, differences } = await compareAllKeys([source], targetMasters(spec));
+  expect(differences).toEqual([]);
+  expect(compared).toBe(await source.dbsize());
+  // Keys already expired are not carried; the stream's consumer groups are.
+  const owner = report.targetKeys.reduce((sum, n) => sum + n.keys, 0);
+  expect(owner).toBe(await source.dbsize());
+  const cluster = new Redis.Cluster(targetMasters(spec));
+  try {
+    expect(await cluster.exists('expired')).toBe(0);
+    expect(await cluster.hlen('big:hash')).toBe(500_000);
+    expect(((await cluster.xinfo('GROUPS', 'stream')) as unknown[][]).length).toBe(2);
+    expect(await cluster.pfcount('hll')).toBe(await source.pfcount('hll'));
+  } finally {
+    cluster.disconnect();
+    source.disconnect();
+  }
+});
+
+async function startSourceCluster(): Promise<Redis[]> {
+  const base = await freePortBlock(3);
+  const ports = [base, base + 1, base + 2];
+  for (const port of ports) await startTestRedis(port, path.join(stack.stateDir, `source-cluster-${port}`));
+  const nodes = ports.map((port) => new Redis({ host: '127.0.0.1', port, lazyConnect: true }));
+  const thirds = [
+    [0, 5460],
+    [5461, 10922],
+    [10923, 16383],
+  ];
+  for (const [i, node] of nodes.entries())
+    await node.call('CLUSTER', 'ADDSLOTSRANGE', String(thirds[i]![0]), String(thirds[i]![1]));
+  for (const port of ports.slice(1)) await nodes[0]!.call('CLUSTER', 'MEET', '127.0.0.1', String(port));
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const states = await Promise.all(
+      nodes.map(async (n) => parseInfo((await n.call('CLUSTER', 'INFO')) as string).cluster_state),
+    );
+    if (states.every((s) => s === 'ok')) return nodes;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('source cluster did not become ok');
+}
+
+test('3-master source cluster: one reader per source master, every key equal', async () => {
+  const nodes = await startSourceCluster();
+  const sourceCluster = new Redis.Cluster(nodes.map((n) => ({ host: '127.0.0.1', port: n.options.port! })));
+  await fillEveryType(sourceCluster);
+  sourceCluster.disconnect();
+  const { spec, result } = await provisionWith('mig-cluster', {
+    source: { type: 'cluster', nodes: [{ host: '127.0.0.1', port: nodes[0]!.options.port! }] },
+  });
+  const report = result.migration!;
+  expect(report.shards.map((s) => s.shard).sort()).toEqual(nodes.map((n) => `127.0.0.1:${n.options.port}`).sort());
+  expect(report.unequal).toEqual([]);
+  const { compared, differences } = await compareAllKeys(nodes, targetMasters(spec));
+  expect(differences).toEqual([]);
+  expect(compared).toBe((await Promise.all(nodes.map((n) => n.dbsize()))).reduce((a, b) => a + b, 0));
+  nodes.forEach((n) => n.disconnect());
+});
+
+test('RDB file in S3: loaded into a temporary redis-server and copied into the existing cluster', async () => {
+  const source = await startSource();
+  await fillEveryType(source, 'rdb:');
+  await source.save();
+  const [, dir] = (await source.config('GET', 'dir')) as string[];
+  const s3 = localS3Client(stack.s3.address);
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: 'quotemedia-backups',
+      Key: 'old/shard-1.rdb',
+      Body: readFileSync(path.join(dir!, 'dump.rdb')),
+    }),
+  );
+  s3.destroy();
+  const spec = {
+    ...target,
+    migration: { source: { type: 'rdb', objects: ['s3://quotemedia-backups/old/shard-1.rdb'] } },
+  };
+  const handle = await client.client.workflow.start('migrateRedisData', {
+    taskQueue: 'redis-cluster',
+    workflowId: 'migrate-rdb',
+    args: [spec],
+  });
+  const result = (await handle.result()) as { migration: { unequal: unknown[]; shards: { copied: number }[] } };
+  expect(result.migration.unequal).toEqual([]);
+  expect(result.migration.shards[0]!.copied).toBe(await source.dbsize());
+  const { differences } = await compareAllKeys([source], targetMasters(target));
+  expect(differences).toEqual([]);
+  source.disconnect();
+});
+
+describe('bad migration input: a clear non-retryable failure, nothing written', () => {
+  async function refusal(migration: MigrationInput, spec: ClusterSpec = target) {
+    const handle = await client.client.workflow.start('migrateRedisData', {
+      taskQueue: 'redis-cluster',
+      workflowId: `migrate-bad-${Math.random().toString(36).slice(2)}`,
+      args: [{ ...spec, migration }],
+    });
+    const failure = await handle.result().then(
+      () => {
+        throw new Error('the workflow succeeded');
+      },
+      (err: unknown) => rootApplicationFailure(err),
+    );
+    expect(failure.nonRetryable).toBe(true);
+    return failure;
+  }
+
+  const targetKeyCount = async () => {
+    let total = 0;
+    for (const address of targetMasters(target)) total += await withNode(address, (c) => c.dbsize());
+    return total;
+  };
+
+  test('unreachable source', async () => {
+    const before = await targetKeyCount();
+    const port = await freePort();
+    const failure = await refusal({ source: { type: 'standalone', host: '127.0.0.1', port } });
+    expect(failure.type).toBe(ErrorType.SourceUnreachable);
+    expect(failure.message).toContain(`migration source 127.0.0.1:${port} is unreachable`);
+    expect(await targetKeyCount()).toBe(before);
+  });
+
+  test('wrong password', async () => {
+    const source = await startSource(['--requirepass', 'right-secret']);
+    process.env.RCO_TEST_WRONG_PASSWORD = 'wrong-secret';
+    const failure = await refusal({
+      source: {
+        type: 'standalone',
+        host: '127.0.0.1',
+        port: source.options.port!,
+        auth: { passwordEnv: 'RCO_TEST_WRONG_PASSWORD' },
+      },
+    });
+    expect(failure.type).toBe(ErrorType.SourceAuthFailed);
+    expect(failure.message).toContain('refused the credentials of migration.source.auth');
+    expect(failure.message).not.toContain('wrong-secret');
+  });
+
+  test('a source db > 0 with no mapping', async () => {
+    const source = await startSource();
+    await source.select(3);
+    await source.set('in-db-3', 'x');
+    const before = await targetKeyCount();
+    const failure = await refusal({ source: { type: 'standalone', host: '127.0.0.1', port: source.options.port! } });
+    expect(failure.type).toBe(ErrorType.SourceDbNotMapped);
+    expect(failure.message).toContain('has keys in db 3 (1 keys)');
+    expect(await targetKeyCount()).toBe(before);
+    source.disconnect();
+  });
+
+  test('a target slot not covered', async () => {
+    const source = await startSource();
+    await source.set('a', 'b');
+    const port = await freePortBlock(1);
+    await startTestRedis(port, path.join(stack.stateDir, `partial-${port}`));
+    await withNode({ host: '127.0.0.1', port }, (c) => c.call('CLUSTER', 'ADDSLOTSRANGE', '0', '100'));
+    const partial = {
+      ...target,
+      name: 'partial',
+      nodes: [{ id: 'p1', host: '127.0.0.1', port, role: 'master', slots: ['0-16383'], config: 'render:' }],
+      dataDir: '/tmp',
+    } as ClusterSpec;
+    const failure = await refusal(
+      { source: { type: 'standalone', host: '127.0.0.1', port: source.options.port! } },
+      partial,
+    );
+    expect(failure.type).toBe(ErrorType.TargetSlotsUncovered);
+    expect(failure.message).toContain('slots 101-16383 have no owner');
+    expect(await withNode({ host: '127.0.0.1', port }, (c) => c.dbsize())).toBe(0);
+    source.disconnect();
+  });
+});
