@@ -5,4 +5,6 @@ module.exports = {
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   testTimeout: 180_000,
   verbose: true,
+  // A test that fails half-way can leave a connection open; CI must end all the same.
+  forceExit: true,
 };

@@ -13,10 +13,13 @@ import type { ClusterSpecInput } from './spec/schema';
 import { parseClusterSpec, workflowIdFor } from './spec/schema';
 import { type TemporalSettings, WORKFLOW_TYPE, temporalSettings } from './settings';
 import type { ProvisionProgress } from './workflows/messages';
-import { progressQuery } from './workflows/messages';
-import type { ProvisionResult } from './workflows/provision-redis-cluster';
+import { pauseSignal, progressQuery, resumeSignal, throttleUpdate } from './workflows/messages';
+import type { MigrateResult, ProvisionResult } from './workflows/provision-redis-cluster';
 
-export type { ProvisionProgress, ProvisionResult };
+export type { MigrateResult, ProvisionProgress, ProvisionResult };
+
+/** Workflow id of a migration-only run (migrateRedisData) for a cluster. */
+export const migrationWorkflowId = (clusterName: string) => `redis-cluster-${clusterName}-migration`;
 
 export class RedisClusterClient {
   private constructor(
@@ -48,8 +51,37 @@ export class RedisClusterClient {
     });
   }
 
-  handle(clusterName: string): WorkflowHandle {
-    return this.client.workflow.getHandle(workflowIdFor({ name: clusterName }));
+  /** Copies the spec's migration source into the existing cluster it names (or attaches to that run). */
+  async migrate(spec: ClusterSpecInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
+    const parsed = parseClusterSpec(spec);
+    return this.client.workflow.start('migrateRedisData', {
+      taskQueue: this.settings.taskQueue,
+      workflowId: migrationWorkflowId(parsed.name),
+      args: [spec],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    });
+  }
+
+  /** A run by cluster name (the provisioning run), or by its full workflow id (e.g. migrationWorkflowId(name)). */
+  handle(clusterOrWorkflowId: string): WorkflowHandle {
+    const id = clusterOrWorkflowId.startsWith('redis-cluster-')
+      ? clusterOrWorkflowId
+      : workflowIdFor({ name: clusterOrWorkflowId });
+    return this.client.workflow.getHandle(id);
+  }
+
+  /** Pauses copying at the next chunk boundary (within about 5 s). */
+  async pause(clusterOrWorkflowId: string): Promise<void> {
+    await this.handle(clusterOrWorkflowId).signal(pauseSignal);
+  }
+
+  async resume(clusterOrWorkflowId: string): Promise<void> {
+    await this.handle(clusterOrWorkflowId).signal(resumeSignal);
+  }
+
+  /** Sets the keys-per-second throttle (null: unlimited); resolves to the throttle now in force. */
+  throttle(clusterOrWorkflowId: string, keysPerSecond: number | null): Promise<number | null> {
+    return this.handle(clusterOrWorkflowId).executeUpdate(throttleUpdate, { args: [keysPerSecond] });
   }
 
   progress(clusterName: string): Promise<ProvisionProgress> {
