@@ -6,7 +6,7 @@ import { type TemporalSettings, temporalSettings } from './settings';
 export interface WorkerOptions extends Partial<TemporalSettings> {
   deps?: ActivityDeps;
   /** Pre-bundled workflow code (tests bundle once); default: bundle src/workflows at start. */
-  workflowBundle?: { code: string };
+  workflowBundle?: { code: string } | { codePath: string };
 }
 
 export async function createWorker(
@@ -19,9 +19,13 @@ export async function createWorker(
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
     activities: createActivities(options.deps),
+    // A prebuilt bundle (RCO_WORKFLOW_BUNDLE, see scripts/bundle-workflows.ts) spares every worker start the
+    // webpack run, its time and its memory.
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
-      : { workflowsPath: require.resolve('./workflows') }),
+      : process.env.RCO_WORKFLOW_BUNDLE
+        ? { workflowBundle: { codePath: process.env.RCO_WORKFLOW_BUNDLE } }
+        : { workflowsPath: require.resolve('./workflows') }),
   });
   return { worker, connection };
 }

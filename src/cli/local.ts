@@ -29,6 +29,18 @@ export function registerLocal(program: Command): void {
         console.log(`\nCLUSTER NODES (from ${first.host}:${first.port}):\n${nodes.trim()}\n`);
         console.log('Report:');
         printJson(result.report);
+        if (result.migration) {
+          console.log('\nMigration from the legacy Redis:');
+          for (const shard of result.migration.shards)
+            console.log(
+              `  ${shard.shard}: scanned ${shard.scanned}, copied ${shard.copied}, skipped ${shard.skipped}, failed ${shard.failed}, big keys ${shard.bigKeys} (${shard.mode})`,
+            );
+          for (const v of result.migration.verification)
+            console.log(
+              `  verified ${v.checked} keys: ${v.differences.length} differences, max expiry drift ${v.ttlDriftMaxMs} ms`,
+            );
+          console.log(`  target keys: ${result.migration.targetKeys.map((n) => `${n.node}=${n.keys}`).join(' ')}`);
+        }
         console.log('\nStep timings:');
         for (const step of result.steps)
           console.log(`  ${step.name.padEnd(16)} ${String(step.durationMs ?? 0).padStart(6)} ms`);

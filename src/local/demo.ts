@@ -3,19 +3,22 @@
  * seed's eight configs rendered for 127.0.0.1, and a worker, all under .local/demo; then the workflow for the
  * seed topology on 127.0.0.1:50001-50008. Everything keeps running until `local down`.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type ClusterSpec } from '../spec';
+import { connectNode, probePort } from '../redis/connection';
+import { type ClusterSpec, parseClusterSpec } from '../spec';
+import { fillEveryType } from './sample-data';
 import { pidAlive, portOpen, startS3Server, startTemporalDevServer, stopPid } from './processes';
 import { LOCAL_S3_ENV, localSeedSpec, seedConfigs } from './seed';
-import { PROJECT_ROOT } from './tools';
+import { PROJECT_ROOT, toolPath } from './tools';
 
 export const DEMO_DIR = path.join(PROJECT_ROOT, '.local', 'demo');
 const STATE_FILE = path.join(DEMO_DIR, 'state.json');
-export const DEMO_PORTS = { temporal: 7233, ui: 8233, s3: 8333 };
+export const DEMO_PORTS = { temporal: 7233, ui: 8233, s3: 8333, legacy: 50010 };
 
 interface DemoState {
+  legacyPid?: number;
   temporalPid?: number;
   s3Pid?: number;
   workerPid?: number;
@@ -30,8 +33,57 @@ function writeState(state: DemoState): void {
   writeFileSync(STATE_FILE, JSON.stringify(state, null, 2));
 }
 
+/** The seed topology on 127.0.0.1, copying the legacy Redis into it ("skip": a second run writes nothing). */
 export function demoSpec(): ClusterSpec {
-  return localSeedSpec({ stateDir: DEMO_DIR, s3Endpoint: `http://127.0.0.1:${DEMO_PORTS.s3}` });
+  const spec = localSeedSpec({ stateDir: DEMO_DIR, s3Endpoint: `http://127.0.0.1:${DEMO_PORTS.s3}` });
+  return parseClusterSpec({
+    ...spec,
+    migration: { source: { type: 'standalone', host: '127.0.0.1', port: DEMO_PORTS.legacy }, conflict: 'skip' },
+  });
+}
+
+/** A standalone "legacy" Redis holding sample data of every type, with TTLs, filled once. */
+async function startLegacy(state: DemoState, log: (line: string) => void): Promise<void> {
+  if (state.legacyPid === undefined || !pidAlive(state.legacyPid)) {
+    await ensureFree(DEMO_PORTS.legacy, 'legacy Redis');
+    const dir = path.join(DEMO_DIR, 'legacy');
+    mkdirSync(dir, { recursive: true });
+    const pidfile = path.join(dir, 'redis.pid');
+    const started = spawnSync(toolPath('redis-server'), [
+      '--port',
+      String(DEMO_PORTS.legacy),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--daemonize',
+      'yes',
+      '--pidfile',
+      pidfile,
+      '--logfile',
+      path.join(dir, 'redis.log'),
+      '--appendonly',
+      'yes',
+    ]);
+    if (started.status !== 0) throw new Error(`legacy redis-server did not start: ${started.stderr}`);
+    for (
+      let i = 0;
+      i < 100 && (await probePort({ host: '127.0.0.1', port: DEMO_PORTS.legacy }, 300)).kind !== 'redis';
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 50));
+    state.legacyPid = Number(readFileSync(pidfile, 'utf8').trim());
+    log(`started legacy Redis (pid ${state.legacyPid}) on 127.0.0.1:${DEMO_PORTS.legacy}`);
+  }
+  const legacy = await connectNode({ host: '127.0.0.1', port: DEMO_PORTS.legacy });
+  try {
+    if ((await legacy.dbsize()) === 0) {
+      await fillEveryType(legacy);
+      log(`filled the legacy Redis with ${await legacy.dbsize()} keys of every type`);
+    } else log(`legacy Redis holds ${await legacy.dbsize()} keys`);
+  } finally {
+    legacy.disconnect();
+  }
 }
 
 async function ensureFree(port: number, what: string): Promise<void> {
@@ -68,6 +120,9 @@ export async function demoUp(
     state.s3Pid = s3.pid;
     log(`started S3 store (pid ${s3.pid}) on ${s3.address}`);
   } else log(`S3 store already running (pid ${state.s3Pid})`);
+  writeState(state);
+
+  await startLegacy(state, log);
   writeState(state);
 
   const spec = demoSpec();
@@ -111,6 +166,7 @@ export async function demoDown(log: (line: string) => void): Promise<void> {
     if (existsSync(pidFile))
       await stop(`redis-server :${port}`, Number(readFileSync(pidFile, 'utf8').trim()) || undefined);
   }
+  await stop('legacy Redis', state.legacyPid);
   await stop('S3 store', state.s3Pid);
   await stop('Temporal dev server', state.temporalPid);
   rmSync(STATE_FILE, { force: true });

@@ -46,8 +46,8 @@ export const migrationSchema = z.object({
   conflict: z.enum(['replace', 'skip', 'fail']).default('replace'),
   /** auto: MIGRATE from the source straight to the target, DUMP/RESTORE through the worker when that fails. */
   copyMode: z.enum(['auto', 'migrate', 'dump-restore']).default('auto'),
-  /** Keys per SCAN batch, and so the most keys copied twice after a crash. @default 500 */
-  batchSize: z.number().int().min(1).max(10_000).default(500),
+  /** Keys per SCAN batch, and so the most keys copied twice after a crash. @default 1000 */
+  batchSize: z.number().int().min(1).max(10_000).default(1000),
   /** Keys whose MEMORY USAGE is above this are copied piece by piece. @default 8 MiB */
   bigKeyBytes: z
     .number()

@@ -11,10 +11,10 @@ export interface WorkerProcess {
   ready: Promise<void>;
 }
 
-export function startWorkerProcess(temporalAddress: string): WorkerProcess {
+export function startWorkerProcess(temporalAddress: string, env: Record<string, string> = {}): WorkerProcess {
   const child = spawn(process.execPath, [require.resolve('tsx/cli'), path.join(PROJECT_ROOT, 'src', 'worker.ts')], {
     cwd: PROJECT_ROOT,
-    env: { ...process.env, ...LOCAL_S3_ENV, TEMPORAL_ADDRESS: temporalAddress },
+    env: { ...process.env, ...LOCAL_S3_ENV, TEMPORAL_ADDRESS: temporalAddress, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group: tsx runs the worker in a child process, and a crash must take both.
     detached: true,

@@ -8,7 +8,11 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { RedisClusterClient } from '../../src/client';
 import { createWorker } from '../../src/worker';
-import { seedTopology, startStack, workflowBundle } from '../helpers/stack';
+import { fillEveryType } from '../../src/local/sample-data';
+import { connectNode } from '../../src/redis/connection';
+import type { ClusterSpecInput } from '../../src/spec';
+import { startTestRedis, stopTestServers } from '../helpers/servers';
+import { freePortBlock, seedTopology, startStack, workflowBundle } from '../helpers/stack';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -20,16 +24,31 @@ async function main(): Promise<void> {
     workflowBundle: await workflowBundle(),
   });
   try {
-    const spec = await seedTopology(stack, 'my-redis');
-    const history = await worker.runUntil(async () => {
+    const record = async (name: string, spec: ClusterSpecInput) => {
       await client.provision(spec);
       await client.result(spec.name);
-      return client.handle(spec.name).fetchHistory();
+      const history = await client.handle(spec.name).fetchHistory();
+      const file = path.join(__dirname, 'histories', `${name}.json`);
+      // The canonical proto JSON, the same format as `temporal workflow show --output json`.
+      writeFileSync(file, JSON.stringify(JSON.parse(historyToJSON(history)), null, 1) + '\n');
+      console.log(`wrote ${history.events?.length} events to ${path.relative(process.cwd(), file)}`);
+    };
+    // One worker run for both recordings: a worker runs only once.
+    await worker.runUntil(async () => {
+      await record('provision-seed', await seedTopology(stack, 'my-redis'));
+      // The same topology with data copied from a legacy Redis.
+      const port = await freePortBlock(1);
+      await startTestRedis(port, path.join(stack.stateDir, 'legacy'), ['--cluster-enabled', 'no']);
+      const legacy = await connectNode({ host: '127.0.0.1', port });
+      await fillEveryType(legacy);
+      legacy.disconnect();
+      const spec = await seedTopology(stack, 'with-data');
+      await record('provision-with-migration', {
+        ...spec,
+        migration: { source: { type: 'standalone', host: '127.0.0.1', port } },
+      });
     });
-    const file = path.join(__dirname, 'histories', 'provision-seed.json');
-    // The canonical proto JSON, the same format as `temporal workflow show --output json`.
-    writeFileSync(file, JSON.stringify(JSON.parse(historyToJSON(history)), null, 1) + '\n');
-    console.log(`wrote ${history.events?.length} events to ${path.relative(process.cwd(), file)}`);
+    await stopTestServers();
   } finally {
     await connection.close();
     await client.close();
