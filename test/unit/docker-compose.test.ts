@@ -1,0 +1,50 @@
+/**
+ * No Docker engine runs here, so the deployment file is checked by reading it: the services exist, depend on
+ * each other through healthchecks, and the worker gets what it needs to reach Temporal and S3.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+
+interface Service {
+  image?: string;
+  build?: string;
+  ports?: string[];
+  environment?: Record<string, string>;
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: string[] };
+  network_mode?: string;
+}
+
+const compose = YAML.parse(readFileSync(path.join(__dirname, '../../docker-compose.yml'), 'utf8')) as {
+  services: Record<string, Service>;
+};
+const services = compose.services;
+const publishedPort = (service: Service, port: number) =>
+  (service.ports ?? []).some((p) => p.split(':')[0] === String(port));
+
+test('the deployment shape: PostgreSQL, Temporal, its UI, an S3 store and our worker', () => {
+  expect(Object.keys(services).sort()).toEqual(['postgresql', 's3', 'temporal', 'temporal-ui', 'worker']);
+  expect(services.temporal!.environment).toMatchObject({ DB: 'postgres12', POSTGRES_SEEDS: 'postgresql' });
+  expect(services['temporal-ui']!.environment!.TEMPORAL_ADDRESS).toBe('temporal:7233');
+  for (const name of ['postgresql', 'temporal', 's3'])
+    expect(services[name]!.healthcheck?.test.length).toBeGreaterThan(0);
+  expect(services.temporal!.depends_on?.postgresql?.condition).toBe('service_healthy');
+});
+
+test('the worker is built here and reaches Temporal and S3 on their published ports', () => {
+  const worker = services.worker!;
+  expect(worker.build).toBe('.');
+  expect(worker.depends_on?.temporal?.condition).toBe('service_healthy');
+  expect(worker.depends_on?.s3?.condition).toBe('service_healthy');
+  // On the host network (it starts redis-server there): service names do not resolve, published ports do.
+  expect(worker.network_mode).toBe('host');
+  const [, temporalPort] = worker.environment!.TEMPORAL_ADDRESS!.split(':');
+  expect(publishedPort(services.temporal!, Number(temporalPort))).toBe(true);
+  const s3Port = new URL(worker.environment!.RCO_S3_ENDPOINT!).port;
+  expect(publishedPort(services.s3!, Number(s3Port))).toBe(true);
+  expect(worker.environment).toHaveProperty('AWS_REGION');
+  const dockerfile = readFileSync(path.join(__dirname, '../../Dockerfile'), 'utf8');
+  expect(dockerfile).toMatch(/redis-server/);
+  expect(dockerfile).toMatch(/CMD \["node", "lib\/worker.js"\]/);
+});
