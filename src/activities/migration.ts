@@ -14,7 +14,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { freePort, pidAlive, stopPid } from '../local/processes';
-import { toolPath } from '../local/tools';
+import { startStandaloneRedis } from '../local/standalone';
 import { resolveAuth } from '../redis/auth';
 import { parseClusterNodes, parseInfo } from '../redis/cluster-nodes';
 import { connectNode, probePort } from '../redis/connection';
@@ -250,37 +250,13 @@ export async function prepareRdbShard(spec: ClusterSpec, shard: Shard, s3Factory
     client.destroy();
   }
   const port = await freePort();
-  const pidfile = path.join(dir, 'redis.pid');
-  const { spawnSync } = await import('node:child_process');
-  const started = spawnSync(toolPath('redis-server'), [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
+  const pid = await startStandaloneRedis({
+    port,
     dir,
-    '--dbfilename',
-    'shard.rdb',
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--daemonize',
-    'yes',
-    '--pidfile',
-    pidfile,
-    '--logfile',
-    path.join(dir, 'redis.log'),
-  ]);
-  if (started.status !== 0) throw new Error(`temporary redis-server for ${shard.rdbObject} failed: ${started.stderr}`);
-  for (let i = 0; ; i++) {
-    const probe = await probePort({ host: '127.0.0.1', port }, 500);
-    if (probe.kind === 'redis' && probe.reply === '+PONG') break;
-    if (i > 600) throw new Error(`temporary redis-server for ${shard.rdbObject} did not finish loading`);
-    heartbeat();
-    await sleep(100);
-  }
-  const pid = Number(readFileSync(pidfile, 'utf8').trim());
+    args: ['--dbfilename', 'shard.rdb', '--save', '', '--appendonly', 'no'],
+    onWait: () => heartbeat(),
+    timeoutMs: 10 * 60_000,
+  });
   writeFileSync(stateFile, JSON.stringify({ pid, port }));
   const keys = await countKeys('127.0.0.1', port);
   log.info('RDB loaded into a temporary redis-server', { object: shard.rdbObject, port, keys });

@@ -3,15 +3,16 @@
  * seed's eight configs rendered for 127.0.0.1, and a worker, all under .local/demo; then the workflow for the
  * seed topology on 127.0.0.1:50001-50008. Everything keeps running until `local down`.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { connectNode, probePort } from '../redis/connection';
+import { connectNode } from '../redis/connection';
 import { type ClusterSpec, parseClusterSpec } from '../spec';
 import { fillEveryType } from './sample-data';
 import { pidAlive, portOpen, startS3Server, startTemporalDevServer, stopPid } from './processes';
 import { LOCAL_S3_ENV, localSeedSpec, seedConfigs } from './seed';
-import { PROJECT_ROOT, toolPath } from './tools';
+import { startStandaloneRedis } from './standalone';
+import { PROJECT_ROOT } from './tools';
 
 export const DEMO_DIR = path.join(PROJECT_ROOT, '.local', 'demo');
 const STATE_FILE = path.join(DEMO_DIR, 'state.json');
@@ -46,33 +47,11 @@ export function demoSpec(): ClusterSpec {
 async function startLegacy(state: DemoState, log: (line: string) => void): Promise<void> {
   if (state.legacyPid === undefined || !pidAlive(state.legacyPid)) {
     await ensureFree(DEMO_PORTS.legacy, 'legacy Redis');
-    const dir = path.join(DEMO_DIR, 'legacy');
-    mkdirSync(dir, { recursive: true });
-    const pidfile = path.join(dir, 'redis.pid');
-    const started = spawnSync(toolPath('redis-server'), [
-      '--port',
-      String(DEMO_PORTS.legacy),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--daemonize',
-      'yes',
-      '--pidfile',
-      pidfile,
-      '--logfile',
-      path.join(dir, 'redis.log'),
-      '--appendonly',
-      'yes',
-    ]);
-    if (started.status !== 0) throw new Error(`legacy redis-server did not start: ${started.stderr}`);
-    for (
-      let i = 0;
-      i < 100 && (await probePort({ host: '127.0.0.1', port: DEMO_PORTS.legacy }, 300)).kind !== 'redis';
-      i++
-    )
-      await new Promise((r) => setTimeout(r, 50));
-    state.legacyPid = Number(readFileSync(pidfile, 'utf8').trim());
+    state.legacyPid = await startStandaloneRedis({
+      port: DEMO_PORTS.legacy,
+      dir: path.join(DEMO_DIR, 'legacy'),
+      args: ['--appendonly', 'yes'],
+    });
     log(`started legacy Redis (pid ${state.legacyPid}) on 127.0.0.1:${DEMO_PORTS.legacy}`);
   }
   const legacy = await connectNode({ host: '127.0.0.1', port: DEMO_PORTS.legacy });

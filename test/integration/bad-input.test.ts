@@ -3,49 +3,36 @@
  * and the problem, and nothing on any node is touched (no node started, no config written, data left as it was).
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
-import type { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { RedisClusterClient } from '../../src/client';
+import type { RedisClusterClient } from '../../src/client';
 import { stopPid } from '../../src/local/processes';
 import { localS3Client } from '../../src/local/seed';
 import { parseInfo } from '../../src/redis/cluster-nodes';
 import { withNode } from '../../src/redis/connection';
 import { type ClusterSpec, type ClusterSpecInput, ErrorType, renderNodeConf } from '../../src/spec';
 import { parseS3Uri } from '../../src/activities/s3';
-import { createWorker } from '../../src/worker';
 import { noNodeRunning } from '../helpers/cluster-assert';
 import { rootApplicationFailure } from '../helpers/failures';
 import { startNonRedis, startTestRedis, stopTestServers } from '../helpers/servers';
-import { type Stack, freePortBlock, seedTopology, startStack, workflowBundle } from '../helpers/stack';
+import { type RunningStack, startRunningStack } from '../helpers/running-stack';
+import { type Stack, freePortBlock, seedTopology } from '../helpers/stack';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
 let stack: Stack;
 let client: RedisClusterClient;
-let worker: Worker;
-let connection: NativeConnection;
-let running: Promise<void>;
+let running: RunningStack;
 let counter = 0;
 
 beforeAll(async () => {
-  stack = await startStack('bad-input');
-  client = await RedisClusterClient.connect({ address: stack.temporal.address });
-  ({ worker, connection } = await createWorker({
-    address: stack.temporal.address,
-    workflowBundle: await workflowBundle(),
-  }));
-  running = worker.run();
+  running = await startRunningStack('bad-input');
+  ({ stack, client } = running);
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await connection?.close();
-  await client?.close();
-  await stopTestServers();
-  await stack?.stop();
+  await running?.stop();
 });
 
 afterEach(() => stopTestServers());

@@ -3,48 +3,36 @@
  * store, each copied into a real provisioned cluster through the real worker, then compared key by key.
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { DefaultLogger, type NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import Redis from 'ioredis';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { RedisClusterClient } from '../../src/client';
+import type { RedisClusterClient } from '../../src/client';
 import { freePort } from '../../src/local/processes';
 import { localS3Client } from '../../src/local/seed';
 import { parseInfo } from '../../src/redis/cluster-nodes';
 import { withNode } from '../../src/redis/connection';
 import { type ClusterSpec, ErrorType, type MigrationSpec, adminAddress, masters } from '../../src/spec';
-import { createWorker } from '../../src/worker';
 import { compareAllKeys, fillBigHash, fillEveryType } from '../helpers/dataset';
 import { rootApplicationFailure } from '../helpers/failures';
-import { startTestRedis, stopTestServers } from '../helpers/servers';
-import { type Stack, freePortBlock, seedTopology, startStack, workflowBundle } from '../helpers/stack';
+import { startTestRedis } from '../helpers/servers';
+import { type RunningStack, startRunningStack } from '../helpers/running-stack';
+import { type Stack, freePortBlock, seedTopology } from '../helpers/stack';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
 let stack: Stack;
 let client: RedisClusterClient;
-let worker: Worker;
-let connection: NativeConnection;
-let running: Promise<void>;
+let running: RunningStack;
 let target: ClusterSpec;
 
 beforeAll(async () => {
-  stack = await startStack('migrate');
-  client = await RedisClusterClient.connect({ address: stack.temporal.address });
-  ({ worker, connection } = await createWorker({
-    address: stack.temporal.address,
-    workflowBundle: await workflowBundle(),
-  }));
-  running = worker.run();
+  running = await startRunningStack('migrate');
+  ({ stack, client } = running);
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await connection?.close();
-  await client?.close();
-  await stopTestServers();
-  await stack?.stop();
+  await running?.stop();
 });
 
 type MigrationInput = Omit<Partial<MigrationSpec>, 'source'> & { source: MigrationSpec['source'] };
