@@ -157,6 +157,43 @@ test('RDB file in S3: loaded into a temporary redis-server and copied into the e
   source.disconnect();
 });
 
+test('a source with a password: the secret is read from the environment and appears nowhere in the history', async () => {
+  const secret = `pw-${Math.random().toString(36).slice(2)}-never-in-history`;
+  const started = await startSource(['--requirepass', secret]);
+  const source = new Redis({ host: '127.0.0.1', port: started.options.port!, password: secret });
+  await fillEveryType(source, 'auth:');
+  process.env.RCO_TEST_SOURCE_PASSWORD = secret; // the in-process worker's environment
+  const handle = await client.client.workflow.start('migrateRedisData', {
+    taskQueue: 'redis-cluster',
+    workflowId: 'migrate-with-password',
+    args: [
+      {
+        ...target,
+        migration: {
+          source: {
+            type: 'standalone',
+            host: '127.0.0.1',
+            port: source.options.port!,
+            auth: { passwordEnv: 'RCO_TEST_SOURCE_PASSWORD' },
+          },
+        },
+      },
+    ],
+  });
+  const result = (await handle.result()) as { migration: { unequal: unknown[]; shards: { copied: number }[] } };
+  expect(result.migration.unequal).toEqual([]);
+  expect(result.migration.shards[0]!.copied).toBe(await source.dbsize());
+  // The whole history, with every payload decoded (payloads are base64 in its JSON).
+  const raw = JSON.stringify(await handle.fetchHistory());
+  const decoded = [...raw.matchAll(/"data":"([A-Za-z0-9+/=]+)"/g)].map((m) =>
+    Buffer.from(m[1]!, 'base64').toString('latin1'),
+  );
+  const history = raw + decoded.join('\n');
+  expect(history).toContain('RCO_TEST_SOURCE_PASSWORD');
+  expect(history).not.toContain(secret);
+  source.disconnect();
+});
+
 describe('bad migration input: a clear non-retryable failure, nothing written', () => {
   async function refusal(migration: MigrationInput, spec: ClusterSpec = target) {
     const handle = await client.client.workflow.start('migrateRedisData', {
