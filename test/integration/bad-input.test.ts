@@ -14,7 +14,7 @@ import { withNode } from '../../src/redis/connection';
 import { type ClusterSpec, type ClusterSpecInput, ErrorType, renderNodeConf } from '../../src/spec';
 import { parseS3Uri } from '../../src/activities/s3';
 import { noNodeRunning } from '../helpers/cluster-assert';
-import { rootApplicationFailure } from '../helpers/failures';
+import { expectRefusal } from '../helpers/failures';
 import { startNonRedis, startTestRedis, stopTestServers } from '../helpers/servers';
 import { type RunningStack, startRunningStack } from '../helpers/running-stack';
 import { type Stack, freePortBlock, seedTopology } from '../helpers/stack';
@@ -37,21 +37,8 @@ afterAll(async () => {
 
 afterEach(() => stopTestServers());
 
-/** Runs the workflow (bypassing the client's own validation) and returns its root failure. */
-async function refusal(spec: ClusterSpecInput) {
-  const handle = await client.client.workflow.start('provisionRedisCluster', {
-    taskQueue: 'redis-cluster',
-    workflowId: `bad-input-${++counter}`,
-    args: [spec],
-  });
-  const failure = await handle.result().then(
-    () => {
-      throw new Error('the workflow succeeded');
-    },
-    (err: unknown) => rootApplicationFailure(err),
-  );
-  expect(failure.nonRetryable).toBe(true);
-  return failure;
+function refusal(spec: ClusterSpecInput) {
+  return expectRefusal(client.client, 'provisionRedisCluster', `bad-input-${++counter}`, spec);
 }
 
 async function freshSpec(): Promise<ClusterSpec> {

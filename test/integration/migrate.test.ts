@@ -14,7 +14,7 @@ import { parseInfo } from '../../src/redis/cluster-nodes';
 import { withNode } from '../../src/redis/connection';
 import { type ClusterSpec, ErrorType, type MigrationSpec, adminAddress, masters } from '../../src/spec';
 import { compareAllKeys, fillBigHash, fillEveryType } from '../helpers/dataset';
-import { rootApplicationFailure } from '../helpers/failures';
+import { expectRefusal } from '../helpers/failures';
 import { startTestRedis } from '../helpers/servers';
 import { type RunningStack, startRunningStack } from '../helpers/running-stack';
 import { type Stack, freePortBlock, seedTopology } from '../helpers/stack';
@@ -195,20 +195,9 @@ test('a source with a password: the secret is read from the environment and appe
 });
 
 describe('bad migration input: a clear non-retryable failure, nothing written', () => {
-  async function refusal(migration: MigrationInput, spec: ClusterSpec = target) {
-    const handle = await client.client.workflow.start('migrateRedisData', {
-      taskQueue: 'redis-cluster',
-      workflowId: `migrate-bad-${Math.random().toString(36).slice(2)}`,
-      args: [{ ...spec, migration }],
-    });
-    const failure = await handle.result().then(
-      () => {
-        throw new Error('the workflow succeeded');
-      },
-      (err: unknown) => rootApplicationFailure(err),
-    );
-    expect(failure.nonRetryable).toBe(true);
-    return failure;
+  let attempt = 0;
+  function refusal(migration: MigrationInput, spec: ClusterSpec = target) {
+    return expectRefusal(client.client, 'migrateRedisData', `migrate-bad-${++attempt}`, { ...spec, migration });
   }
 
   const targetKeyCount = async () => {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Activities, ClusterReport } from '../../src/activities';
 import { toolPath } from '../../src/local/tools';
 import { type ClusterSpecInput, ErrorType } from '../../src/spec';
-import { progressQuery } from '../../src/workflows/messages';
+import { STEPS, progressQuery } from '../../src/workflows/messages';
 import { rootApplicationFailure } from '../helpers/failures';
 import { workflowBundle } from '../helpers/stack';
 
@@ -44,16 +44,10 @@ const report: ClusterReport = {
 };
 
 function mockActivities(calls: string[], overrides: Partial<Record<keyof Activities, () => Promise<unknown>>> = {}) {
-  const names: (keyof Activities)[] = [
-    'inspectNodes',
-    'fetchConfigs',
-    'startNodes',
-    'assignSlots',
-    'formCluster',
-    'replicateNodes',
-    'setNoFailover',
-    'verifyCluster',
-  ];
+  // One mock per activity the provisioning steps call (the migration steps are skipped without a migration).
+  const names = STEPS.filter(
+    (step) => !['validate', 'migrateData', 'verifyData'].includes(step),
+  ) as (keyof Activities)[];
   return Object.fromEntries(
     names.map((name) => [
       name,
