@@ -9,11 +9,20 @@ import {
   type WorkflowHandle,
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
+import type { SearchAttributePair } from '@temporalio/common';
 import type { ClusterSpecInput } from './spec/schema';
 import { parseClusterSpec, workflowIdFor } from './spec/schema';
 import { type TemporalSettings, WORKFLOW_TYPE, temporalSettings } from './settings';
 import type { ProvisionProgress } from './workflows/messages';
-import { pauseSignal, progressQuery, resumeSignal, throttleUpdate } from './workflows/messages';
+import {
+  SEARCH_ATTRIBUTES,
+  clusterSearchAttribute,
+  pauseSignal,
+  stepSearchAttribute,
+  progressQuery,
+  resumeSignal,
+  throttleUpdate,
+} from './workflows/messages';
 import type { MigrateResult, ProvisionResult } from './workflows/provision-redis-cluster';
 
 export type { MigrateResult, ProvisionProgress, ProvisionResult };
@@ -22,6 +31,8 @@ export type { MigrateResult, ProvisionProgress, ProvisionResult };
 export const migrationWorkflowId = (clusterName: string) => `redis-cluster-${clusterName}-migration`;
 
 export class RedisClusterClient {
+  private searchAttributesRegistered?: Promise<boolean>;
+
   private constructor(
     readonly client: Client,
     private readonly connection: Connection,
@@ -48,6 +59,7 @@ export class RedisClusterClient {
       workflowId: options.workflowId ?? workflowIdFor(parsed),
       args: [spec],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      typedSearchAttributes: await this.searchAttributesFor(parsed.name),
     });
   }
 
@@ -59,7 +71,37 @@ export class RedisClusterClient {
       workflowId: migrationWorkflowId(parsed.name),
       args: [spec],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      typedSearchAttributes: await this.searchAttributesFor(parsed.name),
     });
+  }
+
+  /** True when the namespace has our search attributes registered (asked once per client). */
+  hasSearchAttributes(): Promise<boolean> {
+    this.searchAttributesRegistered ??= this.connection.operatorService
+      .listSearchAttributes({ namespace: this.settings.namespace })
+      .then((response) => Object.keys(SEARCH_ATTRIBUTES).every((name) => name in (response.customAttributes ?? {})));
+    return this.searchAttributesRegistered;
+  }
+
+  /** RedisCluster=<name> when registered, which also tells the workflow to keep RedisClusterStep current. */
+  private async searchAttributesFor(clusterName: string): Promise<SearchAttributePair[] | undefined> {
+    if (!(await this.hasSearchAttributes())) return undefined;
+    return [{ key: clusterSearchAttribute, value: clusterName }];
+  }
+
+  /** Runs of this task queue's workflows, newest first, filtered by a visibility query (e.g. RedisCluster="seed"). */
+  async list(query?: string): Promise<{ workflowId: string; status: string; type: string; step?: string }[]> {
+    const runs = [];
+    for await (const run of this.client.workflow.list({ query })) {
+      runs.push({
+        workflowId: run.workflowId,
+        status: run.status.name,
+        type: run.type,
+        step: run.typedSearchAttributes.get(stepSearchAttribute) as string | undefined,
+      });
+      if (runs.length >= 100) break;
+    }
+    return runs;
   }
 
   /** A run by cluster name (the provisioning run), or by its full workflow id (e.g. migrationWorkflowId(name)). */
@@ -84,16 +126,26 @@ export class RedisClusterClient {
     return this.handle(clusterOrWorkflowId).executeUpdate(throttleUpdate, { args: [keysPerSecond] });
   }
 
-  progress(clusterName: string): Promise<ProvisionProgress> {
-    return this.handle(clusterName).query(progressQuery);
+  progress(clusterOrWorkflowId: string): Promise<ProvisionProgress> {
+    return this.handle(clusterOrWorkflowId).query(progressQuery);
   }
 
   result(clusterName: string): Promise<ProvisionResult> {
     return this.handle(clusterName).result() as Promise<ProvisionResult>;
   }
 
-  async cancel(clusterName: string): Promise<void> {
-    await this.handle(clusterName).cancel();
+  /** The report of a migration-only run (migrateRedisData). */
+  migrationResult(clusterName: string): Promise<MigrateResult> {
+    return this.handle(migrationWorkflowId(clusterName)).result() as Promise<MigrateResult>;
+  }
+
+  /** RUNNING, COMPLETED, FAILED, ... of the latest run. */
+  async status(clusterOrWorkflowId: string): Promise<string> {
+    return (await this.handle(clusterOrWorkflowId).describe()).status.name;
+  }
+
+  async cancel(clusterOrWorkflowId: string): Promise<void> {
+    await this.handle(clusterOrWorkflowId).cancel();
   }
 
   async close(): Promise<void> {

@@ -43,7 +43,7 @@ function specAddresses(spec: ClusterSpec): Set<string> {
   return set;
 }
 
-type Refusal = { type: ErrorTypeName; message: string };
+export type Refusal = { type: ErrorTypeName; message: string };
 
 async function inspectRunningNode(spec: ClusterSpec, node: NodeSpec, refusals: Refusal[]): Promise<InspectResult> {
   return withNode(adminAddress(node), async (client) => {
@@ -87,11 +87,8 @@ async function inspectRunningNode(spec: ClusterSpec, node: NodeSpec, refusals: R
   });
 }
 
-/**
- * Preflight: every port is free or held by a cluster-enabled Redis that is either fresh and empty, or already
- * part of this cluster. Reads only; refuses, naming every offending node, before anything is written anywhere.
- */
-export async function inspectNodes(spec: ClusterSpec): Promise<InspectResult[]> {
+/** Each node's state, and what would make the run refuse it; reads only. */
+export async function inspectAll(spec: ClusterSpec): Promise<{ results: InspectResult[]; refusals: Refusal[] }> {
   const ports = await checkPorts(spec);
   const refusals: Refusal[] = [];
   const results = await Promise.all(
@@ -101,6 +98,15 @@ export async function inspectNodes(spec: ClusterSpec): Promise<InspectResult[]> 
         : inspectRunningNode(spec, node, refusals),
     ),
   );
+  return { results, refusals };
+}
+
+/**
+ * Preflight: every port is free or held by a cluster-enabled Redis that is either fresh and empty, or already
+ * part of this cluster. Reads only; refuses, naming every offending node, before anything is written anywhere.
+ */
+export async function inspectNodes(spec: ClusterSpec): Promise<InspectResult[]> {
+  const { results, refusals } = await inspectAll(spec);
   const first = refusals[0];
   if (first) fail(first.type, refusals.map((r) => r.message).join('; '));
   log.info('nodes inspected', { states: Object.fromEntries(results.map((r) => [r.node, r.state])) });

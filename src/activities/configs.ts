@@ -31,7 +31,7 @@ export function configPath(spec: ClusterSpec, node: NodeSpec): string {
   return path.join(spec.configDir, configFileName(node));
 }
 
-async function readSource(spec: ClusterSpec, node: NodeSpec, s3Factory: S3ClientFactory): Promise<string> {
+export async function readSource(spec: ClusterSpec, node: NodeSpec, s3Factory: S3ClientFactory): Promise<string> {
   const source = node.config;
   if (source === 'render:') {
     return renderNodeConf({

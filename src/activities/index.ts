@@ -16,6 +16,7 @@ import {
   releaseRdbShard,
   verifyShard,
 } from './migration';
+import { log } from './support';
 import { verifyCluster } from './verify';
 
 export interface ActivityDeps {
@@ -23,9 +24,19 @@ export interface ActivityDeps {
   s3ClientFactory?: S3ClientFactory;
 }
 
+/** Logs, through the activity's Temporal logger, what each activity found and changed (its result, shortened). */
+function logged<A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args: A) => {
+    const result = await fn(...args);
+    const text = JSON.stringify(result) ?? 'nothing';
+    log.info(`${name} finished`, { result: text.length > 2000 ? `${text.slice(0, 2000)}...` : text });
+    return result;
+  };
+}
+
 export function createActivities(deps: ActivityDeps = {}) {
   const s3 = deps.s3ClientFactory ?? defaultS3ClientFactory;
-  return {
+  const activities = {
     fetchConfigs: (spec: ClusterSpec) => fetchConfigs(spec, s3),
     startNodes: (spec: ClusterSpec) => startNodes(spec),
     inspectNodes: (spec: ClusterSpec) => inspectNodes(spec),
@@ -43,6 +54,12 @@ export function createActivities(deps: ActivityDeps = {}) {
     clearCheckpoints: (spec: ClusterSpec, shards: Shard[]) => clearCheckpoints(spec, shards),
     countTargetKeys: (spec: ClusterSpec) => countTargetKeys(spec),
   };
+  return Object.fromEntries(
+    Object.entries(activities).map(([name, fn]) => [
+      name,
+      logged(name, fn as (...args: unknown[]) => Promise<unknown>),
+    ]),
+  ) as typeof activities;
 }
 
 export type Activities = ReturnType<typeof createActivities>;

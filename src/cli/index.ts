@@ -2,16 +2,30 @@
 /** rco: the command line. This file only wires the commands; each lives in its own file. */
 import { Command } from 'commander';
 import { handleError } from './common';
+import { registerList } from './list';
 import { registerLocal } from './local';
+import { registerMigrate } from './migrate';
+import { registerPause } from './pause';
+import { registerPlan } from './plan';
 import { registerProvision } from './provision';
+import { registerResume } from './resume';
 import { registerStatus } from './status';
+import { registerThrottle } from './throttle';
 import { registerVerify } from './verify';
+import { registerWatch } from './watch';
 import { registerWorker } from './worker';
 
 const program = new Command('rco').description('Durable Redis Cluster provisioning on Temporal');
 registerProvision(program);
+registerPlan(program);
 registerStatus(program);
+registerWatch(program);
+registerList(program);
 registerVerify(program);
+registerMigrate(program);
+registerPause(program);
+registerResume(program);
+registerThrottle(program);
 registerWorker(program);
 registerLocal(program);
 

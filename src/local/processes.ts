@@ -3,10 +3,11 @@
  * on loopback, started as detached processes and stopped by their own pid.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { hasTool, toolPath } from './tools';
+import { SEARCH_ATTRIBUTES } from '../workflows/messages';
 
 export interface LocalServer {
   name: string;
@@ -94,7 +95,7 @@ export interface TemporalDevServerOptions {
   /** SQLite file; in memory when undefined. */
   dbFile?: string;
   stateDir: string;
-  /** Search attributes to register, name -> type. */
+  /** Search attributes to register, name -> type. @default ours (RedisCluster, RedisClusterStep) */
   searchAttributes?: Record<string, string>;
 }
 
@@ -105,7 +106,7 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions):
   if (options.uiPort) args.push('--ui-port', String(options.uiPort), '--ui-ip', '127.0.0.1');
   else args.push('--headless');
   if (options.dbFile) args.push('--db-filename', options.dbFile);
-  for (const [name, type] of Object.entries(options.searchAttributes ?? {}))
+  for (const [name, type] of Object.entries(options.searchAttributes ?? SEARCH_ATTRIBUTES))
     args.push('--search-attribute', `${name}=${type}`);
   const child = spawnLogged(toolPath('temporal'), args, logFile, options.stateDir);
   await waitFor('temporal dev server', () => portOpen(options.port), child, logFile);
@@ -118,9 +119,25 @@ export interface S3ServerOptions {
   stateDir: string;
 }
 
-/** SeaweedFS (master, volume, filer and S3 gateway in one process), or moto's server where setup fell back to it. */
+/**
+ * SeaweedFS (master, volume, filer and S3 gateway in one process), or moto's server where setup fell back to it.
+ * Its inner ports are picked free just before the start; when another process starting at the same moment takes
+ * one first, it is started again with new ones.
+ */
 export async function startS3Server(options: S3ServerOptions): Promise<LocalServer> {
-  const logFile = path.join(options.stateDir, `s3-${options.port}.log`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startS3ServerOnce(options, attempt);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof PortTakenError)) throw err;
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+async function startS3ServerOnce(options: S3ServerOptions, attempt: number): Promise<LocalServer> {
+  const logFile = path.join(options.stateDir, `s3-${options.port}${attempt > 1 ? `-${attempt}` : ''}.log`);
   const dataDir = path.join(options.stateDir, `s3-${options.port}`);
   mkdirSync(dataDir, { recursive: true });
   let child: ChildProcess;
@@ -155,19 +172,24 @@ export async function startS3Server(options: S3ServerOptions): Promise<LocalServ
     child = spawnLogged(toolPath('moto_server'), ['-H', '127.0.0.1', '-p', String(options.port)], logFile, dataDir);
   }
   const endpoint = `http://127.0.0.1:${options.port}`;
-  await waitFor(
-    'S3 server',
-    async () => {
-      try {
-        const reply = await fetch(`${endpoint}/`);
-        return reply.status < 500;
-      } catch {
-        return false;
-      }
-    },
-    child,
-    logFile,
-  );
+  try {
+    await waitFor(
+      'S3 server',
+      async () => {
+        try {
+          const reply = await fetch(`${endpoint}/`);
+          return reply.status < 500;
+        } catch {
+          return false;
+        }
+      },
+      child,
+      logFile,
+    );
+  } catch (err) {
+    if (readFileSync(logFile, 'utf8').includes('address already in use')) throw new PortTakenError(String(err));
+    throw err;
+  }
   const pid = child.pid!;
   return { name: 's3', pid, address: endpoint, stop: () => stopPid(pid) };
 }

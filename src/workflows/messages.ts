@@ -1,4 +1,5 @@
 /** Queries, signals and updates of the workflows, defined once. */
+import { defineSearchAttributeKey } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
 export const STEPS = [
@@ -67,3 +68,14 @@ export const pauseSignal = defineSignal('pause');
 export const resumeSignal = defineSignal('resume');
 /** Set the keys-per-second throttle (null for unlimited); returns the throttle now in force. */
 export const throttleUpdate = defineUpdate<number | null, [number | null]>('throttle');
+
+/**
+ * Search attributes, so that runs can be filtered in the UI and with `temporal workflow list --query`. They must
+ * be registered on the server first (our dev servers do it; see the README for a real one). A run started with
+ * RedisCluster set keeps RedisClusterStep up to date; a run started without it never upserts, so a server that
+ * lacks them still runs the workflow.
+ */
+export const clusterSearchAttribute = defineSearchAttributeKey('RedisCluster', 'KEYWORD');
+export const stepSearchAttribute = defineSearchAttributeKey('RedisClusterStep', 'KEYWORD');
+/** Name -> type, as `temporal server start-dev --search-attribute` and `temporal operator search-attribute create` take them. */
+export const SEARCH_ATTRIBUTES = { RedisCluster: 'Keyword', RedisClusterStep: 'Keyword' } as const;

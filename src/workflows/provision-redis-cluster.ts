@@ -3,11 +3,24 @@
  * into it when the spec has a migration section. migrateRedisData does the copy alone, into an existing cluster.
  * Every activity reads the live state first and applies only the difference, so runs can be repeated and resumed.
  */
-import { ApplicationFailure, proxyActivities, setHandler } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Activities, ClusterReport } from '../activities';
 import { ErrorType } from '../spec/errors';
 import { type ClusterSpec, type ClusterSpecInput, SpecError, parseClusterSpec } from '../spec/schema';
-import { type ProvisionProgress, type StepName, STEPS, progressQuery } from './messages';
+import {
+  type ProvisionProgress,
+  type StepName,
+  STEPS,
+  clusterSearchAttribute,
+  progressQuery,
+  stepSearchAttribute,
+} from './messages';
 import { type MigrationReport, copyData, migrationControls, verifyData } from './migrate-data';
 import { profiles } from './profiles';
 
@@ -30,6 +43,12 @@ export interface MigrateResult {
 
 type StepRunner = <T>(name: StepName, run: () => Promise<T>) => Promise<T>;
 
+/** Keeps RedisClusterStep current, only for runs started with RedisCluster set (so it is registered). */
+function showStep(value: StepName | 'done' | `failed:${StepName}`): void {
+  if (workflowInfo().typedSearchAttributes.get(clusterSearchAttribute) === undefined) return;
+  upsertSearchAttributes([{ key: stepSearchAttribute, value }]);
+}
+
 /** Progress, its query handler, and a runner that records each step's status, timing and result. */
 function tracked(input: ClusterSpecInput): { progress: ProvisionProgress; step: StepRunner } {
   const progress: ProvisionProgress = {
@@ -41,6 +60,7 @@ function tracked(input: ClusterSpecInput): { progress: ProvisionProgress; step: 
     const entry = progress.steps.find((s) => s.name === name)!;
     const started = Date.now();
     progress.currentStep = name;
+    showStep(name);
     entry.status = 'running';
     entry.startedAt = new Date(started).toISOString();
     try {
@@ -50,6 +70,7 @@ function tracked(input: ClusterSpecInput): { progress: ProvisionProgress; step: 
       return result;
     } catch (err) {
       entry.status = 'failed';
+      showStep(`failed:${name}`);
       entry.error = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
       throw err;
     } finally {
@@ -105,6 +126,7 @@ export async function provisionRedisCluster(input: ClusterSpecInput): Promise<Pr
   if (spec.migration) migration = await migrate(spec, progress, step);
   else skip(progress, ['migrateData', 'verifyData']);
   progress.currentStep = undefined;
+  showStep('done');
   return { report, steps: progress.steps, migration };
 }
 
@@ -125,5 +147,6 @@ export async function migrateRedisData(input: ClusterSpecInput): Promise<Migrate
   );
   const migration = await migrate(spec, progress, step);
   progress.currentStep = undefined;
+  showStep('done');
   return { steps: progress.steps, migration };
 }

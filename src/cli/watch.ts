@@ -1,0 +1,105 @@
+import { MultiBar, Presets, type SingleBar } from 'cli-progress';
+import type { Command } from 'commander';
+import { type ProvisionProgress, RedisClusterClient } from '../client';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function shardDetail(s: NonNullable<ProvisionProgress['migration']>['shards'][number]): string {
+  const eta = s.etaSeconds !== undefined ? `, ETA ${s.etaSeconds}s` : '';
+  return `copied ${s.copied} skipped ${s.skipped} failed ${s.failed}, ${s.rate} keys/s${eta}${s.done ? ', done' : ''}`;
+}
+
+/** One line per step change and per shard every few seconds, for logs and pipes (no terminal). */
+class LinePrinter {
+  private lastStep?: string;
+  private lastShardLine = 0;
+  show(p: ProvisionProgress): void {
+    const step = p.currentStep ?? 'idle';
+    if (step !== this.lastStep) console.log(`step ${step}`);
+    this.lastStep = step;
+    if (p.migration && Date.now() - this.lastShardLine > 5000) {
+      this.lastShardLine = Date.now();
+      for (const s of p.migration.shards)
+        console.log(`  ${s.shard}: scanned ${s.scanned}/${s.keysTotal}, ${shardDetail(s)}`);
+    }
+  }
+  stop(): void {}
+}
+
+/** A bar for the steps and one per migration shard. */
+class Bars {
+  private readonly multi = new MultiBar(
+    { format: '{label} |{bar}| {value}/{total} {detail}', hideCursor: true, clearOnComplete: false },
+    Presets.shades_classic,
+  );
+  private steps?: SingleBar;
+  private readonly shards = new Map<string, SingleBar>();
+  show(p: ProvisionProgress): void {
+    const counted = p.steps.filter((s) => s.status !== 'skipped');
+    const done = counted.filter((s) => s.status === 'done').length;
+    const detail = p.migration?.paused ? 'paused' : (p.currentStep ?? '');
+    this.steps ??= this.multi.create(counted.length, 0, { label: 'steps'.padEnd(24), detail });
+    this.steps.setTotal(counted.length);
+    this.steps.update(done, { detail });
+    for (const s of p.migration?.shards ?? []) {
+      let bar = this.shards.get(s.shard);
+      if (!bar) {
+        bar = this.multi.create(Math.max(s.keysTotal, 1), 0, { label: s.shard.slice(0, 24).padEnd(24), detail: '' });
+        this.shards.set(s.shard, bar);
+      }
+      bar.setTotal(Math.max(s.keysTotal, s.scanned, 1));
+      bar.update(s.scanned, { detail: shardDetail(s) });
+    }
+  }
+  stop(): void {
+    this.multi.stop();
+  }
+}
+
+/**
+ * Follows a run until it closes: a live progress bar on a terminal, plain lines otherwise, one JSON snapshot
+ * per line with --json. Resolves to the run's final status (COMPLETED, FAILED, ...).
+ */
+export async function watchRun(
+  client: RedisClusterClient,
+  run: string,
+  options: { json?: boolean; intervalMs?: number } = {},
+): Promise<string> {
+  const view = options.json ? undefined : process.stdout.isTTY ? new Bars() : new LinePrinter();
+  let last = '';
+  try {
+    for (;;) {
+      const status = await client.status(run);
+      const progress = await client.progress(run).catch(() => undefined); // no workflow task has run yet
+      if (progress) {
+        const text = JSON.stringify(progress);
+        if (options.json && text !== last) console.log(text);
+        last = text;
+        view?.show(progress);
+      }
+      if (status !== 'RUNNING') return status;
+      await sleep(options.intervalMs ?? 500);
+    }
+  } finally {
+    view?.stop();
+  }
+}
+
+export function registerWatch(program: Command): void {
+  program
+    .command('watch')
+    .description('follow a run live: steps, and per source shard keys scanned, copied, skipped, failed, rate and ETA')
+    .argument('<run>', 'cluster name (its provisioning run) or a workflow id such as redis-cluster-<name>-migration')
+    .option('--json', 'one JSON progress snapshot per line, then the final status')
+    .action(async (run: string, options: { json?: boolean }) => {
+      const client = await RedisClusterClient.connect();
+      try {
+        const status = await watchRun(client, run, options);
+        if (options.json) console.log(JSON.stringify({ run: client.handle(run).workflowId, status }));
+        else console.log(`${client.handle(run).workflowId}: ${status}`);
+        if (status !== 'COMPLETED') process.exitCode = 1;
+      } finally {
+        await client.close();
+      }
+    });
+}
