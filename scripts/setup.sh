@@ -36,6 +36,15 @@ fi
 link_tool redis-server "$(command -v redis-server)"
 link_tool redis-cli "$(command -v redis-cli)"
 
+# --- Chromium, for the Web UI test (playwright-core drives it; it never downloads a browser) ------
+if ! command -v chromium >/dev/null; then
+  echo "setup: installing chromium (Debian)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+fi
+link_tool chromium "$(command -v chromium)"
+
 # --- Temporal CLI --------------------------------------------------------------------------------
 if ! [ -x "$BIN/temporal" ]; then
   if ! link_tool temporal "$(pyscripts)/temporal" "$(command -v temporal || true)"; then

@@ -10,6 +10,7 @@ const envNames: Record<string, string> = {
   temporal: 'RCO_TEMPORAL_BIN',
   weed: 'RCO_WEED_BIN',
   moto_server: 'RCO_MOTO_SERVER_BIN',
+  chromium: 'RCO_CHROMIUM_BIN',
 };
 
 export function toolPath(name: keyof typeof envNames | string): string {

@@ -20,20 +20,24 @@ import type { ClusterSpec } from '../../src/spec';
 export interface Stack {
   stateDir: string;
   temporal: LocalServer;
+  /** The Temporal Web UI, when asked for. */
+  uiAddress?: string;
   s3: LocalServer;
   stop(): Promise<void>;
 }
 
-export async function startStack(prefix: string): Promise<Stack> {
+export async function startStack(prefix: string, options: { ui?: boolean } = {}): Promise<Stack> {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), `rco-${prefix}-`));
   Object.assign(process.env, LOCAL_S3_ENV);
+  const uiPort = options.ui ? await freePort() : undefined;
   const [temporal, s3] = await Promise.all([
-    freePort().then((port) => startTemporalDevServer({ port, stateDir })),
+    freePort().then((port) => startTemporalDevServer({ port, stateDir, uiPort })),
     freePort().then((port) => startS3Server({ port, stateDir })),
   ]);
   return {
     stateDir,
     temporal,
+    uiAddress: uiPort ? `http://127.0.0.1:${uiPort}` : undefined,
     s3,
     async stop() {
       await stopRedisNodes(stateDir);
