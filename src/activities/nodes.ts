@@ -1,6 +1,6 @@
 /** Step 3: start every node that is not running; leave running Redis nodes alone. */
 import { spawn } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { toolPath } from '../local/tools';
 import { probePort } from '../redis/connection';
@@ -28,6 +28,18 @@ export async function checkPorts(spec: ClusterSpec): Promise<Map<string, 'free' 
     else state.set(node.id, probe.kind);
   });
   if (problems.length > 0) fail(ErrorType.PortNotRedis, problems.join('; '));
+  // A node to start also needs its cluster bus port; a listener there would make it abort at start.
+  const toStart = spec.nodes.filter((node) => state.get(node.id) === 'free');
+  const busProbes = await Promise.all(
+    toStart.map((node) => probePort({ ...adminAddress(node), port: node.port + 10000 }, 500)),
+  );
+  toStart.forEach((node, i) => {
+    if (busProbes[i]!.kind !== 'free')
+      problems.push(
+        `${nodeLabel(node)}: its cluster bus port ${node.port + 10000} is held by another process (the node is not running); free that port or give the node another port`,
+      );
+  });
+  if (problems.length > 0) fail(ErrorType.BusPortInUse, problems.join('; '));
   return state;
 }
 
@@ -43,6 +55,17 @@ async function startOne(spec: ClusterSpec, nodeId: string): Promise<number | und
     facts.pidfile && path.dirname(facts.pidfile),
   ])
     if (dir) await mkdir(path.resolve(cwd, dir), { recursive: true });
+
+  // What the node logs from now on: a daemonized redis-server that aborts says why only there.
+  const logFile = facts.logfile ? path.resolve(cwd, facts.logfile) : undefined;
+  const logStart = logFile
+    ? await stat(logFile).then(
+        (st) => st.size,
+        () => 0,
+      )
+    : 0;
+  const newLogLines = async () =>
+    logFile ? (await readFile(logFile).catch(() => Buffer.alloc(0))).subarray(logStart).toString().split('\n') : [];
 
   // Detached, so that the node outlives this worker (a killed worker must not take the cluster with it).
   const child = spawn(toolPath('redis-server'), [file], { cwd, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -64,10 +87,18 @@ async function startOne(spec: ClusterSpec, nodeId: string): Promise<number | und
     const probe = await probePort(adminAddress(node), 1000);
     if (probe.kind === 'redis') break;
     // With daemonize the launcher exits 0 and the daemon goes on; any other exit is a failed start.
+    if (exitCode === 0) {
+      // Daemonized: the launcher is gone; an abort (a bus port taken, say) is retried, naming the cause.
+      const abort = (await newLogLines()).filter(
+        (line) => / # /.test(line) && /aborting|Failed|Can't|Fatal/i.test(line),
+      );
+      if (abort.length > 0)
+        throw new Error(
+          `${nodeLabel(node)}: redis-server ${file} stopped at start: ${abort.map((l) => l.replace(/^.* # /, '')).join(' | ')}`,
+        );
+    }
     if (exitCode !== undefined && exitCode !== 0) {
-      const logTail = facts.logfile
-        ? (await readFile(path.resolve(cwd, facts.logfile), 'utf8').catch(() => '')).split('\n').slice(-5).join(' | ')
-        : '';
+      const logTail = (await newLogLines()).slice(-5).join(' | ');
       fail(
         ErrorType.NodeStartFailed,
         `${nodeLabel(node)}: redis-server ${file} exited with code ${exitCode}: ${(stderr + ' ' + logTail).trim().slice(0, 500)}`,

@@ -48,7 +48,7 @@ async function configChanges(spec: ClusterSpec, states: Map<string, InspectResul
     try {
       text = await readSource(spec, node, s3);
     } catch (err) {
-      refusals.push(messageOf(err));
+      refusals.push(`${node.id}: cannot read config ${node.config}: ${messageOf(err)}`);
       continue;
     }
     refusals.push(...checkNodeConfig(spec, node, text).errors);

@@ -15,6 +15,12 @@ import { registerVerify } from './verify';
 import { registerWatch } from './watch';
 import { registerWorker } from './worker';
 
+// `rco ... | head` closes the pipe early: that is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const program = new Command('rco').description('Durable Redis Cluster provisioning on Temporal');
 registerProvision(program);
 registerPlan(program);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { RedisClusterClient } from '../client';
 import { demoDown, demoUp, DEMO_PORTS } from '../local/demo';
-import { readSeedSpec } from '../local/seed';
+import { LOCAL_S3_ENV, readSeedSpec } from '../local/seed';
 import { withNode } from '../redis/connection';
 import { adminAddress, localizeSpec, parseSpecText } from '../spec';
 import { readFileSync } from 'node:fs';
@@ -48,6 +48,7 @@ export function registerLocal(program: Command): void {
 Web UI:        http://127.0.0.1:${DEMO_PORTS.ui}/namespaces/default/workflows/${handle.workflowId}
 Spec used:     ${path.relative(process.cwd(), specFile)}
 Run it again:  temporal workflow start --type provisionRedisCluster --task-queue redis-cluster --workflow-id ${handle.workflowId} --input-file ${path.relative(process.cwd(), specFile)}
+Plan/verify:   AWS_ACCESS_KEY_ID=${LOCAL_S3_ENV.AWS_ACCESS_KEY_ID} AWS_SECRET_ACCESS_KEY=${LOCAL_S3_ENV.AWS_SECRET_ACCESS_KEY} bin/rco plan ${path.relative(process.cwd(), specFile)}
 Stop all:      npm run demo:down`);
       } finally {
         await client.close();

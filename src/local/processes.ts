@@ -18,7 +18,16 @@ export interface LocalServer {
 }
 
 /** A free TCP port on 127.0.0.1, chosen by the kernel. */
-export function freePort(): Promise<number> {
+/**
+ * The runbook's Redis ports (50001-50008) and their cluster bus ports (60001-60008) lie in the kernel's ephemeral
+ * range; a helper server given one of them would stop a node from starting. freePort never hands those out.
+ */
+const RESERVED_FOR_REDIS: [number, number][] = [
+  [50000, 50999],
+  [60000, 60999],
+];
+
+function bindEphemeral(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.unref();
@@ -28,6 +37,14 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const port = await bindEphemeral();
+    if (!RESERVED_FOR_REDIS.some(([low, high]) => port >= low && port <= high)) return port;
+  }
+  throw new Error('no free port outside the Redis ranges');
 }
 
 export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {

@@ -12,6 +12,8 @@ export const ErrorType = {
   ConfigInvalid: 'ConfigInvalid',
   /** Something that is not Redis answers on a node's port. */
   PortNotRedis: 'PortNotRedis',
+  /** The cluster bus port (port + 10000) of a node to start is held by another process. */
+  BusPortInUse: 'BusPortInUse',
   /** A Redis on a node's port runs without cluster support. */
   NodeNotClusterEnabled: 'NodeNotClusterEnabled',
   /** A node that is not yet part of this cluster holds keys. */

@@ -208,4 +208,17 @@ describe('nodes we must not touch are refused, and left exactly as they were', (
     expect(await noNodeRunning(withNodes(spec, (nodes) => nodes.splice(2, 1)))).toBe(true);
     expect(configFilesWritten(spec)).toEqual([]);
   });
+
+  test("a node's cluster bus port (port + 10000) held by another process", async () => {
+    const spec = await freshSpec();
+    const r2 = spec.nodes[5]!;
+    await startNonRedis(r2.port + 10000);
+    const failure = await refusal(spec);
+    expect(failure.type).toBe(ErrorType.BusPortInUse);
+    expect(failure.message).toContain(
+      `r2 (127.0.0.1:${r2.port}): its cluster bus port ${r2.port + 10000} is held by another process`,
+    );
+    expect(await noNodeRunning(spec)).toBe(true);
+    expect(configFilesWritten(spec)).toEqual([]);
+  });
 });

@@ -11,8 +11,9 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Redis from 'ioredis';
+import YAML from 'yaml';
 import { RedisClusterClient } from '../../src/client';
-import { portOpen } from '../../src/local/processes';
+import { freePort, portOpen, startTemporalDevServer } from '../../src/local/processes';
 import { PROJECT_ROOT, toolPath } from '../../src/local/tools';
 import type { ClusterSpec } from '../../src/spec';
 import { startTestRedis, stopTestServers } from '../helpers/servers';
@@ -217,4 +218,20 @@ test("the README's programmatic example runs as printed", async () => {
   const output = await ok(`npx tsx examples/from-a-service.ts ${plainSpec}`);
   expect(output).toContain(`run redis-cluster-${spec.name}`);
   expect(output).toContain(`cluster ${spec.name}: ok, 8 nodes`);
+});
+
+test("docker-compose's search-attribute registration works on a server without them, and again", async () => {
+  const compose = YAML.parse(readFileSync(path.join(PROJECT_ROOT, 'docker-compose.yml'), 'utf8'));
+  const command: string = compose.services['register-search-attributes'].command.join(' ');
+  const bare = await startTemporalDevServer({ port: await freePort(), stateDir: stack.stateDir, searchAttributes: {} });
+  try {
+    const list = `TEMPORAL_ADDRESS=${bare.address} temporal operator search-attribute list`;
+    expect(await ok(list)).not.toContain('RedisCluster');
+    for (let run = 0; run < 2; run++) await ok(`TEMPORAL_ADDRESS=${bare.address} sh -c '${command}'`);
+    expect(await ok(list)).toMatch(
+      /RedisCluster\s+Keyword[^]*RedisClusterStep\s+Keyword|RedisClusterStep\s+Keyword[^]*RedisCluster\s+Keyword/,
+    );
+  } finally {
+    await bare.stop();
+  }
 });

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
+import { SEARCH_ATTRIBUTES } from '../../src/workflows/messages';
 
 interface Service {
   image?: string;
@@ -14,6 +15,7 @@ interface Service {
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
   network_mode?: string;
+  command?: string[];
 }
 
 const compose = YAML.parse(readFileSync(path.join(__dirname, '../../docker-compose.yml'), 'utf8')) as {
@@ -24,7 +26,14 @@ const publishedPort = (service: Service, port: number) =>
   (service.ports ?? []).some((p) => p.split(':')[0] === String(port));
 
 test('the deployment shape: PostgreSQL, Temporal, its UI, an S3 store and our worker', () => {
-  expect(Object.keys(services).sort()).toEqual(['postgresql', 's3', 'temporal', 'temporal-ui', 'worker']);
+  expect(Object.keys(services).sort()).toEqual([
+    'postgresql',
+    'register-search-attributes',
+    's3',
+    'temporal',
+    'temporal-ui',
+    'worker',
+  ]);
   expect(services.temporal!.environment).toMatchObject({ DB: 'postgres12', POSTGRES_SEEDS: 'postgresql' });
   expect(services['temporal-ui']!.environment!.TEMPORAL_ADDRESS).toBe('temporal:7233');
   for (const name of ['postgresql', 'temporal', 's3'])
@@ -47,4 +56,14 @@ test('the worker is built here and reaches Temporal and S3 on their published po
   const dockerfile = readFileSync(path.join(__dirname, '../../Dockerfile'), 'utf8');
   expect(dockerfile).toMatch(/redis-server/);
   expect(dockerfile).toMatch(/CMD \["node", "lib\/worker.js"\]/);
+});
+
+test('our search attributes are registered before the worker starts', () => {
+  const register = services['register-search-attributes']!;
+  expect(register.depends_on?.temporal?.condition).toBe('service_healthy');
+  expect(services.worker!.depends_on?.['register-search-attributes']?.condition).toBe('service_completed_successfully');
+  const command = register.command!.join(' ');
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES))
+    expect(command).toContain(`--name ${name} --type ${type}`);
+  // test/integration/temporal-cli.test.ts runs this command against a real dev server, twice.
 });
