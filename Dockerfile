@@ -7,7 +7,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts ./scripts
 COPY examples ./examples
+# Compiles to lib/ and bundles the workflow code once, so that the worker does not run webpack at start.
 RUN npm run build
-ENV TEMPORAL_ADDRESS=temporal:7233 TEMPORAL_NAMESPACE=default
+ENV TEMPORAL_ADDRESS=temporal:7233 TEMPORAL_NAMESPACE=default RCO_WORKFLOW_BUNDLE=/app/lib/workflow-bundle.js
 CMD ["node", "lib/worker.js"]

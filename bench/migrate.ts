@@ -5,18 +5,20 @@
  * (VmHWM) after a further 1,000,000-key migration, and last ratio_vs_redis_cli_import=<ours/theirs>.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Redis from 'ioredis';
 import { RedisClusterClient, migrationWorkflowId } from '../src/client';
-import { toolPath } from '../src/local/tools';
+import { PROJECT_ROOT, toolPath } from '../src/local/tools';
 import { type ClusterSpec } from '../src/spec';
 import { startTestRedis, stopTestServers } from '../test/helpers/servers';
-import { freePortBlock, seedTopology, startStack, workflowBundle } from '../test/helpers/stack';
+import { freePortBlock, seedTopology, startStack } from '../test/helpers/stack';
 import { killWorker, startWorkerProcess } from '../test/helpers/worker-process';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 200_000);
 const RSS_KEYS = Number(process.env.BENCH_RSS_KEYS ?? 1_000_000);
+/** Node flags of the worker process (BENCH_NODE_FLAGS, space separated). */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 
 async function fillMixed(client: Redis, count: number, prefix: string): Promise<void> {
   for (let start = 0; start < count; start += 5000) {
@@ -35,20 +37,23 @@ async function fillMixed(client: Redis, count: number, prefix: string): Promise<
   }
 }
 
-/** Peak resident memory of the real worker: tsx runs it as the child of the process we started. */
-function workerPeakRssMb(tsxPid: number): number {
-  const children = readFileSync(`/proc/${tsxPid}/task/${tsxPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-  const pid = children[0] ?? String(tsxPid);
+/** Peak resident memory of the worker process (node lib/worker.js, started directly). */
+function workerPeakRssMb(pid: number): number {
   const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
   return kb / 1024;
 }
 
 async function main(): Promise<void> {
+  // The worker as the Dockerfile runs it: compiled JavaScript under node with the workflow code bundled at build
+  // time, so that the RSS figure is the copy's, not webpack's or tsx's.
+  const build = spawnSync('npm', ['run', 'build'], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+  if (build.status !== 0) throw new Error(`build failed: ${build.stdout}${build.stderr}`);
   const stack = await startStack('bench-migrate');
-  // A prebuilt workflow bundle, as in production, so that the RSS figure is the copy's, not webpack's.
-  const bundlePath = path.join(stack.stateDir, 'workflow-bundle.js');
-  writeFileSync(bundlePath, (await workflowBundle()).code);
-  const worker = startWorkerProcess(stack.temporal.address, { RCO_WORKFLOW_BUNDLE: bundlePath });
+  const worker = startWorkerProcess(
+    stack.temporal.address,
+    { RCO_WORKFLOW_BUNDLE: path.join(PROJECT_ROOT, 'lib', 'workflow-bundle.js') },
+    { entry: path.join(PROJECT_ROOT, 'lib', 'worker.js'), nodeFlags: NODE_FLAGS },
+  );
   await worker.ready;
   const client = await RedisClusterClient.connect({ address: stack.temporal.address });
   try {
@@ -74,6 +79,7 @@ async function main(): Promise<void> {
         migration: {
           source: { type: 'standalone', host: '127.0.0.1', port: sourcePort },
           copyMode: (process.env.BENCH_COPY_MODE as 'auto' | 'dump-restore' | undefined) ?? 'auto',
+          ...(process.env.BENCH_BATCH ? { batchSize: Number(process.env.BENCH_BATCH) } : {}),
         },
       });
       const result = await client.result(migrationWorkflowId(spec.name));
@@ -87,6 +93,7 @@ async function main(): Promise<void> {
       `ours: copy ${mine.copySeconds.toFixed(2)} s (${Math.round(oursRate)} keys/s), with verify ${mine.total.toFixed(2)} s, unequal ${mine.result.migration?.unequal.length}`,
     );
 
+    console.log(`worker peak RSS (VmHWM) so far: ${workerPeakRssMb(worker.child.pid!).toFixed(0)} MB`);
     const m1 = theirs.nodes[0]!;
     const started = performance.now();
     const run = spawnSync(

@@ -1,5 +1,5 @@
 /** The worker: runs the workflows and every activity on task queue "redis-cluster". */
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkerInterceptors } from '@temporalio/worker';
 import { type ActivityDeps, createActivities } from './activities';
 import { type TemporalSettings, temporalSettings } from './settings';
 
@@ -7,6 +7,8 @@ export interface WorkerOptions extends Partial<TemporalSettings> {
   deps?: ActivityDeps;
   /** Pre-bundled workflow code (tests bundle once); default: bundle src/workflows at start. */
   workflowBundle?: { code: string } | { codePath: string };
+  /** Extra interceptors (the fault-injection tests hold an activity with one). */
+  interceptors?: WorkerInterceptors;
 }
 
 export async function createWorker(
@@ -19,7 +21,8 @@ export async function createWorker(
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
     activities: createActivities(options.deps),
-    // A prebuilt bundle (RCO_WORKFLOW_BUNDLE, see scripts/bundle-workflows.ts) spares every worker start the
+    interceptors: options.interceptors,
+    // A prebuilt bundle (RCO_WORKFLOW_BUNDLE, written by `npm run build`, see scripts/bundle-workflows.ts) spares every worker start the
     // webpack run, its time and its memory.
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
@@ -30,9 +33,9 @@ export async function createWorker(
   return { worker, connection };
 }
 
-async function run(): Promise<void> {
-  const { worker, connection } = await createWorker();
-  const settings = temporalSettings();
+export async function runWorker(options: WorkerOptions = {}): Promise<void> {
+  const { worker, connection } = await createWorker(options);
+  const settings = temporalSettings(options);
   console.log(
     `worker polling task queue ${settings.taskQueue} on ${settings.address} (namespace ${settings.namespace})`,
   );
@@ -44,7 +47,7 @@ async function run(): Promise<void> {
 }
 
 if (require.main === module) {
-  run().catch((err) => {
+  runWorker().catch((err) => {
     console.error(err);
     process.exit(1);
   });

@@ -16,7 +16,7 @@ import {
   releaseRdbShard,
   verifyShard,
 } from './migration';
-import { log } from './support';
+import { log, withHeartbeat } from './support';
 import { verifyCluster } from './verify';
 
 export interface ActivityDeps {
@@ -37,9 +37,10 @@ function logged<A extends unknown[], R>(name: string, fn: (...args: A) => Promis
 export function createActivities(deps: ActivityDeps = {}) {
   const s3 = deps.s3ClientFactory ?? defaultS3ClientFactory;
   const activities = {
-    fetchConfigs: (spec: ClusterSpec) => fetchConfigs(spec, s3),
+    // Every activity heartbeats (these two through withHeartbeat): a killed worker is noticed in seconds.
+    fetchConfigs: (spec: ClusterSpec) => withHeartbeat(() => fetchConfigs(spec, s3)),
     startNodes: (spec: ClusterSpec) => startNodes(spec),
-    inspectNodes: (spec: ClusterSpec) => inspectNodes(spec),
+    inspectNodes: (spec: ClusterSpec) => withHeartbeat(() => inspectNodes(spec)),
     formCluster: (spec: ClusterSpec) => formCluster(spec),
     assignSlots: (spec: ClusterSpec) => assignSlots(spec),
     replicateNodes: (spec: ClusterSpec) => replicateNodes(spec),

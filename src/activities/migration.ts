@@ -363,24 +363,30 @@ export async function copyShardChunk(input: CopyChunkInput): Promise<CopyChunkRe
       mode,
       failedKeys,
     };
-    do {
-      const batchStarted = Date.now();
-      const [next, keys] = await source.scanBuffer(cursor, 'COUNT', migration.batchSize);
-      await copyBatch(copy, keys);
+    // Reading batch n+1 from the source overlaps writing batch n into the target masters. Writes stay one
+    // batch at a time, each checkpointed before the next starts: a crash copies at most one batch again.
+    let batchStarted = Date.now();
+    let reading: Promise<ReadBatch> | undefined = readBatch(copy, cursor);
+    while (reading) {
+      const batch: ReadBatch = await reading;
+      const more = batch.cursor !== '0' && Date.now() - started < input.maxMs;
+      const minMs = input.keysPerSecond ? (batch.scanned / input.keysPerSecond) * 1000 : 0;
+      reading = more && minMs === 0 ? readBatch(copy, batch.cursor) : undefined;
+      await writeBatch(copy, batch);
       mode = copy.mode;
-      cursor = next.toString();
+      cursor = batch.cursor;
       counters.batches++;
-      // Durable before the next batch starts: a crash copies at most this one batch again. Heartbeats alone
-      // reach the server up to a throttle interval late.
+      // Durable before the next batch is written. Heartbeats alone reach the server up to a throttle interval late.
       const checkpoint: Checkpoint = { cursor, counters, mode };
       await checkpointOwner.set(checkpointKey, JSON.stringify(checkpoint), 'EX', 7 * 24 * 3600);
       ctx.heartbeat(checkpoint);
-      if (input.keysPerSecond) {
-        const minMs = (keys.length / input.keysPerSecond) * 1000;
+      if (minMs > 0) {
         const spent = Date.now() - batchStarted;
         if (spent < minMs) await sleep(minMs - spent);
+        if (more) reading = readBatch(copy, cursor);
       }
-    } while (cursor !== '0' && Date.now() - started < input.maxMs);
+      batchStarted = Date.now();
+    }
     return { cursor, done: cursor === '0', counters, mode, failedKeys: failedKeys.slice(0, 50) };
   } finally {
     source.disconnect();
@@ -388,9 +394,59 @@ export async function copyShardChunk(input: CopyChunkInput): Promise<CopyChunkRe
   }
 }
 
-async function copyBatch(ctx: CopyContext, keys: Buffer[]): Promise<void> {
-  if (keys.length === 0) return;
-  ctx.counters.scanned += keys.length;
+interface BatchKey {
+  key: Buffer;
+  /** PEXPIRETIME: -1 without expiry. */
+  expireAt: number;
+  big: boolean;
+  /** MEMORY USAGE (sampled); bounds the payload bytes held in the worker at once. */
+  bytes: number;
+  /** DUMP payload, read ahead when copying through the worker. */
+  payload?: Buffer;
+}
+
+/**
+ * At most this many payload bytes (by MEMORY USAGE) are held in the worker per slice of a batch, so a batch of
+ * large values cannot exhaust a heap-capped worker. Keys above bigKeyBytes never travel as one payload.
+ */
+const PAYLOAD_SLICE_BYTES = 16 * 1024 * 1024;
+
+/** Consecutive slices of items whose bytes add up to at most maxBytes (a single larger item is its own slice). */
+export function slicesByBytes<T extends { bytes: number }>(items: T[], maxBytes: number): T[][] {
+  const slices: T[][] = [];
+  let current: T[] = [];
+  let size = 0;
+  for (const item of items) {
+    if (current.length > 0 && size + item.bytes > maxBytes) {
+      slices.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(item);
+    size += item.bytes;
+  }
+  if (current.length > 0) slices.push(current);
+  return slices;
+}
+
+/** One SCAN batch read from the source; side-effect free, so it can run ahead of the writes. */
+interface ReadBatch {
+  cursor: string;
+  scanned: number;
+  /** Deleted or expired since SCAN saw them. */
+  gone: number;
+  keys: BatchKey[];
+}
+
+async function readBatch(ctx: CopyContext, cursor: string): Promise<ReadBatch> {
+  const [next, keys] = await ctx.source.scanBuffer(cursor, 'COUNT', ctx.migration.batchSize);
+  return readKeys(ctx, next.toString(), keys);
+}
+
+/** Expiry, size and (through the worker) the payload of each key. */
+async function readKeys(ctx: CopyContext, cursor: string, keys: Buffer[]): Promise<ReadBatch> {
+  const batch: ReadBatch = { cursor, scanned: keys.length, gone: 0, keys: [] };
+  if (keys.length === 0) return batch;
   const meta = ctx.source.pipeline();
   for (const key of keys) {
     meta.call('PEXPIRETIME', key);
@@ -398,21 +454,33 @@ async function copyBatch(ctx: CopyContext, keys: Buffer[]): Promise<void> {
     meta.call('MEMORY', 'USAGE', key);
   }
   const replies = (await meta.exec()) ?? [];
-  const alive: { key: Buffer; expireAt: number; big: boolean }[] = [];
   keys.forEach((key, i) => {
     const expireAt = Number(replies[2 * i]?.[1] ?? -2);
     const usage = Number(replies[2 * i + 1]?.[1] ?? 0);
     // -2: deleted or already expired since SCAN saw it; nothing to carry.
-    if (expireAt === -2) ctx.counters.skipped++;
-    else alive.push({ key, expireAt, big: usage > ctx.migration.bigKeyBytes });
+    if (expireAt === -2) batch.gone++;
+    else batch.keys.push({ key, expireAt, bytes: usage, big: usage > ctx.migration.bigKeyBytes });
   });
-  let todo = alive;
-  if (ctx.migration.conflict !== 'replace') todo = await dropConflicts(ctx, alive);
-  const normal = todo.filter((k) => !k.big);
+  const small = batch.keys.filter((k) => !k.big);
+  // Read ahead only what fits in one slice; larger batches are dumped slice by slice while writing.
+  if (ctx.mode === 'dump-restore' && small.reduce((sum, k) => sum + k.bytes, 0) <= PAYLOAD_SLICE_BYTES) {
+    await dumpPayloads(ctx, small);
+    batch.gone += small.filter((k) => !k.payload).length;
+    batch.keys = batch.keys.filter((k) => k.big || k.payload);
+  }
+  return batch;
+}
+
+async function writeBatch(ctx: CopyContext, batch: ReadBatch): Promise<void> {
+  ctx.counters.scanned += batch.scanned;
+  ctx.counters.skipped += batch.gone;
+  let todo = batch.keys;
+  if (ctx.migration.conflict !== 'replace') todo = await dropConflicts(ctx, todo);
   for (const big of todo.filter((k) => k.big)) {
     ctx.counters.bigKeys++;
     await copyPieceByPiece(ctx, big.key, big.expireAt);
   }
+  const normal = todo.filter((k) => !k.big);
   if (normal.length === 0) return;
   if (ctx.mode === 'migrate') await migrateKeys(ctx, normal);
   else await dumpRestore(ctx, normal);
@@ -448,7 +516,7 @@ async function dropConflicts<T extends { key: Buffer }>(ctx: CopyContext, items:
  * The fast path: the source sends the keys straight to their owners, one MIGRATE ... KEYS per owner, all sent in
  * one pipeline (the source runs them one after the other; the pipeline saves the round trips between them).
  */
-async function migrateKeys(ctx: CopyContext, items: { key: Buffer; expireAt: number }[]): Promise<void> {
+async function migrateKeys(ctx: CopyContext, items: BatchKey[]): Promise<void> {
   const groups = [
     ...groupByOwner(
       items.map((i) => i.key),
@@ -482,45 +550,56 @@ async function migrateKeys(ctx: CopyContext, items: { key: Buffer; expireAt: num
     if (/MOVED|ASK|CLUSTERDOWN|TRYAGAIN/.test(message)) await ctx.map.refresh();
     await dumpRestore(
       ctx,
-      keys.map((key) => ({ key, expireAt: expiry.get(key) ?? -1 })),
+      keys.map((key) => ({ key, expireAt: expiry.get(key) ?? -1, big: false, bytes: 0 })),
     );
   }
 }
 
-/** Through the worker: DUMP from the source, RESTORE ... ABSTTL into each owner, pipelined. */
-async function dumpRestore(ctx: CopyContext, items: { key: Buffer; expireAt: number }[]): Promise<void> {
-  const dumps = (await ctx.source.pipeline(items.map((i) => ['dumpBuffer', i.key])).exec()) ?? [];
-  const payloads = new Map<Buffer, Buffer>();
-  items.forEach((item, i) => {
-    const payload = dumps[i]?.[1] as Buffer | null;
-    if (payload) payloads.set(item.key, payload);
-    else ctx.counters.skipped++; // gone between SCAN and DUMP
-  });
-  const live = items.filter((i) => payloads.has(i.key));
-  const groups = new Map<string, typeof live>();
+/** DUMP payloads of the keys that have none yet; a key gone since SCAN keeps none. */
+async function dumpPayloads(ctx: CopyContext, items: BatchKey[]): Promise<void> {
+  const missing = items.filter((i) => !i.payload);
+  if (missing.length === 0) return;
+  const dumps = (await ctx.source.pipeline(missing.map((i) => ['dumpBuffer', i.key])).exec()) ?? [];
+  missing.forEach((item, i) => (item.payload = (dumps[i]?.[1] as Buffer | null) ?? undefined));
+}
+
+/** Through the worker: DUMP from the source, RESTORE ... ABSTTL into the owners; slice by slice of bytes. */
+async function dumpRestore(ctx: CopyContext, items: BatchKey[]): Promise<void> {
+  for (const slice of slicesByBytes(items, PAYLOAD_SLICE_BYTES)) {
+    await dumpRestoreSlice(ctx, slice);
+    for (const item of slice) item.payload = undefined; // done with it: let it go before the next slice
+  }
+}
+
+/** One slice: all owners written at once. */
+async function dumpRestoreSlice(ctx: CopyContext, items: BatchKey[]): Promise<void> {
+  await dumpPayloads(ctx, items);
+  const live = items.filter((i) => i.payload);
+  ctx.counters.skipped += items.length - live.length; // gone between SCAN and DUMP
+  const groups = new Map<string, BatchKey[]>();
   for (const item of live) {
     const owner = ctx.map.ownerOf(targetKey(ctx, item.key));
-    groups.set(owner, [...(groups.get(owner) ?? []), item]);
+    const group = groups.get(owner);
+    if (group) group.push(item);
+    else groups.set(owner, [item]);
   }
-  for (const [owner, group] of groups) {
-    const client = await ctx.map.client(owner);
-    const commands = group.map((item) => {
-      const args: (string | Buffer)[] = [
-        targetKey(ctx, item.key),
-        String(Math.max(item.expireAt, 0)),
-        payloads.get(item.key)!,
-      ];
-      if (ctx.migration.conflict === 'replace') args.push('REPLACE');
-      if (item.expireAt > 0) args.push('ABSTTL');
-      return ['call', 'RESTORE', ...args];
-    });
-    const replies = (await client.pipeline(commands).exec()) ?? [];
-    for (const [i, item] of group.entries()) {
-      const error = replies[i]?.[0];
-      if (!error) ctx.counters.copied++;
-      else await restoreOne(ctx, item.key, item.expireAt, payloads.get(item.key)!, error);
-    }
-  }
+  await Promise.all(
+    [...groups].map(async ([owner, group]) => {
+      const client = await ctx.map.client(owner);
+      const commands = group.map((item) => {
+        const args: (string | Buffer)[] = [targetKey(ctx, item.key), String(Math.max(item.expireAt, 0)), item.payload!];
+        if (ctx.migration.conflict === 'replace') args.push('REPLACE');
+        if (item.expireAt > 0) args.push('ABSTTL');
+        return ['call', 'RESTORE', ...args];
+      });
+      const replies = (await client.pipeline(commands).exec()) ?? [];
+      for (const [i, item] of group.entries()) {
+        const error = replies[i]?.[0];
+        if (!error) ctx.counters.copied++;
+        else await restoreOne(ctx, item.key, item.expireAt, item.payload!, error);
+      }
+    }),
+  );
 }
 
 /** One key whose RESTORE failed: follow redirections, wait out a busy cluster, or copy it piece by piece. */
@@ -751,9 +830,13 @@ export async function recopyKeys(spec: ClusterSpec, shard: Shard, keys: string[]
   try {
     await map.refresh();
     const ctx: CopyContext = { spec, migration, shard, source, map, counters, mode: 'dump-restore', failedKeys: [] };
-    await copyBatch(
+    await writeBatch(
       ctx,
-      keys.map((k) => Buffer.from(k, 'base64')),
+      await readKeys(
+        ctx,
+        '0',
+        keys.map((k) => Buffer.from(k, 'base64')),
+      ),
     );
     return counters;
   } finally {

@@ -2,7 +2,14 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 
-export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+/** The folder with package.json: two levels up from src/local, also when compiled to lib/local. */
+function projectRoot(): string {
+  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir))
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+  return path.resolve(__dirname, '..', '..');
+}
+
+export const PROJECT_ROOT = projectRoot();
 
 const envNames: Record<string, string> = {
   'redis-server': 'RCO_REDIS_SERVER',

@@ -10,7 +10,7 @@ const retry: RetryPolicy = {
 };
 
 export const profiles = {
-  quick: { startToCloseTimeout: '1 minute', retry: { ...retry, maximumAttempts: 10 } },
+  quick: { startToCloseTimeout: '1 minute', heartbeatTimeout: '10s', retry: { ...retry, maximumAttempts: 10 } },
   nodeStart: { startToCloseTimeout: '2 minutes', heartbeatTimeout: '10s', retry: { ...retry, maximumAttempts: 10 } },
   clusterChange: {
     startToCloseTimeout: '5 minutes',

@@ -11,8 +11,19 @@ export interface WorkerProcess {
   ready: Promise<void>;
 }
 
-export function startWorkerProcess(temporalAddress: string, env: Record<string, string> = {}): WorkerProcess {
-  const child = spawn(process.execPath, [require.resolve('tsx/cli'), path.join(PROJECT_ROOT, 'src', 'worker.ts')], {
+/**
+ * The worker from its TypeScript source (through tsx), or from a compiled entry (`node lib/worker.js`, as the
+ * Dockerfile runs it) with extra node flags.
+ */
+export function startWorkerProcess(
+  temporalAddress: string,
+  env: Record<string, string> = {},
+  compiled?: { entry: string; nodeFlags?: string[] },
+): WorkerProcess {
+  const args = compiled
+    ? [...(compiled.nodeFlags ?? []), compiled.entry]
+    : [require.resolve('tsx/cli'), path.join(PROJECT_ROOT, 'src', 'worker.ts')];
+  const child = spawn(process.execPath, args, {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...LOCAL_S3_ENV, TEMPORAL_ADDRESS: temporalAddress, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
