@@ -12,4 +12,5 @@ COPY examples ./examples
 # Compiles to lib/ and bundles the workflow code once, so that the worker does not run webpack at start.
 RUN npm run build
 ENV TEMPORAL_ADDRESS=temporal:7233 TEMPORAL_NAMESPACE=default RCO_WORKFLOW_BUNDLE=/app/lib/workflow-bundle.js
-CMD ["node", "lib/worker.js"]
+# The heap cap keeps a long copy near 250 MB RSS (WORKER_HEAP_FLAG in src/settings.ts).
+CMD ["node", "--max-old-space-size=192", "lib/worker.js"]

@@ -10,6 +10,7 @@ import path from 'node:path';
 import Redis from 'ioredis';
 import { RedisClusterClient, migrationWorkflowId } from '../src/client';
 import { PROJECT_ROOT, toolPath } from '../src/local/tools';
+import { WORKER_HEAP_FLAG } from '../src/settings';
 import { type ClusterSpec } from '../src/spec';
 import { startTestRedis, stopTestServers } from '../test/helpers/servers';
 import { freePortBlock, seedTopology, startStack } from '../test/helpers/stack';
@@ -17,8 +18,8 @@ import { killWorker, startWorkerProcess } from '../test/helpers/worker-process';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 200_000);
 const RSS_KEYS = Number(process.env.BENCH_RSS_KEYS ?? 1_000_000);
-/** Node flags of the worker process (BENCH_NODE_FLAGS, space separated). */
-const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+/** Node flags of the worker process (BENCH_NODE_FLAGS, space separated); by default those the Dockerfile uses. */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? WORKER_HEAP_FLAG).split(' ').filter(Boolean);
 
 async function fillMixed(client: Redis, count: number, prefix: string): Promise<void> {
   for (let start = 0; start < count; start += 5000) {

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { probePort } from '../redis/connection';
+import { clusterAuth, probePort } from '../redis/connection';
 import {
   type ClusterSpec,
   type NodeSpec,
@@ -40,6 +40,7 @@ export async function readSource(spec: ClusterSpec, node: NodeSpec, s3Factory: S
       dataDir: path.join(spec.dataDir ?? spec.configDir, String(node.port)),
       replica: node.role === 'replica',
       nofailover: spec.nofailover,
+      auth: clusterAuth(),
     });
   }
   if (source.startsWith('file://')) {
@@ -75,6 +76,19 @@ export function checkNodeConfig(
   if (facts.port !== node.port)
     errors.push(`${where} has port ${facts.port ?? '(none: 6379)'}, but the spec puts this node on port ${node.port}`);
   if (!facts.clusterEnabled) errors.push(`${where} lacks "cluster-enabled yes"`);
+  if (spec.auth) {
+    const user = spec.auth.username;
+    if (!facts.requirepassSet && !(user && (facts.aclUsers.includes(user) || facts.aclFile)))
+      errors.push(`${where} sets no password (requirepass${user ? ` or "user ${user}"` : ''}), but the spec has auth`);
+    if (user && !facts.aclUsers.includes(user) && !facts.aclFile && user !== 'default')
+      errors.push(`${where} does not define the ACL user "${user}" of the spec's auth.username`);
+    // Any node may replicate one day: each must be able to log in to its master.
+    if (!facts.masterauthSet)
+      errors.push(`${where} lacks "masterauth", which replication needs when nodes have passwords`);
+  } else if (facts.requirepassSet)
+    errors.push(
+      `${where} sets requirepass, but the spec has no auth: name the password with auth.passwordEnv or auth.passwordFile`,
+    );
   if (node.role === 'replica' && spec.nofailover && !facts.replicaNoFailover)
     notes.push(`${where} lacks "cluster-replica-no-failover yes"; the nofailover step sets it and persists it`);
   return { errors, notes };

@@ -16,7 +16,10 @@ import {
   releaseRdbShard,
   verifyShard,
 } from './migration';
-import { log, withHeartbeat } from './support';
+import { resolveAuth } from '../redis/auth';
+import { NodeAuthError, withClusterCredentials } from '../redis/connection';
+import { ErrorType } from '../spec';
+import { fail, log, withHeartbeat } from './support';
 import { verifyCluster } from './verify';
 
 export interface ActivityDeps {
@@ -24,10 +27,40 @@ export interface ActivityDeps {
   s3ClientFactory?: S3ClientFactory;
 }
 
-/** Logs, through the activity's Temporal logger, what each activity found and changed (its result, shortened). */
-function logged<A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+/** The spec an activity works on: its first argument, or the `spec` of its input object. */
+function specOf(args: unknown[]): ClusterSpec | undefined {
+  const first = args[0] as { nodes?: unknown; spec?: ClusterSpec } | undefined;
+  return first?.nodes ? (first as ClusterSpec) : first?.spec;
+}
+
+/** Reads the secret the spec's `auth` names, here on the worker; it never travels back to the workflow. */
+export function clusterCredentials(spec: ClusterSpec | undefined) {
+  try {
+    return resolveAuth(spec?.auth);
+  } catch (err) {
+    return fail(ErrorType.NodeAuthFailed, `auth: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Each activity: logs in to the nodes with the spec's credentials, turns a refused login into a non-retryable
+ * failure, and logs through the activity's Temporal logger what it found and changed (its result, shortened).
+ */
+function wrapped<A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
   return async (...args: A) => {
-    const result = await fn(...args);
+    const auth = clusterCredentials(specOf(args));
+    let result: R;
+    try {
+      result = await withClusterCredentials(auth, () => fn(...args));
+    } catch (err) {
+      if (err instanceof NodeAuthError) fail(ErrorType.NodeAuthFailed, `auth: ${err.message}`);
+      if (/^NOAUTH/.test((err as Error).message))
+        fail(
+          ErrorType.NodeAuthFailed,
+          `auth: a node requires a password, but the spec has no auth; name it with auth.passwordEnv or auth.passwordFile (${(err as Error).message})`,
+        );
+      throw err;
+    }
     const text = JSON.stringify(result) ?? 'nothing';
     log.info(`${name} finished`, { result: text.length > 2000 ? `${text.slice(0, 2000)}...` : text });
     return result;
@@ -50,7 +83,8 @@ export function createActivities(deps: ActivityDeps = {}) {
     prepareRdbShard: (spec: ClusterSpec, shard: Shard) => prepareRdbShard(spec, shard, s3),
     copyShardChunk: (input: CopyChunkInput) => copyShardChunk(input),
     releaseRdbShard: (shard: Shard) => releaseRdbShard(shard),
-    verifyShard: (spec: ClusterSpec, shard: Shard, keys?: string[]) => verifyShard(spec, shard, keys),
+    verifyShard: (spec: ClusterSpec, shard: Shard, keys?: string[], all?: boolean) =>
+      verifyShard(spec, shard, keys, all),
     recopyKeys: (spec: ClusterSpec, shard: Shard, keys: string[]) => recopyKeys(spec, shard, keys),
     clearCheckpoints: (spec: ClusterSpec, shards: Shard[]) => clearCheckpoints(spec, shards),
     countTargetKeys: (spec: ClusterSpec) => countTargetKeys(spec),
@@ -58,7 +92,7 @@ export function createActivities(deps: ActivityDeps = {}) {
   return Object.fromEntries(
     Object.entries(activities).map(([name, fn]) => [
       name,
-      logged(name, fn as (...args: unknown[]) => Promise<unknown>),
+      wrapped(name, fn as (...args: unknown[]) => Promise<unknown>),
     ]),
   ) as typeof activities;
 }

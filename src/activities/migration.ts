@@ -6,7 +6,7 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import calculateSlot from 'cluster-key-slot';
-import type Redis from 'ioredis';
+import { type default as Redis, ReplyError } from 'ioredis';
 import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -17,13 +17,14 @@ import { freePort, pidAlive, stopPid } from '../local/processes';
 import { startStandaloneRedis } from '../local/standalone';
 import { resolveAuth } from '../redis/auth';
 import { parseClusterNodes, parseInfo } from '../redis/cluster-nodes';
-import { connectNode, probePort } from '../redis/connection';
+import { clusterAuth, connectNode, probePort } from '../redis/connection';
 import { digestKey, printableKey } from '../redis/digest';
 import { SlotMap, groupByOwner, redirection, splitAddress } from '../redis/slot-map';
 import {
   type ClusterSpec,
   type MigrationSpec,
   ErrorType,
+  VERIFY_DIFFERENCES_LIMIT,
   adminAddress,
   describeRanges,
   masters,
@@ -73,10 +74,11 @@ function migrationOf(spec: ClusterSpec): MigrationSpec {
 
 async function connectSource(spec: ClusterSpec, host: string, port: number, db = 0): Promise<Redis> {
   const source = migrationOf(spec).source;
-  const auth = resolveAuth(source.type === 'rdb' ? undefined : source.auth);
-  const client = await connectNode({ host, port });
-  if (auth.password !== undefined)
-    await (auth.username ? client.call('AUTH', auth.username, auth.password) : client.call('AUTH', auth.password));
+  // The source's own credentials (or none), never the target cluster's.
+  const client = await connectNode(
+    { host, port },
+    { auth: resolveAuth(source.type === 'rdb' ? undefined : source.auth) },
+  );
   if (db !== 0) await client.select(db);
   return client;
 }
@@ -264,7 +266,7 @@ export async function prepareRdbShard(spec: ClusterSpec, shard: Shard, s3Factory
 }
 
 async function countKeys(host: string, port: number): Promise<number> {
-  const client = await connectNode({ host, port });
+  const client = await connectNode({ host, port }, { auth: {} }); // our temporary server: no password
   try {
     return await client.dbsize();
   } finally {
@@ -313,6 +315,29 @@ interface CopyContext {
   counters: CopyCounters;
   mode: CopyMode;
   failedKeys: string[];
+  /** Scanning the source again after it restarted: keys already in the target are left as they are. */
+  rescan?: boolean;
+}
+
+/**
+ * Where a shard's copy stands. Opaque to the workflow: the SCAN cursor, the run_id of the source process it
+ * belongs to, and whether this is a second scan. A restarted Redis hashes keys with a new random seed, so a cursor
+ * from before the restart points at arbitrary buckets: resuming from it would silently skip keys.
+ */
+interface ScanPosition {
+  cursor: string;
+  runId?: string;
+  rescan: boolean;
+}
+
+export function parsePosition(text: string): ScanPosition {
+  const [cursor = '0', runId, flag] = text.split(':');
+  return { cursor, runId: runId || undefined, rescan: flag === 'rescan' };
+}
+
+export function formatPosition(position: ScanPosition): string {
+  if (!position.runId) return position.cursor;
+  return [position.cursor, position.runId, ...(position.rescan ? ['rescan'] : [])].join(':');
 }
 
 interface Checkpoint {
@@ -349,7 +374,17 @@ export async function copyShardChunk(input: CopyChunkInput): Promise<CopyChunkRe
     if (ctx.info.attempt > 1 && ctx.info.heartbeatDetails) candidates.push(ctx.info.heartbeatDetails as Checkpoint);
     if (stored) candidates.push(JSON.parse(stored) as Checkpoint);
     const start = candidates.reduce((best, c) => (c.counters.batches > best.counters.batches ? c : best));
-    let cursor = start.cursor;
+    const runId = parseInfo((await source.info('server')) as string).run_id ?? '';
+    const position = parsePosition(start.cursor);
+    if (position.cursor !== '0' && position.runId !== undefined && position.runId !== runId) {
+      log.warn(
+        'the source restarted since the last checkpoint (new run_id), so its SCAN cursor is void: scanning it again from the start, leaving keys already in the target as they are',
+        { shard: input.shard.id, conflict: migration.conflict },
+      );
+      Object.assign(position, { cursor: '0', rescan: true });
+    }
+    position.runId = runId;
+    let cursor = position.cursor;
     const counters = { ...start.counters };
     let mode: CopyMode = input.shard.prefix ? 'dump-restore' : start.mode;
     const started = Date.now();
@@ -362,6 +397,7 @@ export async function copyShardChunk(input: CopyChunkInput): Promise<CopyChunkRe
       counters,
       mode,
       failedKeys,
+      rescan: position.rescan,
     };
     // Reading batch n+1 from the source overlaps writing batch n into the target masters. Writes stay one
     // batch at a time, each checkpointed before the next starts: a crash copies at most one batch again.
@@ -377,7 +413,7 @@ export async function copyShardChunk(input: CopyChunkInput): Promise<CopyChunkRe
       cursor = batch.cursor;
       counters.batches++;
       // Durable before the next batch is written. Heartbeats alone reach the server up to a throttle interval late.
-      const checkpoint: Checkpoint = { cursor, counters, mode };
+      const checkpoint: Checkpoint = { cursor: formatPosition({ ...position, cursor }), counters, mode };
       await checkpointOwner.set(checkpointKey, JSON.stringify(checkpoint), 'EX', 7 * 24 * 3600);
       ctx.heartbeat(checkpoint);
       if (minMs > 0) {
@@ -387,7 +423,13 @@ export async function copyShardChunk(input: CopyChunkInput): Promise<CopyChunkRe
       }
       batchStarted = Date.now();
     }
-    return { cursor, done: cursor === '0', counters, mode, failedKeys: failedKeys.slice(0, 50) };
+    return {
+      cursor: formatPosition({ ...position, cursor }),
+      done: cursor === '0',
+      counters,
+      mode,
+      failedKeys: failedKeys.slice(0, 50),
+    };
   } finally {
     source.disconnect();
     map.close();
@@ -438,6 +480,20 @@ interface ReadBatch {
   keys: BatchKey[];
 }
 
+type PipelineReplies = [Error | null, unknown][] | null;
+
+/**
+ * The values of a pipeline's replies, or the first error among them. A reply error here means a lost
+ * connection or a node going away mid-batch, never "no such key": treating it as an answer would skip keys.
+ */
+function repliesOrThrow(replies: PipelineReplies, what: string): unknown[] {
+  for (const [error] of replies ?? []) if (error) throw new Error(`${what}: ${error.message}`, { cause: error });
+  return (replies ?? []).map(([, value]) => value);
+}
+
+/** True for a Redis reply (the command ran and said no); false for a lost connection or a timeout. */
+const isRedisReply = (err: unknown) => err instanceof ReplyError;
+
 async function readBatch(ctx: CopyContext, cursor: string): Promise<ReadBatch> {
   const [next, keys] = await ctx.source.scanBuffer(cursor, 'COUNT', ctx.migration.batchSize);
   return readKeys(ctx, next.toString(), keys);
@@ -453,10 +509,10 @@ async function readKeys(ctx: CopyContext, cursor: string, keys: Buffer[]): Promi
     // Default sampling: exact sizes would walk every element of every big key.
     meta.call('MEMORY', 'USAGE', key);
   }
-  const replies = (await meta.exec()) ?? [];
+  const replies = repliesOrThrow(await meta.exec(), `reading keys from the source ${ctx.shard.id}`);
   keys.forEach((key, i) => {
-    const expireAt = Number(replies[2 * i]?.[1] ?? -2);
-    const usage = Number(replies[2 * i + 1]?.[1] ?? 0);
+    const expireAt = Number(replies[2 * i]);
+    const usage = Number(replies[2 * i + 1] ?? 0);
     // -2: deleted or already expired since SCAN saw it; nothing to carry.
     if (expireAt === -2) batch.gone++;
     else batch.keys.push({ key, expireAt, bytes: usage, big: usage > ctx.migration.bigKeyBytes });
@@ -475,7 +531,7 @@ async function writeBatch(ctx: CopyContext, batch: ReadBatch): Promise<void> {
   ctx.counters.scanned += batch.scanned;
   ctx.counters.skipped += batch.gone;
   let todo = batch.keys;
-  if (ctx.migration.conflict !== 'replace') todo = await dropConflicts(ctx, todo);
+  if (ctx.migration.conflict !== 'replace' || ctx.rescan) todo = await dropConflicts(ctx, todo);
   for (const big of todo.filter((k) => k.big)) {
     ctx.counters.bigKeys++;
     await copyPieceByPiece(ctx, big.key, big.expireAt);
@@ -499,11 +555,15 @@ async function dropConflicts<T extends { key: Buffer }>(ctx: CopyContext, items:
   }
   for (const [owner, group] of groups) {
     const client = await ctx.map.client(owner);
-    const replies = (await client.pipeline(group.map((i) => ['exists', targetKey(ctx, i.key)])).exec()) ?? [];
-    group.forEach((item, i) => exists.set(item, Number(replies[i]?.[1]) === 1));
+    const replies = repliesOrThrow(
+      await client.pipeline(group.map((i) => ['exists', targetKey(ctx, i.key)])).exec(),
+      `checking for existing keys on ${owner}`,
+    );
+    group.forEach((item, i) => exists.set(item, Number(replies[i]) === 1));
   }
   const existing = items.filter((i) => exists.get(i));
-  if (existing.length > 0 && ctx.migration.conflict === 'fail')
+  // In a second scan the keys found are mostly our own copies: they cannot be told from conflicts, so they stay.
+  if (existing.length > 0 && ctx.migration.conflict === 'fail' && !ctx.rescan)
     fail(
       ErrorType.KeyConflict,
       `key ${printableKey(targetKey(ctx, existing[0]!.key))} already exists in cluster ${ctx.spec.name} (${existing.length} in this batch) and migration.conflict is "fail"; nothing in it was overwritten`,
@@ -527,6 +587,9 @@ async function migrateKeys(ctx: CopyContext, items: BatchKey[]): Promise<void> {
     const [host, port] = splitAddress(owner);
     const args: (string | Buffer)[] = [host, String(port), '', '0', '10000', 'COPY'];
     if (ctx.migration.conflict === 'replace') args.push('REPLACE');
+    // The source logs in to the target with the cluster's credentials; they go to the source, never to history.
+    const auth = clusterAuth();
+    if (auth.password !== undefined) args.push('AUTH2', auth.username ?? 'default', auth.password);
     return ['call', 'MIGRATE', ...args, 'KEYS', ...keys];
   });
   const replies = (await ctx.source.pipeline(commands).exec()) ?? [];
@@ -537,6 +600,8 @@ async function migrateKeys(ctx: CopyContext, items: BatchKey[]): Promise<void> {
       ctx.counters.copied += keys.length;
       continue;
     }
+    // The source connection itself failed: the activity retries from its checkpoint.
+    if (!isRedisReply(error)) throw error;
     const message = error.message;
     if (/^IOERR|Can't connect|timeout/i.test(message)) {
       if (ctx.migration.copyMode !== 'auto') throw error;
@@ -559,8 +624,11 @@ async function migrateKeys(ctx: CopyContext, items: BatchKey[]): Promise<void> {
 async function dumpPayloads(ctx: CopyContext, items: BatchKey[]): Promise<void> {
   const missing = items.filter((i) => !i.payload);
   if (missing.length === 0) return;
-  const dumps = (await ctx.source.pipeline(missing.map((i) => ['dumpBuffer', i.key])).exec()) ?? [];
-  missing.forEach((item, i) => (item.payload = (dumps[i]?.[1] as Buffer | null) ?? undefined));
+  const dumps = repliesOrThrow(
+    await ctx.source.pipeline(missing.map((i) => ['dumpBuffer', i.key])).exec(),
+    `DUMP from the source ${ctx.shard.id}`,
+  );
+  missing.forEach((item, i) => (item.payload = (dumps[i] as Buffer | null) ?? undefined));
 }
 
 /** Through the worker: DUMP from the source, RESTORE ... ABSTTL into the owners; slice by slice of bytes. */
@@ -612,6 +680,8 @@ async function restoreOne(
 ): Promise<void> {
   let error: Error | undefined = firstError;
   for (let attempt = 0; attempt < 10 && error; attempt++) {
+    // A lost connection to the target is not this key's failure: the activity retries from its checkpoint.
+    if (!isRedisReply(error)) throw error;
     if (PAYLOAD_REJECTED.test(error.message)) return copyPieceByPiece(ctx, key, expireAt);
     if (/^BUSYKEY/.test(error.message)) {
       ctx.counters.skipped++;
@@ -751,13 +821,49 @@ export interface ShardVerification {
   sourceKeys: number;
   sourceKeysWithTtl: number;
   checked: number;
-  /** Keys (base64) that differ, with why; at most 1000. */
+  /** Keys (base64) that differ, with why; at most VERIFY_DIFFERENCES_LIMIT. */
   differences: { key: string; printable: string; reason: string }[];
   ttlDriftMaxMs: number;
 }
 
-/** Compares values (type-aware digests) and expiries of a sample of the shard's keys, or of all of them. */
-export async function verifyShard(spec: ClusterSpec, shard: Shard, onlyKeys?: string[]): Promise<ShardVerification> {
+/** The keys to compare, batch by batch: the ones named, every key (SCAN), or a random sample. */
+async function* keysToVerify(
+  source: Redis,
+  migration: MigrationSpec,
+  onlyKeys: string[] | undefined,
+  all: boolean,
+): AsyncGenerator<Buffer[]> {
+  if (onlyKeys) yield onlyKeys.map((k) => Buffer.from(k, 'base64'));
+  else if (all) {
+    let cursor = '0';
+    do {
+      const [next, batch] = await source.scanBuffer(cursor, 'COUNT', 1000);
+      yield batch;
+      cursor = next.toString();
+    } while (cursor !== '0');
+  } else {
+    const seen = new Set<string>();
+    const keys: Buffer[] = [];
+    for (let i = 0; i < migration.verify.sample * 2 && seen.size < migration.verify.sample; i++) {
+      const key = (await source.callBuffer('RANDOMKEY')) as Buffer | null;
+      if (!key) break;
+      if (!seen.has(key.toString('base64'))) keys.push(key);
+      seen.add(key.toString('base64'));
+    }
+    yield keys;
+  }
+}
+
+/**
+ * Compares values (type-aware digests) and expiries of the keys named, of a sample of the shard's keys, or of all
+ * of them (`all`, or migration.verify.all), streaming: memory does not grow with the number of keys.
+ */
+export async function verifyShard(
+  spec: ClusterSpec,
+  shard: Shard,
+  onlyKeys?: string[],
+  all = false,
+): Promise<ShardVerification> {
   const migration = migrationOf(spec);
   const source = await connectSource(spec, shard.host!, shard.port!, shard.db);
   const map = targetMap(spec);
@@ -765,53 +871,36 @@ export async function verifyShard(spec: ClusterSpec, shard: Shard, onlyKeys?: st
     await map.refresh();
     const info = parseInfo((await source.info('keyspace')) as string);
     const dbInfo = info[`db${shard.db}`] ?? '';
-    const keys: Buffer[] = [];
-    if (onlyKeys) keys.push(...onlyKeys.map((k) => Buffer.from(k, 'base64')));
-    else if (migration.verify.all) {
-      let cursor = '0';
-      do {
-        const [next, batch] = await source.scanBuffer(cursor, 'COUNT', 1000);
-        keys.push(...batch);
-        cursor = next.toString();
-        heartbeat();
-      } while (cursor !== '0');
-    } else {
-      const seen = new Set<string>();
-      for (let i = 0; i < migration.verify.sample * 2 && seen.size < migration.verify.sample; i++) {
-        const key = (await source.callBuffer('RANDOMKEY')) as Buffer | null;
-        if (!key) break;
-        if (!seen.has(key.toString('base64'))) keys.push(key);
-        seen.add(key.toString('base64'));
-      }
-    }
     const differences: ShardVerification['differences'] = [];
     let ttlDriftMaxMs = 0;
-    for (const [i, key] of keys.entries()) {
-      if (i % 200 === 0) heartbeat({ verified: i });
-      const want = await digestKey(source, key);
-      if (want.type === 'none') continue; // expired or deleted in the source meanwhile
-      const destination = targetKey({ shard } as CopyContext, key);
-      const target = await map.client(map.ownerOf(destination));
-      const got = await digestKey(target, destination);
-      let reason: string | undefined;
-      if (got.type === 'none') reason = 'missing in the target';
-      else if (got.type !== want.type) reason = `type ${got.type} in the target, ${want.type} in the source`;
-      else if (got.digest !== want.digest) reason = 'value differs';
-      else if (got.expireAt > 0 !== want.expireAt > 0)
-        reason = `expiry ${got.expireAt} in the target, ${want.expireAt} in the source`;
-      else if (want.expireAt > 0) {
-        const drift = Math.abs(got.expireAt - want.expireAt);
-        ttlDriftMaxMs = Math.max(ttlDriftMaxMs, drift);
-        if (drift > migration.ttlToleranceMs) reason = `expiry drifts by ${drift} ms`;
+    let checked = 0;
+    for await (const batch of keysToVerify(source, migration, onlyKeys, all || migration.verify.all))
+      for (const key of batch) {
+        if (checked++ % 200 === 0) heartbeat({ verified: checked });
+        const want = await digestKey(source, key);
+        if (want.type === 'none') continue; // expired or deleted in the source meanwhile
+        const destination = targetKey({ shard } as CopyContext, key);
+        const target = await map.client(map.ownerOf(destination));
+        const got = await digestKey(target, destination);
+        let reason: string | undefined;
+        if (got.type === 'none') reason = 'missing in the target';
+        else if (got.type !== want.type) reason = `type ${got.type} in the target, ${want.type} in the source`;
+        else if (got.digest !== want.digest) reason = 'value differs';
+        else if (got.expireAt > 0 !== want.expireAt > 0)
+          reason = `expiry ${got.expireAt} in the target, ${want.expireAt} in the source`;
+        else if (want.expireAt > 0) {
+          const drift = Math.abs(got.expireAt - want.expireAt);
+          ttlDriftMaxMs = Math.max(ttlDriftMaxMs, drift);
+          if (drift > migration.ttlToleranceMs) reason = `expiry drifts by ${drift} ms`;
+        }
+        if (reason && differences.length < VERIFY_DIFFERENCES_LIMIT)
+          differences.push({ key: key.toString('base64'), printable: printableKey(key), reason });
       }
-      if (reason && differences.length < 1000)
-        differences.push({ key: key.toString('base64'), printable: printableKey(key), reason });
-    }
     return {
       shard: shard.id,
       sourceKeys: Number(/keys=(\d+)/.exec(dbInfo)?.[1] ?? 0),
       sourceKeysWithTtl: Number(/expires=(\d+)/.exec(dbInfo)?.[1] ?? 0),
-      checked: keys.length,
+      checked,
       differences,
       ttlDriftMaxMs,
     };

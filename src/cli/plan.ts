@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
+import { clusterCredentials } from '../activities';
 import { planCluster } from '../activities/plan';
 import { defaultS3ClientFactory } from '../activities/s3';
+import { withClusterCredentials } from '../redis/connection';
 import { printJson, readSpecFile } from './common';
 
 export function registerPlan(program: Command): void {
@@ -10,7 +12,10 @@ export function registerPlan(program: Command): void {
     .argument('<spec>', 'cluster spec, JSON or YAML')
     .option('--json', 'JSON output')
     .action(async (file: string, options: { json?: boolean }) => {
-      const plan = await planCluster(readSpecFile(file), defaultS3ClientFactory);
+      const spec = readSpecFile(file);
+      const plan = await withClusterCredentials(clusterCredentials(spec), () =>
+        planCluster(spec, defaultS3ClientFactory),
+      );
       if (options.json) printJson(plan);
       else {
         const states = plan.nodes.map((n) => `${n.node}=${n.state}`).join(' ');

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
+import { clusterCredentials } from '../activities';
 import { inspectCluster } from '../activities/verify';
+import { withClusterCredentials } from '../redis/connection';
 import { printJson, readSpecFile } from './common';
 
 export function registerVerify(program: Command): void {
@@ -9,7 +11,8 @@ export function registerVerify(program: Command): void {
     .argument('<spec>', 'cluster spec, JSON or YAML')
     .option('--json', 'JSON output')
     .action(async (file: string, options: { json?: boolean }) => {
-      const report = await inspectCluster(readSpecFile(file));
+      const spec = readSpecFile(file);
+      const report = await withClusterCredentials(clusterCredentials(spec), () => inspectCluster(spec));
       if (options.json) printJson(report);
       else if (report.problems.length === 0)
         console.log(`cluster ${report.name} matches the spec (currentEpoch ${report.currentEpoch})`);

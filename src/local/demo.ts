@@ -12,6 +12,7 @@ import { fillEveryType } from './sample-data';
 import { pidAlive, portOpen, startS3Server, startTemporalDevServer, stopPid } from './processes';
 import { LOCAL_S3_ENV, localSeedSpec, seedConfigs } from './seed';
 import { startStandaloneRedis } from './standalone';
+import { WORKER_HEAP_FLAG } from '../settings';
 import { PROJECT_ROOT } from './tools';
 
 export const DEMO_DIR = path.join(PROJECT_ROOT, '.local', 'demo');
@@ -118,7 +119,12 @@ export async function demoUp(
       cwd: PROJECT_ROOT,
       detached: true,
       stdio: ['ignore', fd, fd],
-      env: { ...process.env, ...LOCAL_S3_ENV, TEMPORAL_ADDRESS: `127.0.0.1:${DEMO_PORTS.temporal}` },
+      env: {
+        ...process.env,
+        ...LOCAL_S3_ENV,
+        TEMPORAL_ADDRESS: `127.0.0.1:${DEMO_PORTS.temporal}`,
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${WORKER_HEAP_FLAG}`.trim(),
+      },
     });
     closeSync(fd);
     worker.unref();

@@ -28,6 +28,8 @@ export const ErrorType = {
   NodeStartFailed: 'NodeStartFailed',
   /** The finished cluster does not match the spec. */
   VerifyFailed: 'VerifyFailed',
+  /** A cluster node refuses the credentials of the spec's `auth`, or its config lacks them. */
+  NodeAuthFailed: 'NodeAuthFailed',
   /** The migration source cannot be reached. */
   SourceUnreachable: 'SourceUnreachable',
   /** The source refuses the credentials. */

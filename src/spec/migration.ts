@@ -12,6 +12,8 @@ export const authRefSchema = z
     /** Path of a file holding the password. */
     passwordFile: z.string().optional(),
   })
+  // A "password" field is refused, not dropped: the secret itself must never be in a spec (nor in history).
+  .strict()
   .refine((a) => !(a.passwordEnv && a.passwordFile), { message: 'give passwordEnv or passwordFile, not both' });
 
 /** How a source database maps into the cluster (which has only db 0): a key-name prefix. */
@@ -71,3 +73,6 @@ export const migrationSchema = z.object({
 export type MigrationSpec = z.infer<typeof migrationSchema>;
 export type MigrationSource = MigrationSpec['source'];
 export type AuthRef = z.infer<typeof authRefSchema>;
+
+/** At most this many differing keys per shard are listed by one verification (they travel through history). */
+export const VERIFY_DIFFERENCES_LIMIT = 1000;

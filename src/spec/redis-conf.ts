@@ -71,6 +71,11 @@ export interface NodeConfFacts {
   logfile?: string;
   daemonize: boolean;
   requirepassSet: boolean;
+  masterauthSet: boolean;
+  /** Names of the ACL users the file defines (`user <name> ...` lines). */
+  aclUsers: string[];
+  /** `aclfile`: the users are kept in another file, which we do not read. */
+  aclFile?: string;
 }
 
 export function confFacts(text: string): NodeConfFacts {
@@ -87,6 +92,9 @@ export function confFacts(text: string): NodeConfFacts {
     logfile: confValue(directives, 'logfile'),
     daemonize: yes('daemonize'),
     requirepassSet: confValue(directives, 'requirepass') !== undefined,
+    masterauthSet: confValue(directives, 'masterauth') !== undefined,
+    aclUsers: directives.filter((d) => d.name === 'user' && d.args[0]).map((d) => d.args[0]!),
+    aclFile: confValue(directives, 'aclfile'),
   };
 }
 
@@ -100,6 +108,8 @@ export interface RenderNodeConfOptions {
   nofailover: boolean;
   /** @default 5000 */
   clusterNodeTimeoutMs?: number;
+  /** The cluster's credentials (resolved on the worker): requirepass, the ACL user, and what replicas log in with. */
+  auth?: { username?: string; password?: string };
 }
 
 /**
@@ -128,5 +138,12 @@ export function renderNodeConf(options: RenderNodeConfOptions): string {
     `repl-diskless-sync-delay 0`,
   ];
   if (options.replica && options.nofailover) lines.push('cluster-replica-no-failover yes');
+  const { username, password } = options.auth ?? {};
+  if (password !== undefined) {
+    const quoted = JSON.stringify(password); // a double-quoted redis.conf argument: quotes and backslashes escaped
+    lines.push(`requirepass ${quoted}`, `masterauth ${quoted}`);
+    if (username)
+      lines.push(`user ${username} on ${JSON.stringify(`>${password}`)} ~* &* +@all`, `masteruser ${username}`);
+  }
   return lines.join('\n') + '\n';
 }

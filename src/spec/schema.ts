@@ -1,6 +1,6 @@
 /** The cluster spec: what the user asks for, as one plain JSON object. Pure: zod only. */
 import { z } from 'zod';
-import { migrationSchema } from './migration';
+import { authRefSchema, migrationSchema } from './migration';
 import { type SlotRange, SLOT_COUNT, countSlots, describeRanges, mergeRanges, parseSlotRange } from './slots';
 
 const portSchema = z
@@ -52,6 +52,11 @@ export const clusterSpecSchema = z.object({
   /** `cluster_current_epoch` every node must report at the end. @default the number of masters */
   expectedCurrentEpoch: z.number().int().min(0).optional(),
   s3: s3SettingsSchema.optional(),
+  /**
+   * How the orchestrator logs in to every node (AUTH [username] password), by reference: passwordEnv or
+   * passwordFile, read on the worker. The configs must set requirepass (and the ACL user) and masterauth.
+   */
+  auth: authRefSchema.optional(),
   nodes: z.array(nodeSpecSchema).min(1),
   /** Copy old data into the cluster once it is built. */
   migration: migrationSchema.optional(),
@@ -76,6 +81,8 @@ export function nodeLabel(node: Pick<NodeSpec, 'id' | 'host' | 'port'>): string 
 /** Checks what the schema alone cannot: slot coverage, replica mapping, unique ids and addresses. */
 export function findSpecProblems(spec: ClusterSpec): string[] {
   const problems: string[] = [];
+  if (spec.auth && !spec.auth.passwordEnv && !spec.auth.passwordFile)
+    problems.push('auth: give passwordEnv or passwordFile, the name of where the password is');
   const byId = new Map<string, NodeSpec>();
   const byAddress = new Map<string, NodeSpec>();
   spec.nodes.forEach((node, index) => {

@@ -1,16 +1,19 @@
 /**
- * The real worker with one fault hook, for the fault-injection suite: RCO_FAULT_HOLD=<activity>:<before|after>
- * holds that activity (before its work, or after its work and before its result reaches the server) and prints
- * "HOLDING <activity>" so that the test can SIGKILL the process at exactly that moment.
+ * The real worker with one fault hook, for the fault-injection suite: RCO_FAULT_HOLD=<activity>:<before|after>[:ms]
+ * holds the first run of that activity (before its work, or after its work and before its result reaches the
+ * server) for ms (default: until killed) and prints "HOLDING <activity>", so that the test can break something at
+ * exactly that moment.
  */
 import { Context } from '@temporalio/activity';
 import { runWorker } from '../../src/worker';
 
-const [held, when] = (process.env.RCO_FAULT_HOLD ?? '').split(':');
+const [held, when, ms] = (process.env.RCO_FAULT_HOLD ?? '').split(':');
+let holds = 1;
 
 async function hold(name: string): Promise<void> {
+  if (holds-- <= 0) return;
   console.log(`HOLDING ${name}`);
-  await new Promise((resolve) => setTimeout(resolve, 10 * 60_000));
+  await new Promise((resolve) => setTimeout(resolve, ms ? Number(ms) : 10 * 60_000));
 }
 
 runWorker({

@@ -20,31 +20,44 @@ import type { ClusterSpec } from '../../src/spec';
 export interface Stack {
   stateDir: string;
   temporal: LocalServer;
+  /** Stops the Temporal dev server, waits, starts it again on its port and SQLite file (persistent stacks). */
+  restartTemporal(downMs: number): Promise<void>;
   /** The Temporal Web UI, when asked for. */
   uiAddress?: string;
   s3: LocalServer;
   stop(): Promise<void>;
 }
 
-export async function startStack(prefix: string, options: { ui?: boolean } = {}): Promise<Stack> {
+/** ui: with the Web UI; persistent: Temporal keeps its state in a SQLite file, so that it can be restarted. */
+export async function startStack(prefix: string, options: { ui?: boolean; persistent?: boolean } = {}): Promise<Stack> {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), `rco-${prefix}-`));
   Object.assign(process.env, LOCAL_S3_ENV);
   const uiPort = options.ui ? await freePort() : undefined;
+  const dbFile = options.persistent ? path.join(stateDir, 'temporal.db') : undefined;
+  const temporalPort = await freePort();
+  const startTemporal = () => startTemporalDevServer({ port: temporalPort, stateDir, uiPort, dbFile });
   const [temporal, s3] = await Promise.all([
-    freePort().then((port) => startTemporalDevServer({ port, stateDir, uiPort })),
+    startTemporal(),
     freePort().then((port) => startS3Server({ port, stateDir })),
   ]);
-  return {
+  const stack: Stack = {
     stateDir,
     temporal,
     uiAddress: uiPort ? `http://127.0.0.1:${uiPort}` : undefined,
     s3,
+    async restartTemporal(downMs) {
+      if (!dbFile) throw new Error('restartTemporal needs a persistent stack');
+      await stack.temporal.stop();
+      await new Promise((r) => setTimeout(r, downMs));
+      stack.temporal = await startTemporal();
+    },
     async stop() {
       await stopRedisNodes(stateDir);
-      await Promise.all([temporal.stop(), s3.stop()]);
+      await Promise.all([stack.temporal.stop(), s3.stop()]);
       if (!process.env.RCO_KEEP_STATE) rmSync(stateDir, { recursive: true, force: true });
     },
   };
+  return stack;
 }
 
 /**

@@ -12,17 +12,17 @@ export interface WorkerProcess {
 }
 
 /**
- * The worker from its TypeScript source (through tsx), or from a compiled entry (`node lib/worker.js`, as the
- * Dockerfile runs it) with extra node flags.
+ * The worker from src/worker.ts, or another entry: TypeScript runs through tsx, JavaScript (`node lib/worker.js`,
+ * as the Dockerfile runs it) directly with the given node flags.
  */
 export function startWorkerProcess(
   temporalAddress: string,
   env: Record<string, string> = {},
-  compiled?: { entry: string; nodeFlags?: string[] },
+  launch: { entry: string; nodeFlags?: string[] } = { entry: path.join(PROJECT_ROOT, 'src', 'worker.ts') },
 ): WorkerProcess {
-  const args = compiled
-    ? [...(compiled.nodeFlags ?? []), compiled.entry]
-    : [require.resolve('tsx/cli'), path.join(PROJECT_ROOT, 'src', 'worker.ts')];
+  const args = launch.entry.endsWith('.ts')
+    ? [require.resolve('tsx/cli'), launch.entry]
+    : [...(launch.nodeFlags ?? []), launch.entry];
   const child = spawn(process.execPath, args, {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...LOCAL_S3_ENV, TEMPORAL_ADDRESS: temporalAddress, ...env },

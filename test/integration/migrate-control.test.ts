@@ -6,12 +6,12 @@
 import Redis from 'ioredis';
 import path from 'node:path';
 import { RedisClusterClient, migrationWorkflowId } from '../../src/client';
-import { parseInfo } from '../../src/redis/cluster-nodes';
 import { SlotMap } from '../../src/redis/slot-map';
-import { withNode } from '../../src/redis/connection';
-import { type ClusterSpec, adminAddress, masters } from '../../src/spec';
+import { adminAddress, masters } from '../../src/spec';
 import { startTestRedis, stopTestServers } from '../helpers/servers';
 import { type Stack, freePortBlock, seedTopology, startStack } from '../helpers/stack';
+import { restoresOnTarget } from '../helpers/target-stats';
+import { sleep, waitFor } from '../helpers/wait';
 import { type WorkerProcess, killWorker, startWorkerProcess } from '../helpers/worker-process';
 
 const KEYS = 300_000;
@@ -40,29 +40,6 @@ async function worker(): Promise<WorkerProcess> {
   workers.push(w);
   await w.ready;
   return w;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-/** RESTORE commands the target masters executed (MIGRATE sends RESTORE-ASKING): every key written, repeats included. */
-async function restoresOnTarget(spec: ClusterSpec): Promise<number> {
-  let total = 0;
-  for (const address of masters(spec).map(adminAddress)) {
-    const stats = parseInfo((await withNode(address, (c) => c.info('commandstats'))) as string);
-    for (const name of ['cmdstat_restore-asking', 'cmdstat_restore'])
-      total += Number(/calls=(\d+)/.exec(stats[name] ?? '')?.[1] ?? 0);
-  }
-  return total;
 }
 
 test('throttle, pause and resume while it runs; SIGKILL mid-copy; every key equal, at most one batch twice', async () => {

@@ -15,6 +15,7 @@ import { withNode } from '../../src/redis/connection';
 import { type ClusterSpec, ErrorType, type MigrationSpec, adminAddress, masters } from '../../src/spec';
 import { compareAllKeys, fillBigHash, fillEveryType } from '../helpers/dataset';
 import { expectRefusal } from '../helpers/failures';
+import { historyText } from '../helpers/history';
 import { startTestRedis } from '../helpers/servers';
 import { type RunningStack, startRunningStack } from '../helpers/running-stack';
 import { type Stack, freePortBlock, seedTopology } from '../helpers/stack';
@@ -183,12 +184,7 @@ test('a source with a password: the secret is read from the environment and appe
   const result = (await handle.result()) as { migration: { unequal: unknown[]; shards: { copied: number }[] } };
   expect(result.migration.unequal).toEqual([]);
   expect(result.migration.shards[0]!.copied).toBe(await source.dbsize());
-  // The whole history, with every payload decoded (payloads are base64 in its JSON).
-  const raw = JSON.stringify(await handle.fetchHistory());
-  const decoded = [...raw.matchAll(/"data":"([A-Za-z0-9+/=]+)"/g)].map((m) =>
-    Buffer.from(m[1]!, 'base64').toString('latin1'),
-  );
-  const history = raw + decoded.join('\n');
+  const history = await historyText(handle);
   expect(history).toContain('RCO_TEST_SOURCE_PASSWORD');
   expect(history).not.toContain(secret);
   source.disconnect();

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
+import { WORKER_HEAP_FLAG } from '../../src/settings';
 import { SEARCH_ATTRIBUTES } from '../../src/workflows/messages';
 
 interface Service {
@@ -55,7 +56,11 @@ test('the worker is built here and reaches Temporal and S3 on their published po
   expect(worker.environment).toHaveProperty('AWS_REGION');
   const dockerfile = readFileSync(path.join(__dirname, '../../Dockerfile'), 'utf8');
   expect(dockerfile).toMatch(/redis-server/);
-  expect(dockerfile).toMatch(/CMD \["node", "lib\/worker.js"\]/);
+  expect(dockerfile).toContain(`CMD ["node", "${WORKER_HEAP_FLAG}", "lib/worker.js"]`);
+  expect(dockerfile).toContain(`RCO_WORKFLOW_BUNDLE=/app/lib/workflow-bundle.js`);
+  const scripts = JSON.parse(readFileSync(path.join(__dirname, '../../package.json'), 'utf8')).scripts;
+  expect(scripts.worker).toContain(WORKER_HEAP_FLAG);
+  expect(scripts.build).toContain('scripts/bundle-workflows.ts');
 });
 
 test('our search attributes are registered before the worker starts', () => {

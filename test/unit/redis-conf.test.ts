@@ -35,3 +35,22 @@ test('render then parse: what the checks look for is there', () => {
   const master = renderNodeConf({ port: 50001, bind: '127.0.0.1', dataDir: '/d', replica: false, nofailover: true });
   expect(confFacts(master).replicaNoFailover).toBe(false);
 });
+
+test('render with credentials: requirepass, masterauth, the ACL user and masteruser, quotes escaped', () => {
+  const password = 'p w"x\\y';
+  const text = renderNodeConf({
+    port: 7000,
+    bind: '127.0.0.1',
+    dataDir: '/tmp/x',
+    replica: true,
+    nofailover: true,
+    auth: { username: 'rco', password },
+  });
+  const directives = parseRedisConf(text);
+  expect(confValue(directives, 'requirepass')).toBe(password);
+  expect(confValue(directives, 'masterauth')).toBe(password);
+  expect(confValue(directives, 'masteruser')).toBe('rco');
+  expect(directives.find((d) => d.name === 'user')?.args).toEqual(['rco', 'on', `>${password}`, '~*', '&*', '+@all']);
+  const facts = confFacts(text);
+  expect(facts).toMatchObject({ requirepassSet: true, masterauthSet: true, aclUsers: ['rco'] });
+});

@@ -126,3 +126,21 @@ describe('validation names the field or node and the problem', () => {
     );
   });
 });
+
+describe('auth: secrets by reference only', () => {
+  test('a password written into the spec is refused, naming the field', () => {
+    expect(problemsOf({ ...seed(), auth: { username: 'rco', password: 'secret' } }).join(' ')).toMatch(
+      /auth.*password/i,
+    );
+  });
+
+  test('auth without passwordEnv or passwordFile is refused', () => {
+    expect(problemsOf({ ...seed(), auth: { username: 'rco' } })).toContain(
+      'auth: give passwordEnv or passwordFile, the name of where the password is',
+    );
+  });
+
+  test('a reference is accepted', () => {
+    expect(problemsOf({ ...seed(), auth: { username: 'rco', passwordEnv: 'REDIS_PASSWORD' } })).toEqual([]);
+  });
+});

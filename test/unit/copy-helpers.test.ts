@@ -1,4 +1,4 @@
-import { slicesByBytes } from '../../src/activities/migration';
+import { formatPosition, parsePosition, slicesByBytes } from '../../src/activities/migration';
 
 describe('slicesByBytes', () => {
   const items = (...sizes: number[]) => sizes.map((bytes, i) => ({ bytes, i }));
@@ -15,5 +15,20 @@ describe('slicesByBytes', () => {
 
   it('returns no slice for no items', () => {
     expect(slicesByBytes([], 8)).toEqual([]);
+  });
+});
+
+describe('scan positions', () => {
+  it('round-trips cursor, source run_id and the rescan flag', () => {
+    for (const position of [
+      { cursor: '46251', runId: 'a1b2', rescan: false },
+      { cursor: '0', runId: 'a1b2', rescan: true },
+    ])
+      expect(parsePosition(formatPosition(position))).toEqual(position);
+  });
+
+  it('reads a bare cursor (the workflow starts with "0") as one without a run_id', () => {
+    expect(parsePosition('0')).toEqual({ cursor: '0', runId: undefined, rescan: false });
+    expect(formatPosition({ cursor: '17', rescan: false })).toBe('17');
   });
 });
