@@ -41,6 +41,7 @@ export async function readSource(spec: ClusterSpec, node: NodeSpec, s3Factory: S
       replica: node.role === 'replica',
       nofailover: spec.nofailover,
       auth: clusterAuth(),
+      tls: spec.tls,
     });
   }
   if (source.startsWith('file://')) {
@@ -73,7 +74,16 @@ export function checkNodeConfig(
   const errors: string[] = [];
   const notes: string[] = [];
   const where = `${nodeLabel(node)}: config ${node.config}`;
-  if (facts.port !== node.port)
+  if (spec.tls) {
+    if (facts.tlsPort !== node.port)
+      errors.push(
+        `${where} has tls-port ${facts.tlsPort ?? '(none)'}, but the spec (tls) puts this node on TLS port ${node.port}`,
+      );
+    if (spec.tls.cluster && !facts.tlsCluster)
+      errors.push(`${where} lacks "tls-cluster yes", which spec tls.cluster asks for`);
+    if (spec.tls.replication && !facts.tlsReplication)
+      errors.push(`${where} lacks "tls-replication yes", which spec tls.replication asks for`);
+  } else if (facts.port !== node.port)
     errors.push(`${where} has port ${facts.port ?? '(none: 6379)'}, but the spec puts this node on port ${node.port}`);
   if (!facts.clusterEnabled) errors.push(`${where} lacks "cluster-enabled yes"`);
   if (spec.auth) {

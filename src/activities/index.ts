@@ -1,4 +1,5 @@
 /** All activities, bound to their dependencies. Workflows see only the types of what this returns. */
+import { readFileSync } from 'node:fs';
 import type { ClusterSpec } from '../spec';
 import { assignSlots, formCluster, inspectNodes, replicateNodes, setNoFailover } from './cluster';
 import { fetchConfigs } from './configs';
@@ -17,7 +18,7 @@ import {
   verifyShard,
 } from './migration';
 import { resolveAuth } from '../redis/auth';
-import { NodeAuthError, withClusterCredentials } from '../redis/connection';
+import { type ClusterAccess, NodeAuthError, withClusterAccess } from '../redis/connection';
 import { ErrorType } from '../spec';
 import { fail, log, withHeartbeat } from './support';
 import { verifyCluster } from './verify';
@@ -33,25 +34,38 @@ function specOf(args: unknown[]): ClusterSpec | undefined {
   return first?.nodes ? (first as ClusterSpec) : first?.spec;
 }
 
-/** Reads the secret the spec's `auth` names, here on the worker; it never travels back to the workflow. */
-export function clusterCredentials(spec: ClusterSpec | undefined) {
+/**
+ * How to reach the spec's nodes: the secret its `auth` names and the TLS files it names, read here on the worker.
+ * They never travel back to the workflow.
+ */
+export function accessFor(spec: ClusterSpec | undefined): ClusterAccess {
+  let auth;
   try {
-    return resolveAuth(spec?.auth);
+    auth = resolveAuth(spec?.auth);
   } catch (err) {
     return fail(ErrorType.NodeAuthFailed, `auth: ${(err as Error).message}`);
   }
+  if (!spec?.tls) return { auth };
+  const read = (field: 'caFile' | 'certFile' | 'keyFile') => {
+    try {
+      return readFileSync(spec.tls![field]);
+    } catch (err) {
+      return fail(ErrorType.TlsFilesUnreadable, `tls.${field}: ${(err as Error).message}`);
+    }
+  };
+  return { auth, tls: { ca: read('caFile'), cert: read('certFile'), key: read('keyFile') } };
 }
 
 /**
- * Each activity: logs in to the nodes with the spec's credentials, turns a refused login into a non-retryable
+ * Each activity: reaches the nodes with the spec's credentials and TLS, turns a refused login into a non-retryable
  * failure, and logs through the activity's Temporal logger what it found and changed (its result, shortened).
  */
 function wrapped<A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
   return async (...args: A) => {
-    const auth = clusterCredentials(specOf(args));
+    const access = accessFor(specOf(args));
     let result: R;
     try {
-      result = await withClusterCredentials(auth, () => fn(...args));
+      result = await withClusterAccess(access, () => fn(...args));
     } catch (err) {
       if (err instanceof NodeAuthError) fail(ErrorType.NodeAuthFailed, `auth: ${err.message}`);
       if (/^NOAUTH/.test((err as Error).message))

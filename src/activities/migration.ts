@@ -77,7 +77,7 @@ async function connectSource(spec: ClusterSpec, host: string, port: number, db =
   // The source's own credentials (or none), never the target cluster's.
   const client = await connectNode(
     { host, port },
-    { auth: resolveAuth(source.type === 'rdb' ? undefined : source.auth) },
+    { access: { auth: resolveAuth(source.type === 'rdb' ? undefined : source.auth) } },
   );
   if (db !== 0) await client.select(db);
   return client;
@@ -97,7 +97,7 @@ export interface MigrationPlan {
 async function probeSource(spec: ClusterSpec, host: string, port: number): Promise<Redis> {
   const what = `migration source ${host}:${port}`;
   for (let attempt = 1; ; attempt++) {
-    const probe = await probePort({ host, port }, 2000);
+    const probe = await probePort({ host, port }, 2000, { auth: {} }); // the source: plain, never the cluster's TLS
     if (probe.kind === 'redis') break;
     if (probe.kind === 'other')
       fail(ErrorType.SourceUnreachable, `${what} is not a Redis (it answered ${JSON.stringify(probe.reply)})`);
@@ -235,7 +235,10 @@ export async function prepareRdbShard(spec: ClusterSpec, shard: Shard, s3Factory
   const stateFile = path.join(dir, 'server.json');
   if (existsSync(stateFile)) {
     const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { pid: number; port: number };
-    if (pidAlive(state.pid) && (await probePort({ host: '127.0.0.1', port: state.port })).kind === 'redis')
+    if (
+      pidAlive(state.pid) &&
+      (await probePort({ host: '127.0.0.1', port: state.port }, 2000, { auth: {} })).kind === 'redis'
+    )
       return { ...shard, host: '127.0.0.1', port: state.port, keys: await countKeys('127.0.0.1', state.port) };
   }
   mkdirSync(dir, { recursive: true });
@@ -266,7 +269,7 @@ export async function prepareRdbShard(spec: ClusterSpec, shard: Shard, s3Factory
 }
 
 async function countKeys(host: string, port: number): Promise<number> {
-  const client = await connectNode({ host, port }, { auth: {} }); // our temporary server: no password
+  const client = await connectNode({ host, port }, { access: { auth: {} } }); // our temporary server: plain
   try {
     return await client.dbsize();
   } finally {

@@ -31,7 +31,7 @@ export async function checkPorts(spec: ClusterSpec): Promise<Map<string, 'free' 
   // A node to start also needs its cluster bus port; a listener there would make it abort at start.
   const toStart = spec.nodes.filter((node) => state.get(node.id) === 'free');
   const busProbes = await Promise.all(
-    toStart.map((node) => probePort({ ...adminAddress(node), port: node.port + 10000 }, 500)),
+    toStart.map((node) => probePort({ ...adminAddress(node), port: node.port + 10000 }, 500, { auth: {} })),
   );
   toStart.forEach((node, i) => {
     if (busProbes[i]!.kind !== 'free')

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { clusterCredentials } from '../activities';
+import { accessFor } from '../activities';
 import { planCluster } from '../activities/plan';
 import { defaultS3ClientFactory } from '../activities/s3';
-import { withClusterCredentials } from '../redis/connection';
+import { withClusterAccess } from '../redis/connection';
 import { printJson, readSpecFile } from './common';
 
 export function registerPlan(program: Command): void {
@@ -13,9 +13,7 @@ export function registerPlan(program: Command): void {
     .option('--json', 'JSON output')
     .action(async (file: string, options: { json?: boolean }) => {
       const spec = readSpecFile(file);
-      const plan = await withClusterCredentials(clusterCredentials(spec), () =>
-        planCluster(spec, defaultS3ClientFactory),
-      );
+      const plan = await withClusterAccess(accessFor(spec), () => planCluster(spec, defaultS3ClientFactory));
       if (options.json) printJson(plan);
       else {
         const states = plan.nodes.map((n) => `${n.node}=${n.state}`).join(' ');

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { clusterCredentials } from '../activities';
+import { accessFor } from '../activities';
 import { inspectCluster } from '../activities/verify';
-import { withClusterCredentials } from '../redis/connection';
+import { withClusterAccess } from '../redis/connection';
 import { printJson, readSpecFile } from './common';
 
 export function registerVerify(program: Command): void {
@@ -12,7 +12,7 @@ export function registerVerify(program: Command): void {
     .option('--json', 'JSON output')
     .action(async (file: string, options: { json?: boolean }) => {
       const spec = readSpecFile(file);
-      const report = await withClusterCredentials(clusterCredentials(spec), () => inspectCluster(spec));
+      const report = await withClusterAccess(accessFor(spec), () => inspectCluster(spec));
       if (options.json) printJson(report);
       else if (report.problems.length === 0)
         console.log(`cluster ${report.name} matches the spec (currentEpoch ${report.currentEpoch})`);

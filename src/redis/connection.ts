@@ -2,6 +2,7 @@
 import Redis from 'ioredis';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { ResolvedAuth } from './auth';
 
 export interface NodeAddress {
@@ -14,29 +15,46 @@ export class NodeAuthError extends Error {
   override name = 'NodeAuthError';
 }
 
-const clusterCredentials = new AsyncLocalStorage<ResolvedAuth>();
+/** TLS material for connections to nodes, read from the files the spec names. */
+export interface TlsMaterial {
+  ca: Buffer;
+  /** Client certificate and key, for nodes that check clients (tls-auth-clients, on by default). */
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+/** How to reach the nodes of one cluster: its credentials, and TLS when its nodes speak only TLS. */
+export interface ClusterAccess {
+  auth: ResolvedAuth;
+  tls?: TlsMaterial;
+}
+
+const currentAccess = new AsyncLocalStorage<ClusterAccess>();
 
 /**
- * Runs `fn` with the credentials of the cluster it works on: every connection to a node opened inside it logs in
- * with them (the activities wrap themselves in this, from the spec's `auth` reference).
+ * Runs `fn` with the access of the cluster it works on: every connection to a node opened inside it uses it (the
+ * activities wrap themselves in this, from the spec's `auth` and `tls` references).
  */
-export function withClusterCredentials<T>(auth: ResolvedAuth, fn: () => T): T {
-  return clusterCredentials.run(auth, fn);
+export function withClusterAccess<T>(access: ClusterAccess, fn: () => T): T {
+  return currentAccess.run(access, fn);
 }
 
-/** The credentials of the cluster the current activity works on; none outside withClusterCredentials. */
-export function clusterAuth(): ResolvedAuth {
-  return clusterCredentials.getStore() ?? {};
+/** The access of the cluster the current activity works on; plain and without credentials outside it. */
+export function clusterAccess(): ClusterAccess {
+  return currentAccess.getStore() ?? { auth: {} };
 }
+
+export const clusterAuth = (): ResolvedAuth => clusterAccess().auth;
 
 /**
  * Opens a connection that fails fast instead of queueing or reconnecting: admin steps retry on their own terms.
- * It logs in with `options.auth`, by default with the current cluster's credentials.
+ * It uses `options.access` (credentials, TLS), by default the current cluster's.
  */
 export async function connectNode(
   address: NodeAddress,
-  options: { timeoutMs?: number; auth?: ResolvedAuth } = {},
+  options: { timeoutMs?: number; access?: ClusterAccess } = {},
 ): Promise<Redis> {
+  const access = options.access ?? clusterAccess();
   const client = new Redis({
     host: address.host,
     port: address.port,
@@ -47,10 +65,11 @@ export async function connectNode(
     connectTimeout: options.timeoutMs ?? 5000,
     commandTimeout: 30_000,
     enableReadyCheck: false,
+    ...(access.tls ? { tls: { ...access.tls } } : {}),
   });
   client.on('error', () => undefined); // errors surface through the command promises
   await client.connect();
-  const auth = options.auth ?? clusterAuth();
+  const auth = access.auth;
   if (auth.password !== undefined) {
     try {
       await (auth.username ? client.call('AUTH', auth.username, auth.password) : client.call('AUTH', auth.password));
@@ -67,13 +86,13 @@ export async function connectNode(
   return client;
 }
 
-/** Runs `fn` with a connection to `address` (logged in with `auth`, by default the cluster's) and closes it. */
+/** Runs `fn` with a connection to `address` (with `access`, by default the cluster's) and closes it. */
 export async function withNode<T>(
   address: NodeAddress,
   fn: (client: Redis) => Promise<T>,
-  auth?: ResolvedAuth,
+  access?: ClusterAccess,
 ): Promise<T> {
-  const client = await connectNode(address, { auth });
+  const client = await connectNode(address, { access });
   try {
     return await fn(client);
   } finally {
@@ -87,9 +106,15 @@ export type PortProbe = { kind: 'free' } | { kind: 'redis'; reply: string } | { 
  * What answers on a port, without trusting it to be Redis: sends one inline PING and reads the first line.
  * Redis answers "+PONG", or "-NOAUTH ..." when it has a password; anything else is not a Redis.
  */
-export function probePort(address: NodeAddress, timeoutMs = 2000): Promise<PortProbe> {
+export function probePort(
+  address: NodeAddress,
+  timeoutMs = 2000,
+  access: ClusterAccess = clusterAccess(),
+): Promise<PortProbe> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: address.host, port: address.port });
+    const socket = access.tls
+      ? tls.connect({ host: address.host, port: address.port, ...access.tls })
+      : net.connect({ host: address.host, port: address.port });
     let reply = '';
     const finish = (probe: PortProbe) => {
       socket.destroy();
@@ -97,7 +122,7 @@ export function probePort(address: NodeAddress, timeoutMs = 2000): Promise<PortP
       resolve(probe);
     };
     const timer = setTimeout(() => finish({ kind: 'other', reply: reply || '(no reply to PING)' }), timeoutMs);
-    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on(access.tls ? 'secureConnect' : 'connect', () => socket.write('PING\r\n'));
     socket.on('data', (chunk) => {
       reply += chunk.toString('latin1');
       const line = reply.split('\r\n')[0] ?? '';

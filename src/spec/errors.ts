@@ -30,6 +30,8 @@ export const ErrorType = {
   VerifyFailed: 'VerifyFailed',
   /** A cluster node refuses the credentials of the spec's `auth`, or its config lacks them. */
   NodeAuthFailed: 'NodeAuthFailed',
+  /** A TLS file the spec names cannot be read on the worker. */
+  TlsFilesUnreadable: 'TlsFilesUnreadable',
   /** The migration source cannot be reached. */
   SourceUnreachable: 'SourceUnreachable',
   /** The source refuses the credentials. */

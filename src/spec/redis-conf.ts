@@ -63,6 +63,9 @@ export function confValue(directives: readonly ConfDirective[], name: string): s
 /** Settings a node's config file must carry, as the orchestrator checks them. */
 export interface NodeConfFacts {
   port?: number;
+  tlsPort?: number;
+  tlsCluster: boolean;
+  tlsReplication: boolean;
   clusterEnabled: boolean;
   replicaNoFailover: boolean;
   dir?: string;
@@ -84,6 +87,9 @@ export function confFacts(text: string): NodeConfFacts {
   const yes = (name: string) => confValue(directives, name)?.toLowerCase() === 'yes';
   return {
     port: port === undefined ? undefined : Number(port),
+    tlsPort: confValue(directives, 'tls-port') === undefined ? undefined : Number(confValue(directives, 'tls-port')),
+    tlsCluster: yes('tls-cluster'),
+    tlsReplication: yes('tls-replication'),
     clusterEnabled: yes('cluster-enabled'),
     replicaNoFailover: yes('cluster-replica-no-failover'),
     dir: confValue(directives, 'dir'),
@@ -110,6 +116,8 @@ export interface RenderNodeConfOptions {
   clusterNodeTimeoutMs?: number;
   /** The cluster's credentials (resolved on the worker): requirepass, the ACL user, and what replicas log in with. */
   auth?: { username?: string; password?: string };
+  /** TLS only: the port becomes `tls-port`, the plain port is closed. */
+  tls?: { caFile: string; certFile: string; keyFile: string; cluster: boolean; replication: boolean };
 }
 
 /**
@@ -120,7 +128,17 @@ export function renderNodeConf(options: RenderNodeConfOptions): string {
   const { port, bind, dataDir } = options;
   const lines = [
     `# Redis Cluster node ${bind}:${port}, rendered by redis-cluster-orchestrator`,
-    `port ${port}`,
+    ...(options.tls
+      ? [
+          `port 0`,
+          `tls-port ${port}`,
+          `tls-ca-cert-file ${JSON.stringify(options.tls.caFile)}`,
+          `tls-cert-file ${JSON.stringify(options.tls.certFile)}`,
+          `tls-key-file ${JSON.stringify(options.tls.keyFile)}`,
+          ...(options.tls.cluster ? ['tls-cluster yes'] : []),
+          ...(options.tls.replication ? ['tls-replication yes'] : []),
+        ]
+      : [`port ${port}`]),
     `bind ${bind}`,
     `protected-mode no`,
     `daemonize yes`,

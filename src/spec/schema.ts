@@ -57,6 +57,22 @@ export const clusterSpecSchema = z.object({
    * passwordFile, read on the worker. The configs must set requirepass (and the ACL user) and masterauth.
    */
   auth: authRefSchema.optional(),
+  /**
+   * The nodes speak only TLS on their port (`port 0`, `tls-port <port>`). File paths on the hosts and the worker;
+   * the orchestrator uses the same CA, certificate and key as a client.
+   */
+  tls: z
+    .object({
+      caFile: z.string().startsWith('/', { message: 'must be an absolute path' }),
+      certFile: z.string().startsWith('/', { message: 'must be an absolute path' }),
+      keyFile: z.string().startsWith('/', { message: 'must be an absolute path' }),
+      /** TLS on the cluster bus too (`tls-cluster yes`). @default true */
+      cluster: z.boolean().default(true),
+      /** TLS between replicas and masters (`tls-replication yes`). @default true */
+      replication: z.boolean().default(true),
+    })
+    .strict()
+    .optional(),
   nodes: z.array(nodeSpecSchema).min(1),
   /** Copy old data into the cluster once it is built. */
   migration: migrationSchema.optional(),

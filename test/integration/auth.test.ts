@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import Redis from 'ioredis';
-import { withClusterCredentials, withNode } from '../../src/redis/connection';
+import { withClusterAccess, withNode } from '../../src/redis/connection';
 import { type ClusterSpec, ErrorType, adminAddress } from '../../src/spec';
 import { expectRunbookCluster } from '../helpers/cluster-assert';
 import { compareAllKeys, fillEveryType } from '../helpers/dataset';
@@ -20,7 +20,7 @@ import { freePortBlock, seedTopology } from '../helpers/stack';
 import { writesAndKeys } from '../helpers/target-stats';
 
 const PASSWORD = `pw "${randomBytes(9).toString('hex')}" never-in-history`; // a space and quotes, on purpose
-const credentials = { username: 'rco', password: PASSWORD };
+const access = { auth: { username: 'rco', password: PASSWORD } };
 
 let running: RunningStack;
 let spec: ClusterSpec;
@@ -62,11 +62,11 @@ test('provision and migrate with AUTH and an ACL user; the password appears nowh
   // Every node refuses a client without the password, and takes the ACL user's.
   for (const node of spec.nodes) {
     await expect(withNode(adminAddress(node), (c) => c.ping())).rejects.toThrow(/NOAUTH/);
-    await expect(withNode(adminAddress(node), (c) => c.ping(), credentials)).resolves.toBe('PONG');
+    await expect(withNode(adminAddress(node), (c) => c.ping(), access)).resolves.toBe('PONG');
   }
   // The runbook's topology, replication links up through masteruser/masterauth.
-  await withClusterCredentials(credentials, () => expectRunbookCluster(spec));
-  const { differences } = await withClusterCredentials(credentials, () =>
+  await withClusterAccess(access, () => expectRunbookCluster(spec));
+  const { differences } = await withClusterAccess(access, () =>
     compareAllKeys([source], spec.nodes.filter((n) => n.role === 'master').map(adminAddress)),
   );
   expect(differences).toEqual([]);
@@ -78,7 +78,7 @@ test('provision and migrate with AUTH and an ACL user; the password appears nowh
 });
 
 test('a wrong password: NodeAuthFailed, not retried, nothing changed', async () => {
-  const before = await withClusterCredentials(credentials, () => writesAndKeys(spec));
+  const before = await withClusterAccess(access, () => writesAndKeys(spec));
   process.env.RCO_TEST_CLUSTER_PASSWORD = 'not-the-password';
   try {
     const handle = await running.client.provision(spec);
@@ -89,7 +89,7 @@ test('a wrong password: NodeAuthFailed, not retried, nothing changed', async () 
     expect(failure?.type).toBe(ErrorType.NodeAuthFailed);
     expect(failure?.nonRetryable).toBe(true);
     expect(failure?.message).toMatch(/refused the credentials given for it \(user rco\): WRONGPASS/);
-    expect(await withClusterCredentials(credentials, () => writesAndKeys(spec))).toEqual(before);
+    expect(await withClusterAccess(access, () => writesAndKeys(spec))).toEqual(before);
   } finally {
     process.env.RCO_TEST_CLUSTER_PASSWORD = PASSWORD;
   }

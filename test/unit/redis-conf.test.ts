@@ -54,3 +54,16 @@ test('render with credentials: requirepass, masterauth, the ACL user and masteru
   const facts = confFacts(text);
   expect(facts).toMatchObject({ requirepassSet: true, masterauthSet: true, aclUsers: ['rco'] });
 });
+
+test('render for TLS: the plain port closed, tls-port, certificate files, TLS on the bus and for replication', () => {
+  const text = renderNodeConf({
+    port: 7000,
+    bind: '127.0.0.1',
+    dataDir: '/tmp/x',
+    replica: false,
+    nofailover: true,
+    tls: { caFile: '/c/ca.crt', certFile: '/c/n.crt', keyFile: '/c/n.key', cluster: true, replication: true },
+  });
+  expect(confFacts(text)).toMatchObject({ port: 0, tlsPort: 7000, tlsCluster: true, tlsReplication: true });
+  expect(confValue(parseRedisConf(text), 'tls-key-file')).toBe('/c/n.key');
+});

@@ -1,0 +1,125 @@
+/**
+ * A cluster that speaks only TLS: a CA and a node certificate generated here with openssl, configs rendered with
+ * `port 0` and `tls-port`, TLS on the cluster bus and for replication. The orchestrator's own connections use TLS
+ * with the same certificate as a client. A plain source is then copied in: MIGRATE from a plain Redis cannot
+ * speak TLS, so the copy falls back to DUMP/RESTORE through the worker by itself.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import Redis from 'ioredis';
+import { type ClusterAccess, probePort, withClusterAccess, withNode } from '../../src/redis/connection';
+import { type ClusterSpec, adminAddress, masters } from '../../src/spec';
+import { expectRunbookCluster } from '../helpers/cluster-assert';
+import { compareAllKeys, fillEveryType } from '../helpers/dataset';
+import { type RunningStack, startRunningStack } from '../helpers/running-stack';
+import { startTestRedis } from '../helpers/servers';
+import { freePortBlock, seedTopology } from '../helpers/stack';
+
+let running: RunningStack;
+let spec: ClusterSpec;
+let access: ClusterAccess;
+let source: Redis;
+
+/** A throwaway CA and one certificate for 127.0.0.1, good for server and client use, valid for two days. */
+function makeCertificates(dir: string): { caFile: string; certFile: string; keyFile: string } {
+  mkdirSync(dir, { recursive: true });
+  const at = (name: string) => path.join(dir, name);
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=rco-test-ca',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+  );
+  openssl('genrsa', '-out', 'node.key', '2048');
+  openssl('req', '-new', '-key', 'node.key', '-subj', '/CN=127.0.0.1', '-out', 'node.csr');
+  writeFileSync(at('ext.cnf'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    'node.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    'ext.cnf',
+    '-out',
+    'node.crt',
+  );
+  return { caFile: at('ca.crt'), certFile: at('node.crt'), keyFile: at('node.key') };
+}
+
+beforeAll(async () => {
+  running = await startRunningStack('tls');
+  const files = makeCertificates(path.join(running.stack.stateDir, 'certs'));
+  const seed = await seedTopology(running.stack, 'tls');
+  spec = {
+    ...seed,
+    dataDir: path.join(running.stack.stateDir, 'tls', 'data'),
+    tls: { ...files, cluster: true, replication: true },
+    nodes: seed.nodes.map((node) => ({ ...node, config: 'render:' })),
+  };
+  access = {
+    auth: {},
+    tls: { ca: readFileSync(files.caFile), cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) },
+  };
+  const port = await freePortBlock(1);
+  await startTestRedis(port, path.join(running.stack.stateDir, 'tls-source'), ['--cluster-enabled', 'no']);
+  source = new Redis({ host: '127.0.0.1', port });
+  await fillEveryType(source, 'tls:');
+});
+
+afterAll(async () => {
+  source?.disconnect();
+  await running?.stop();
+});
+
+test('provision a TLS-only cluster (bus and replication too) and copy a plain source into it', async () => {
+  const { client } = running;
+  await client.provision({
+    ...spec,
+    migration: { source: { type: 'standalone', host: '127.0.0.1', port: source.options.port! } },
+  });
+  const result = await client.result(spec.name);
+  expect(result.report.problems).toEqual([]);
+  expect(result.migration!.unequal).toEqual([]);
+  // The plain source could not MIGRATE into TLS ports: the copy went through the worker instead.
+  expect(result.migration!.shards[0]!.mode).toBe('dump-restore');
+
+  for (const node of spec.nodes) {
+    // Plain TCP gets no Redis answer: the port speaks only TLS.
+    expect((await probePort(adminAddress(node), 1000, { auth: {} })).kind).toBe('other');
+    const settings = await withNode(
+      adminAddress(node),
+      async (c) => [
+        ...((await c.call('CONFIG', 'GET', 'tls-cluster')) as string[]),
+        ...((await c.call('CONFIG', 'GET', 'tls-replication')) as string[]),
+        ...((await c.call('CONFIG', 'GET', 'port')) as string[]),
+      ],
+      access,
+    );
+    expect(settings).toEqual(['tls-cluster', 'yes', 'tls-replication', 'yes', 'port', '0']);
+  }
+  // The topology and the replication links, read over TLS.
+  await withClusterAccess(access, () => expectRunbookCluster(spec));
+  const { compared, differences } = await withClusterAccess(access, () =>
+    compareAllKeys([source], masters(spec).map(adminAddress)),
+  );
+  expect(differences).toEqual([]);
+  expect(compared).toBe(await source.dbsize());
+});
