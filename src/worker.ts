@@ -1,7 +1,12 @@
-/** The worker: runs the workflows and every activity on task queue "redis-cluster". */
+/**
+ * The worker. By default it runs the workflows and every activity on task queue "redis-cluster". With a host
+ * (`--host <host>` or RCO_WORKER_HOST) it is a host worker: it runs only the node-local activities (write configs,
+ * start redis-server) of the nodes on that host, on task queue `redis-host-<host>`, and no workflows.
+ */
 import { NativeConnection, Worker, type WorkerInterceptors } from '@temporalio/worker';
 import { type ActivityDeps, createActivities } from './activities';
 import { type TemporalSettings, temporalSettings } from './settings';
+import { hostTaskQueue } from './spec';
 
 export interface WorkerOptions extends Partial<TemporalSettings> {
   deps?: ActivityDeps;
@@ -9,18 +14,34 @@ export interface WorkerOptions extends Partial<TemporalSettings> {
   workflowBundle?: { code: string } | { codePath: string };
   /** Extra interceptors (the fault-injection tests hold an activity with one). */
   interceptors?: WorkerInterceptors;
+  /** Serve this host's node-local activities only (spec hostWorkers). */
+  host?: string;
 }
+
+/** What a host worker runs: the activities that must run on the node's own machine. */
+const NODE_LOCAL_ACTIVITIES = ['fetchConfigs', 'startNodes'] as const;
 
 export async function createWorker(
   options: WorkerOptions = {},
 ): Promise<{ worker: Worker; connection: NativeConnection }> {
   const settings = temporalSettings(options);
   const connection = await NativeConnection.connect({ address: settings.address });
+  const activities = createActivities(options.deps);
+  if (options.host) {
+    const worker = await Worker.create({
+      connection,
+      namespace: settings.namespace,
+      taskQueue: hostTaskQueue(options.host),
+      activities: Object.fromEntries(NODE_LOCAL_ACTIVITIES.map((name) => [name, activities[name]])),
+      interceptors: options.interceptors,
+    });
+    return { worker, connection };
+  }
   const worker = await Worker.create({
     connection,
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
-    activities: createActivities(options.deps),
+    activities,
     interceptors: options.interceptors,
     // A prebuilt bundle (RCO_WORKFLOW_BUNDLE, written by `npm run build`, see scripts/bundle-workflows.ts) spares every worker start the
     // webpack run, its time and its memory.
@@ -36,9 +57,8 @@ export async function createWorker(
 export async function runWorker(options: WorkerOptions = {}): Promise<void> {
   const { worker, connection } = await createWorker(options);
   const settings = temporalSettings(options);
-  console.log(
-    `worker polling task queue ${settings.taskQueue} on ${settings.address} (namespace ${settings.namespace})`,
-  );
+  const queue = options.host ? hostTaskQueue(options.host) : settings.taskQueue;
+  console.log(`worker polling task queue ${queue} on ${settings.address} (namespace ${settings.namespace})`);
   try {
     await worker.run();
   } finally {
@@ -47,7 +67,8 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
 }
 
 if (require.main === module) {
-  runWorker().catch((err) => {
+  const flag = process.argv.indexOf('--host');
+  runWorker({ host: flag > 0 ? process.argv[flag + 1] : process.env.RCO_WORKER_HOST || undefined }).catch((err) => {
     console.error(err);
     process.exit(1);
   });

@@ -37,6 +37,7 @@ export async function readSource(spec: ClusterSpec, node: NodeSpec, s3Factory: S
     return renderNodeConf({
       port: node.port,
       bind: node.host,
+      adminHost: node.adminHost,
       dataDir: path.join(spec.dataDir ?? spec.configDir, String(node.port)),
       replica: node.role === 'replica',
       nofailover: spec.nofailover,

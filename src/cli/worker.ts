@@ -5,5 +5,6 @@ export function registerWorker(program: Command): void {
   program
     .command('worker')
     .description('run a worker on task queue redis-cluster (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE)')
-    .action(() => runWorker());
+    .option('--host <host>', "a host worker: only this host's node-local steps, on task queue redis-host-<host>")
+    .action((options: { host?: string }) => runWorker({ host: options.host }));
 }

@@ -108,6 +108,8 @@ export interface RenderNodeConfOptions {
   port: number;
   /** Address to bind and announce. */
   bind: string;
+  /** The orchestrator's address for the node, when it differs: bound too, but never announced. */
+  adminHost?: string;
   /** Directory for data, nodes.conf, pid and log files of this node. */
   dataDir: string;
   replica: boolean;
@@ -139,7 +141,9 @@ export function renderNodeConf(options: RenderNodeConfOptions): string {
           ...(options.tls.replication ? ['tls-replication yes'] : []),
         ]
       : [`port ${port}`]),
-    `bind ${bind}`,
+    ...(options.adminHost && options.adminHost !== bind
+      ? [`bind ${bind} ${options.adminHost}`, `cluster-announce-ip ${bind}`]
+      : [`bind ${bind}`]),
     `protected-mode no`,
     `daemonize yes`,
     `pidfile ${dataDir}/redis-${port}.pid`,

@@ -74,6 +74,11 @@ export const clusterSpecSchema = z.object({
     .strict()
     .optional(),
   nodes: z.array(nodeSpecSchema).min(1),
+  /**
+   * Node-local steps (writing configs, starting redis-server) run on each node's own host: on task queue
+   * `redis-host-<host>`, served there by `rco worker --host <host>`. Off: one worker does everything. @default false
+   */
+  hostWorkers: z.boolean().default(false),
   /** Copy old data into the cluster once it is built. */
   migration: migrationSchema.optional(),
 });
@@ -88,6 +93,14 @@ export class SpecError extends Error {
     super(`invalid cluster spec:\n- ${problems.join('\n- ')}`);
     this.name = 'SpecError';
   }
+}
+
+/** The task queue of the host worker for `host`. */
+export const hostTaskQueue = (host: string) => `redis-host-${host}`;
+
+/** The spec cut down to the nodes on one host: what that host's worker works on. */
+export function nodesOnHost(spec: ClusterSpec, host: string): ClusterSpec {
+  return { ...spec, nodes: spec.nodes.filter((node) => node.host === host) };
 }
 
 export function nodeLabel(node: Pick<NodeSpec, 'id' | 'host' | 'port'>): string {

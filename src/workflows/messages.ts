@@ -58,6 +58,8 @@ export interface ProvisionProgress {
   cluster: string;
   currentStep?: StepName;
   steps: StepProgress[];
+  /** Hosts whose worker has not picked up their node-local step yet (spec hostWorkers): the run waits for them. */
+  waitingForHosts?: string[];
   migration?: MigrationProgress;
 }
 

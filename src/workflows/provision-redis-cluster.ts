@@ -4,7 +4,9 @@
  * Every activity reads the live state first and applies only the difference, so runs can be repeated and resumed.
  */
 import {
+  ActivityFailure,
   ApplicationFailure,
+  TimeoutFailure,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -12,7 +14,14 @@ import {
 } from '@temporalio/workflow';
 import type { Activities, ClusterReport } from '../activities';
 import { ErrorType } from '../spec/errors';
-import { type ClusterSpec, type ClusterSpecInput, SpecError, parseClusterSpec } from '../spec/schema';
+import {
+  type ClusterSpec,
+  type ClusterSpecInput,
+  SpecError,
+  hostTaskQueue,
+  nodesOnHost,
+  parseClusterSpec,
+} from '../spec/schema';
 import {
   type ProvisionProgress,
   type StepName,
@@ -27,6 +36,48 @@ import { profiles } from './profiles';
 const quick = proxyActivities<Activities>(profiles.quick);
 const nodeStart = proxyActivities<Activities>(profiles.nodeStart);
 const clusterChange = proxyActivities<Activities>(profiles.clusterChange);
+
+/** How long a host's step waits in its queue before the run shows that host as waiting (and schedules it again). */
+const HOST_PICKUP = '10 seconds';
+
+/**
+ * A node-local step (fetchConfigs, startNodes) on every host at once, each on its host worker's task queue with the
+ * host's nodes only. A host whose worker does not pick it up is listed in progress.waitingForHosts and asked
+ * again until its worker comes back; the run waits for it.
+ */
+async function onEveryHost<R>(
+  spec: ClusterSpec,
+  progress: ProvisionProgress,
+  profile: (typeof profiles)['quick' | 'nodeStart'],
+  step: (activities: Activities, hostSpec: ClusterSpec) => Promise<R[]>,
+): Promise<R[]> {
+  const hosts = [...new Set(spec.nodes.map((node) => node.host))];
+  const waiting = new Set<string>();
+  const show = () => (progress.waitingForHosts = waiting.size > 0 ? [...waiting].sort() : undefined);
+  const results = await Promise.all(
+    hosts.map(async (host) => {
+      const activities = proxyActivities<Activities>({
+        ...profile,
+        taskQueue: hostTaskQueue(host),
+        scheduleToStartTimeout: HOST_PICKUP,
+      });
+      for (;;) {
+        try {
+          const result = await step(activities, nodesOnHost(spec, host));
+          waiting.delete(host);
+          show();
+          return result;
+        } catch (err) {
+          const timeout = err instanceof ActivityFailure ? err.cause : undefined;
+          if (!(timeout instanceof TimeoutFailure) || timeout.timeoutType !== 'SCHEDULE_TO_START') throw err;
+          waiting.add(host);
+          show();
+        }
+      }
+    }),
+  );
+  return results.flat();
+}
 
 export interface ProvisionResult {
   /** The cluster as verified. */
@@ -114,8 +165,13 @@ export async function provisionRedisCluster(input: ClusterSpecInput): Promise<Pr
 
   // Read-only preflight first: a node we must not touch stops the run before anything is written or started.
   await step('inspectNodes', () => quick.inspectNodes(spec));
-  await step('fetchConfigs', () => quick.fetchConfigs(spec));
-  await step('startNodes', () => nodeStart.startNodes(spec));
+  if (spec.hostWorkers) {
+    await step('fetchConfigs', () => onEveryHost(spec, progress, profiles.quick, (a, s) => a.fetchConfigs(s)));
+    await step('startNodes', () => onEveryHost(spec, progress, profiles.nodeStart, (a, s) => a.startNodes(s)));
+  } else {
+    await step('fetchConfigs', () => quick.fetchConfigs(spec));
+    await step('startNodes', () => nodeStart.startNodes(spec));
+  }
   // Slots before the meeting, as redis-cli does: the first handshake then carries them (no gossip wait).
   await step('assignSlots', () => clusterChange.assignSlots(spec));
   await step('formCluster', () => clusterChange.formCluster(spec));

@@ -13,17 +13,22 @@ export interface WorkerProcess {
 
 /**
  * The worker from src/worker.ts, or another entry: TypeScript runs through tsx, JavaScript (`node lib/worker.js`,
- * as the Dockerfile runs it) directly with the given node flags.
+ * as the Dockerfile runs it) directly with the given node flags; `args` go to the worker.
  */
 export function startWorkerProcess(
   temporalAddress: string,
   env: Record<string, string> = {},
-  launch: { entry: string; nodeFlags?: string[] } = { entry: path.join(PROJECT_ROOT, 'src', 'worker.ts') },
+  launch: { entry?: string; nodeFlags?: string[]; args?: string[]; prefix?: string[] } = {},
 ): WorkerProcess {
-  const args = launch.entry.endsWith('.ts')
-    ? [require.resolve('tsx/cli'), launch.entry]
-    : [...(launch.nodeFlags ?? []), launch.entry];
-  const child = spawn(process.execPath, args, {
+  const entry = launch.entry ?? path.join(PROJECT_ROOT, 'src', 'worker.ts');
+  const node = [
+    process.execPath,
+    ...(entry.endsWith('.ts') ? [require.resolve('tsx/cli'), entry] : [...(launch.nodeFlags ?? []), entry]),
+    ...(launch.args ?? []),
+  ];
+  // prefix: a command that runs the worker, e.g. `ip netns exec <namespace>`.
+  const [command, ...args] = [...(launch.prefix ?? []), ...node];
+  const child = spawn(command!, args, {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...LOCAL_S3_ENV, TEMPORAL_ADDRESS: temporalAddress, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -67,3 +67,18 @@ test('render for TLS: the plain port closed, tls-port, certificate files, TLS on
   expect(confFacts(text)).toMatchObject({ port: 0, tlsPort: 7000, tlsCluster: true, tlsReplication: true });
   expect(confValue(parseRedisConf(text), 'tls-key-file')).toBe('/c/n.key');
 });
+
+test('render with an admin address: bound too, the node address announced', () => {
+  const directives = parseRedisConf(
+    renderNodeConf({
+      port: 7000,
+      bind: '172.31.20.83',
+      adminHost: '10.0.143.154',
+      dataDir: '/tmp/x',
+      replica: false,
+      nofailover: true,
+    }),
+  );
+  expect(confValue(directives, 'bind')).toBe('172.31.20.83 10.0.143.154');
+  expect(confValue(directives, 'cluster-announce-ip')).toBe('172.31.20.83');
+});
