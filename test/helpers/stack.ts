@@ -3,6 +3,7 @@
  * ports, the seed topology's configs uploaded to it, and helpers to stop every redis-server the run started.
  */
 import { bundleWorkflowCode } from '@temporalio/worker';
+import Redis from 'ioredis';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +17,7 @@ import {
 } from '../../src/local/processes';
 import { LOCAL_S3_ENV, localSeedSpec, seedConfigs } from '../../src/local/seed';
 import type { ClusterSpec } from '../../src/spec';
+import { startTestRedis } from './servers';
 
 export interface Stack {
   stateDir: string;
@@ -118,3 +120,20 @@ const quietLogger = {
   warn: () => undefined,
   error: (message: string) => console.error(message),
 };
+
+/** The seed topology with configs rendered from the spec (`render:`), data under the stack's folder. */
+export async function renderedTopology(stack: Stack, name: string): Promise<ClusterSpec> {
+  const seed = await seedTopology(stack, name);
+  return {
+    ...seed,
+    dataDir: path.join(stack.stateDir, name, 'data'),
+    nodes: seed.nodes.map((node) => ({ ...node, config: 'render:' })),
+  };
+}
+
+/** A plain standalone redis-server (no cluster mode) on a free port, and a client to it. */
+export async function startPlainSource(stack: Stack, name: string): Promise<Redis> {
+  const port = await freePortBlock(1);
+  await startTestRedis(port, path.join(stack.stateDir, name), ['--cluster-enabled', 'no']);
+  return new Redis({ host: '127.0.0.1', port });
+}

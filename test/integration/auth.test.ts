@@ -6,8 +6,7 @@
  * changes nothing, and a spec that carries a password itself is refused before anything starts.
  */
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import { withClusterAccess, withNode } from '../../src/redis/connection';
 import { type ClusterSpec, ErrorType, adminAddress } from '../../src/spec';
 import { expectRunbookCluster } from '../helpers/cluster-assert';
@@ -15,8 +14,7 @@ import { compareAllKeys, fillEveryType } from '../helpers/dataset';
 import { rootApplicationFailure } from '../helpers/failures';
 import { historyText } from '../helpers/history';
 import { type RunningStack, startRunningStack } from '../helpers/running-stack';
-import { startTestRedis } from '../helpers/servers';
-import { freePortBlock, seedTopology } from '../helpers/stack';
+import { renderedTopology, startPlainSource } from '../helpers/stack';
 import { writesAndKeys } from '../helpers/target-stats';
 
 const PASSWORD = `pw "${randomBytes(9).toString('hex')}" never-in-history`; // a space and quotes, on purpose
@@ -29,16 +27,11 @@ let source: Redis;
 beforeAll(async () => {
   running = await startRunningStack('auth');
   process.env.RCO_TEST_CLUSTER_PASSWORD = PASSWORD; // the in-process worker's environment
-  const seed = await seedTopology(running.stack, 'auth');
   spec = {
-    ...seed,
-    dataDir: path.join(running.stack.stateDir, 'auth', 'data'),
+    ...(await renderedTopology(running.stack, 'auth')),
     auth: { username: 'rco', passwordEnv: 'RCO_TEST_CLUSTER_PASSWORD' },
-    nodes: seed.nodes.map((node) => ({ ...node, config: 'render:' })),
   };
-  const port = await freePortBlock(1);
-  await startTestRedis(port, path.join(running.stack.stateDir, 'auth-source'), ['--cluster-enabled', 'no']);
-  source = new Redis({ host: '127.0.0.1', port });
+  source = await startPlainSource(running.stack, 'auth-source');
   await fillEveryType(source, 'auth:');
 });
 

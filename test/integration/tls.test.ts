@@ -7,14 +7,13 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import { type ClusterAccess, probePort, withClusterAccess, withNode } from '../../src/redis/connection';
 import { type ClusterSpec, adminAddress, masters } from '../../src/spec';
 import { expectRunbookCluster } from '../helpers/cluster-assert';
 import { compareAllKeys, fillEveryType } from '../helpers/dataset';
 import { type RunningStack, startRunningStack } from '../helpers/running-stack';
-import { startTestRedis } from '../helpers/servers';
-import { freePortBlock, seedTopology } from '../helpers/stack';
+import { renderedTopology, startPlainSource } from '../helpers/stack';
 
 let running: RunningStack;
 let spec: ClusterSpec;
@@ -67,20 +66,12 @@ function makeCertificates(dir: string): { caFile: string; certFile: string; keyF
 beforeAll(async () => {
   running = await startRunningStack('tls');
   const files = makeCertificates(path.join(running.stack.stateDir, 'certs'));
-  const seed = await seedTopology(running.stack, 'tls');
-  spec = {
-    ...seed,
-    dataDir: path.join(running.stack.stateDir, 'tls', 'data'),
-    tls: { ...files, cluster: true, replication: true },
-    nodes: seed.nodes.map((node) => ({ ...node, config: 'render:' })),
-  };
+  spec = { ...(await renderedTopology(running.stack, 'tls')), tls: { ...files, cluster: true, replication: true } };
   access = {
     auth: {},
     tls: { ca: readFileSync(files.caFile), cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) },
   };
-  const port = await freePortBlock(1);
-  await startTestRedis(port, path.join(running.stack.stateDir, 'tls-source'), ['--cluster-enabled', 'no']);
-  source = new Redis({ host: '127.0.0.1', port });
+  source = await startPlainSource(running.stack, 'tls-source');
   await fillEveryType(source, 'tls:');
 });
 
