@@ -47,6 +47,12 @@ async function main(): Promise<void> {
         ...spec,
         migration: { source: { type: 'standalone', host: '127.0.0.1', port } },
       });
+      // Node-local steps on a host worker (one host here: 127.0.0.1, task queue redis-host-127.0.0.1).
+      const host = await createWorker({ address: stack.temporal.address, host: '127.0.0.1' });
+      await host.worker.runUntil(async () =>
+        record('provision-host-workers', { ...(await seedTopology(stack, 'on-hosts')), hostWorkers: true }),
+      );
+      await host.connection.close();
     });
     await stopTestServers();
   } finally {
