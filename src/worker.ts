@@ -27,29 +27,27 @@ export async function createWorker(
   const settings = temporalSettings(options);
   const connection = await NativeConnection.connect({ address: settings.address });
   const activities = createActivities(options.deps);
-  if (options.host) {
-    const worker = await Worker.create({
-      connection,
-      namespace: settings.namespace,
-      taskQueue: hostTaskQueue(options.host),
-      activities: Object.fromEntries(NODE_LOCAL_ACTIVITIES.map((name) => [name, activities[name]])),
-      interceptors: options.interceptors,
-    });
-    return { worker, connection };
-  }
   const worker = await Worker.create({
     connection,
     namespace: settings.namespace,
-    taskQueue: settings.taskQueue,
-    activities,
     interceptors: options.interceptors,
-    // A prebuilt bundle (RCO_WORKFLOW_BUNDLE, written by `npm run build`, see scripts/bundle-workflows.ts) spares every worker start the
-    // webpack run, its time and its memory.
-    ...(options.workflowBundle
-      ? { workflowBundle: options.workflowBundle }
-      : process.env.RCO_WORKFLOW_BUNDLE
-        ? { workflowBundle: { codePath: process.env.RCO_WORKFLOW_BUNDLE } }
-        : { workflowsPath: require.resolve('./workflows') }),
+    ...(options.host
+      ? {
+          // A host worker: the node-local activities of this host, no workflows.
+          taskQueue: hostTaskQueue(options.host),
+          activities: Object.fromEntries(NODE_LOCAL_ACTIVITIES.map((name) => [name, activities[name]])),
+        }
+      : {
+          taskQueue: settings.taskQueue,
+          activities,
+          // A prebuilt bundle (RCO_WORKFLOW_BUNDLE, written by `npm run build`) spares every worker start the
+          // webpack run, its time and its memory.
+          ...(options.workflowBundle
+            ? { workflowBundle: options.workflowBundle }
+            : process.env.RCO_WORKFLOW_BUNDLE
+              ? { workflowBundle: { codePath: process.env.RCO_WORKFLOW_BUNDLE } }
+              : { workflowsPath: require.resolve('./workflows') }),
+        }),
   });
   return { worker, connection };
 }

@@ -17,7 +17,7 @@ import { freePort, pidAlive, stopPid } from '../local/processes';
 import { startStandaloneRedis } from '../local/standalone';
 import { resolveAuth } from '../redis/auth';
 import { parseClusterNodes, parseInfo } from '../redis/cluster-nodes';
-import { clusterAuth, connectNode, probePort } from '../redis/connection';
+import { PLAIN_ACCESS, clusterAuth, connectNode, probePort } from '../redis/connection';
 import { digestKey, printableKey } from '../redis/digest';
 import { SlotMap, groupByOwner, redirection, splitAddress } from '../redis/slot-map';
 import {
@@ -97,7 +97,7 @@ export interface MigrationPlan {
 async function probeSource(spec: ClusterSpec, host: string, port: number): Promise<Redis> {
   const what = `migration source ${host}:${port}`;
   for (let attempt = 1; ; attempt++) {
-    const probe = await probePort({ host, port }, 2000, { auth: {} }); // the source: plain, never the cluster's TLS
+    const probe = await probePort({ host, port }, 2000, PLAIN_ACCESS); // the source: never the cluster's TLS
     if (probe.kind === 'redis') break;
     if (probe.kind === 'other')
       fail(ErrorType.SourceUnreachable, `${what} is not a Redis (it answered ${JSON.stringify(probe.reply)})`);
@@ -237,7 +237,7 @@ export async function prepareRdbShard(spec: ClusterSpec, shard: Shard, s3Factory
     const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { pid: number; port: number };
     if (
       pidAlive(state.pid) &&
-      (await probePort({ host: '127.0.0.1', port: state.port }, 2000, { auth: {} })).kind === 'redis'
+      (await probePort({ host: '127.0.0.1', port: state.port }, 2000, PLAIN_ACCESS)).kind === 'redis'
     )
       return { ...shard, host: '127.0.0.1', port: state.port, keys: await countKeys('127.0.0.1', state.port) };
   }
@@ -269,7 +269,7 @@ export async function prepareRdbShard(spec: ClusterSpec, shard: Shard, s3Factory
 }
 
 async function countKeys(host: string, port: number): Promise<number> {
-  const client = await connectNode({ host, port }, { access: { auth: {} } }); // our temporary server: plain
+  const client = await connectNode({ host, port }, { access: PLAIN_ACCESS }); // our temporary server
   try {
     return await client.dbsize();
   } finally {
@@ -551,12 +551,7 @@ const targetKey = (ctx: CopyContext, key: Buffer) =>
 /** With conflict "skip" or "fail": keys that already exist in the target are skipped, or end the run. */
 async function dropConflicts<T extends { key: Buffer }>(ctx: CopyContext, items: T[]): Promise<T[]> {
   const exists = new Map<T, boolean>();
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const owner = ctx.map.ownerOf(targetKey(ctx, item.key));
-    groups.set(owner, [...(groups.get(owner) ?? []), item]);
-  }
-  for (const [owner, group] of groups) {
+  for (const [owner, group] of groupByOwner(items, ctx.map, (i) => targetKey(ctx, i.key))) {
     const client = await ctx.map.client(owner);
     const replies = repliesOrThrow(
       await client.pipeline(group.map((i) => ['exists', targetKey(ctx, i.key)])).exec(),
@@ -580,27 +575,21 @@ async function dropConflicts<T extends { key: Buffer }>(ctx: CopyContext, items:
  * one pipeline (the source runs them one after the other; the pipeline saves the round trips between them).
  */
 async function migrateKeys(ctx: CopyContext, items: BatchKey[]): Promise<void> {
-  const groups = [
-    ...groupByOwner(
-      items.map((i) => i.key),
-      ctx.map,
-    ),
-  ];
-  const commands = groups.map(([owner, keys]) => {
+  const groups = [...groupByOwner(items, ctx.map, (i) => i.key)];
+  const commands = groups.map(([owner, group]) => {
     const [host, port] = splitAddress(owner);
     const args: (string | Buffer)[] = [host, String(port), '', '0', '10000', 'COPY'];
     if (ctx.migration.conflict === 'replace') args.push('REPLACE');
     // The source logs in to the target with the cluster's credentials; they go to the source, never to history.
     const auth = clusterAuth();
     if (auth.password !== undefined) args.push('AUTH2', auth.username ?? 'default', auth.password);
-    return ['call', 'MIGRATE', ...args, 'KEYS', ...keys];
+    return ['call', 'MIGRATE', ...args, 'KEYS', ...group.map((i) => i.key)];
   });
   const replies = (await ctx.source.pipeline(commands).exec()) ?? [];
-  const expiry = new Map(items.map((i) => [i.key, i.expireAt]));
-  for (const [i, [, keys]] of groups.entries()) {
+  for (const [i, [, group]] of groups.entries()) {
     const error = replies[i]?.[0];
     if (!error) {
-      ctx.counters.copied += keys.length;
+      ctx.counters.copied += group.length;
       continue;
     }
     // The source connection itself failed: the activity retries from its checkpoint.
@@ -616,10 +605,7 @@ async function migrateKeys(ctx: CopyContext, items: BatchKey[]): Promise<void> {
     }
     // Redirections, rejected payloads and busy keys are sorted out key by key.
     if (/MOVED|ASK|CLUSTERDOWN|TRYAGAIN/.test(message)) await ctx.map.refresh();
-    await dumpRestore(
-      ctx,
-      keys.map((key) => ({ key, expireAt: expiry.get(key) ?? -1, big: false, bytes: 0 })),
-    );
+    await dumpRestore(ctx, group);
   }
 }
 
@@ -647,15 +633,8 @@ async function dumpRestoreSlice(ctx: CopyContext, items: BatchKey[]): Promise<vo
   await dumpPayloads(ctx, items);
   const live = items.filter((i) => i.payload);
   ctx.counters.skipped += items.length - live.length; // gone between SCAN and DUMP
-  const groups = new Map<string, BatchKey[]>();
-  for (const item of live) {
-    const owner = ctx.map.ownerOf(targetKey(ctx, item.key));
-    const group = groups.get(owner);
-    if (group) group.push(item);
-    else groups.set(owner, [item]);
-  }
   await Promise.all(
-    [...groups].map(async ([owner, group]) => {
+    [...groupByOwner(live, ctx.map, (i) => targetKey(ctx, i.key))].map(async ([owner, group]) => {
       const client = await ctx.map.client(owner);
       const commands = group.map((item) => {
         const args: (string | Buffer)[] = [targetKey(ctx, item.key), String(Math.max(item.expireAt, 0)), item.payload!];

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { toolPath } from '../local/tools';
-import { probePort } from '../redis/connection';
+import { PLAIN_ACCESS, probePort } from '../redis/connection';
 import { type ClusterSpec, ErrorType, adminAddress, confFacts, nodeLabel } from '../spec';
 import { configPath } from './configs';
 import { fail, log, sleep, withHeartbeat } from './support';
@@ -31,7 +31,7 @@ export async function checkPorts(spec: ClusterSpec): Promise<Map<string, 'free' 
   // A node to start also needs its cluster bus port; a listener there would make it abort at start.
   const toStart = spec.nodes.filter((node) => state.get(node.id) === 'free');
   const busProbes = await Promise.all(
-    toStart.map((node) => probePort({ ...adminAddress(node), port: node.port + 10000 }, 500, { auth: {} })),
+    toStart.map((node) => probePort({ ...adminAddress(node), port: node.port + 10000 }, 500, PLAIN_ACCESS)),
   );
   toStart.forEach((node, i) => {
     if (busProbes[i]!.kind !== 'free')

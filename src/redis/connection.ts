@@ -29,6 +29,9 @@ export interface ClusterAccess {
   tls?: TlsMaterial;
 }
 
+/** No credentials, no TLS: for servers that are not the cluster's (a migration source, our temporary servers). */
+export const PLAIN_ACCESS: ClusterAccess = { auth: {} };
+
 const currentAccess = new AsyncLocalStorage<ClusterAccess>();
 
 /**
@@ -41,7 +44,7 @@ export function withClusterAccess<T>(access: ClusterAccess, fn: () => T): T {
 
 /** The access of the cluster the current activity works on; plain and without credentials outside it. */
 export function clusterAccess(): ClusterAccess {
-  return currentAccess.getStore() ?? { auth: {} };
+  return currentAccess.getStore() ?? PLAIN_ACCESS;
 }
 
 export const clusterAuth = (): ResolvedAuth => clusterAccess().auth;

@@ -70,14 +70,14 @@ export function splitAddress(address: string): [string, number] {
   return [address.slice(0, index), Number(address.slice(index + 1))];
 }
 
-/** Groups keys by the master that owns their slot. */
-export function groupByOwner(keys: Buffer[], map: SlotMap): Map<string, Buffer[]> {
-  const groups = new Map<string, Buffer[]>();
-  for (const key of keys) {
-    const owner = map.ownerOf(key);
+/** Groups items by the master that owns the slot of their key. */
+export function groupByOwner<T>(items: T[], map: SlotMap, keyOf: (item: T) => Buffer): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const owner = map.ownerOf(keyOf(item));
     const list = groups.get(owner);
-    if (list) list.push(key);
-    else groups.set(owner, [key]);
+    if (list) list.push(item);
+    else groups.set(owner, [item]);
   }
   return groups;
 }

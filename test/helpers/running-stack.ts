@@ -10,21 +10,26 @@ export interface RunningStack {
   stop(): Promise<void>;
 }
 
+/** The real worker (workflows and every activity), running in this process; returns how to stop it. */
+export async function runWorkerHere(address: string): Promise<() => Promise<void>> {
+  const { worker, connection } = await createWorker({ address, workflowBundle: await workflowBundle() });
+  const running = worker.run();
+  return async () => {
+    worker.shutdown();
+    await running;
+    await connection.close();
+  };
+}
+
 export async function startRunningStack(prefix: string): Promise<RunningStack> {
   const stack = await startStack(prefix);
   const client = await RedisClusterClient.connect({ address: stack.temporal.address });
-  const { worker, connection } = await createWorker({
-    address: stack.temporal.address,
-    workflowBundle: await workflowBundle(),
-  });
-  const running = worker.run();
+  const stopWorker = await runWorkerHere(stack.temporal.address);
   return {
     stack,
     client,
     async stop() {
-      worker.shutdown();
-      await running;
-      await connection.close();
+      await stopWorker();
       await client.close();
       await stopTestServers();
       await stack.stop();

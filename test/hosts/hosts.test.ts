@@ -17,10 +17,10 @@ import os from 'node:os';
 import { RedisClusterClient } from '../../src/client';
 import { type LocalServer, freePort, startTemporalDevServer } from '../../src/local/processes';
 import type { ClusterSpec, NodeSpec } from '../../src/spec';
-import { createWorker } from '../../src/worker';
+import { runWorkerHere } from '../helpers/running-stack';
 import { expectRunbookCluster } from '../helpers/cluster-assert';
 import { type TestNetwork, createTestNetwork, forwardToLoopback, namespacesUnavailable } from '../helpers/netns';
-import { stopRedisNodes, workflowBundle } from '../helpers/stack';
+import { stopRedisNodes } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
 import { type WorkerProcess, killWorker, startWorkerProcess } from '../helpers/worker-process';
 
@@ -46,16 +46,7 @@ if (unavailable) console.warn(`SKIPPED test/hosts: network namespaces cannot be 
     stopForwarding = await forwardToLoopback(network.bridgeIp, forwardPort, Number(temporal.address.split(':')[1]));
     temporalForHosts = `${network.bridgeIp}:${forwardPort}`;
     client = await RedisClusterClient.connect({ address: temporal.address });
-    const { worker, connection } = await createWorker({
-      address: temporal.address,
-      workflowBundle: await workflowBundle(),
-    });
-    const running = worker.run();
-    stopControlWorker = async () => {
-      worker.shutdown();
-      await running;
-      await connection.close();
-    };
+    stopControlWorker = await runWorkerHere(temporal.address);
   });
 
   afterAll(async () => {

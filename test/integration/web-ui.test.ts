@@ -8,9 +8,9 @@ import path from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { RedisClusterClient } from '../../src/client';
 import { PROJECT_ROOT, toolPath } from '../../src/local/tools';
-import { createWorker } from '../../src/worker';
+import { runWorkerHere } from '../helpers/running-stack';
 import { expectRunbookCluster } from '../helpers/cluster-assert';
-import { type Stack, seedTopology, startStack, workflowBundle } from '../helpers/stack';
+import { type Stack, seedTopology, startStack } from '../helpers/stack';
 
 const ARTIFACTS = path.join(PROJECT_ROOT, 'test-artifacts');
 
@@ -20,16 +20,7 @@ let stopWorker: () => Promise<void>;
 
 beforeAll(async () => {
   stack = await startStack('web-ui', { ui: true });
-  const { worker, connection } = await createWorker({
-    address: stack.temporal.address,
-    workflowBundle: await workflowBundle(),
-  });
-  const running = worker.run();
-  stopWorker = async () => {
-    worker.shutdown();
-    await running;
-    await connection.close();
-  };
+  stopWorker = await runWorkerHere(stack.temporal.address);
   browser = await chromium.launch({ executablePath: toolPath('chromium'), args: ['--no-sandbox'] });
 });
 
