@@ -6,6 +6,8 @@
  * changes nothing, and a spec that carries a password itself is refused before anything starts.
  */
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type Redis from 'ioredis';
 import { withClusterAccess, withNode } from '../../src/redis/connection';
 import { type ClusterSpec, ErrorType, adminAddress } from '../../src/spec';
@@ -86,6 +88,18 @@ test('a wrong password: NodeAuthFailed, not retried, nothing changed', async () 
   } finally {
     process.env.RCO_TEST_CLUSTER_PASSWORD = PASSWORD;
   }
+});
+
+test('the password from a file (auth.passwordFile): the run logs in, finds everything in place, writes nothing', async () => {
+  const before = await withClusterAccess(access, () => writesAndKeys(spec));
+  const file = path.join(running.stack.stateDir, 'redis-password');
+  writeFileSync(file, `${PASSWORD}\n`, { mode: 0o600 }); // a trailing newline, as editors leave it
+  const fromFile = { ...spec, auth: { username: 'rco', passwordFile: file } };
+  await running.client.provision(fromFile);
+  const result = await running.client.result(spec.name);
+  expect(result.report.problems).toEqual([]);
+  expect(await withClusterAccess(access, () => writesAndKeys(spec))).toEqual(before);
+  expect(await historyText(running.client.handle(spec.name))).not.toContain(PASSWORD);
 });
 
 test('a spec that carries the password itself is refused before anything starts', async () => {
