@@ -7,16 +7,17 @@ import { startNodes } from './nodes';
 import { type S3ClientFactory, defaultS3ClientFactory } from './s3';
 import {
   type CopyChunkInput,
-  type Shard,
   clearCheckpoints,
   copyShardChunk,
-  countTargetKeys,
   planMigration,
   prepareRdbShard,
+  readSourceWriteStamps,
   recopyKeys,
   releaseRdbShard,
-  verifyShard,
 } from './migration';
+import type { Shard } from '../migration/sources';
+import { countTargetKeys } from '../migration/target';
+import { type VerifyShardInput, findExtraKeys, verifyShard, verifyShardKeys } from '../migration/verify';
 import { resolveAuth } from '../redis/auth';
 import { type ClusterAccess, NodeAuthError, withClusterAccess } from '../redis/connection';
 import { ErrorType } from '../spec';
@@ -102,6 +103,11 @@ export function createActivities(deps: ActivityDeps = {}) {
     recopyKeys: (spec: ClusterSpec, shard: Shard, keys: string[]) => recopyKeys(spec, shard, keys),
     clearCheckpoints: (spec: ClusterSpec, shards: Shard[]) => clearCheckpoints(spec, shards),
     countTargetKeys: (spec: ClusterSpec) => countTargetKeys(spec),
+    readSourceWriteStamps: (spec: ClusterSpec, shards: Shard[]) => readSourceWriteStamps(spec, shards),
+    verifyShardKeys: (input: VerifyShardInput) =>
+      verifyShardKeys(input, (keys) => recopyKeys(input.spec, input.shard, keys)),
+    findExtraKeys: (spec: ClusterSpec, shards: Shard[], keys?: string[], remove?: boolean) =>
+      findExtraKeys(spec, shards, keys, remove),
   };
   return Object.fromEntries(
     Object.entries(activities).map(([name, fn]) => [
@@ -113,4 +119,6 @@ export function createActivities(deps: ActivityDeps = {}) {
 
 export type Activities = ReturnType<typeof createActivities>;
 export type { ClusterReport, NodeReport } from './verify';
-export type { CopyCounters, CopyMode, MigrationPlan, Shard, ShardVerification } from './migration';
+export type { CopyCounters, CopyMode, MigrationPlan } from './migration';
+export type { Shard } from '../migration/sources';
+export type { ExtraKeys, KeyDifference, ShardVerification } from '../migration/verify';

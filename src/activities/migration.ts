@@ -6,7 +6,7 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import calculateSlot from 'cluster-key-slot';
-import { type default as Redis, ReplyError } from 'ioredis';
+import type Redis from 'ioredis';
 import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -15,36 +15,24 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { freePort, pidAlive, stopPid } from '../local/processes';
 import { startStandaloneRedis } from '../local/standalone';
-import { resolveAuth } from '../redis/auth';
 import { parseClusterNodes, parseInfo } from '../redis/cluster-nodes';
 import { PLAIN_ACCESS, clusterAuth, connectNode, probePort } from '../redis/connection';
-import { digestKey, printableKey } from '../redis/digest';
-import { SlotMap, groupByOwner, redirection, splitAddress } from '../redis/slot-map';
+import { printableKey } from '../redis/digest';
+import { type SlotMap, groupByOwner, redirection, splitAddress } from '../redis/slot-map';
 import {
   type ClusterSpec,
   type MigrationSpec,
+  type WriteStamp,
   ErrorType,
-  VERIFY_DIFFERENCES_LIMIT,
-  adminAddress,
   describeRanges,
-  masters,
   rangesFromSlots,
 } from '../spec';
+import { PAYLOAD_SLICE_BYTES, isRedisReply, repliesOrThrow, slicesByBytes } from '../migration/batches';
+import { type Shard, connectShard, connectSource, migrationOf, targetKey } from '../migration/sources';
+import { readWriteStamp } from '../migration/source-writes';
+import { targetMap, userKeysInTarget } from '../migration/target';
 import { type S3ClientFactory, parseS3Uri } from './s3';
 import { fail, heartbeat, log, sleep } from './support';
-
-export interface Shard {
-  id: string;
-  /** The node to SCAN; for RDB shards, filled in by prepareRdbShard. */
-  host?: string;
-  port?: number;
-  db: number;
-  /** Prefix added to every key name in the target (for source databases other than 0). */
-  prefix: string;
-  rdbObject?: string;
-  /** Keys at plan time, for the ETA (0 when unknown). */
-  keys: number;
-}
 
 export interface CopyCounters {
   /** SCAN batches done: orders checkpoints, the later one wins. */
@@ -67,31 +55,15 @@ export const zeroCounters = (): CopyCounters => ({
 
 export type CopyMode = 'migrate' | 'dump-restore';
 
-function migrationOf(spec: ClusterSpec): MigrationSpec {
-  if (!spec.migration) throw new Error(`spec ${spec.name} has no migration section`);
-  return spec.migration;
-}
-
-async function connectSource(spec: ClusterSpec, host: string, port: number, db = 0): Promise<Redis> {
-  const source = migrationOf(spec).source;
-  // The source's own credentials (or none), never the target cluster's.
-  const client = await connectNode(
-    { host, port },
-    { access: { auth: resolveAuth(source.type === 'rdb' ? undefined : source.auth) } },
-  );
-  if (db !== 0) await client.select(db);
-  return client;
-}
-
-function targetMap(spec: ClusterSpec): SlotMap {
-  return new SlotMap(masters(spec).map(adminAddress));
-}
-
 // ---------------------------------------------------------------------------------------------- plan
 
 export interface MigrationPlan {
   shards: Shard[];
   totalKeys: number;
+  /** Write stamps of the live sources (not of RDB files), to tell afterwards whether they took writes. */
+  writeStamps?: WriteStamp[];
+  /** Keys the target held before the copy (internal keys left out): with none, every extra key is ours. */
+  targetUserKeys?: number;
 }
 
 async function probeSource(spec: ClusterSpec, host: string, port: number): Promise<Redis> {
@@ -161,6 +133,7 @@ function standaloneShards(
 export async function planMigration(spec: ClusterSpec): Promise<MigrationPlan> {
   const migration = migrationOf(spec);
   const map = targetMap(spec);
+  let targetUserKeys: number;
   try {
     await map.refresh();
     const uncovered = map.uncoveredSlots();
@@ -169,6 +142,7 @@ export async function planMigration(spec: ClusterSpec): Promise<MigrationPlan> {
         ErrorType.TargetSlotsUncovered,
         `target cluster ${spec.name}: slots ${describeRanges(rangesFromSlots(uncovered))} have no owner; nothing was copied`,
       );
+    targetUserKeys = await userKeysInTarget(map);
   } finally {
     map.close();
   }
@@ -214,8 +188,25 @@ export async function planMigration(spec: ClusterSpec): Promise<MigrationPlan> {
     shards = source.objects.map((object, i) => ({ id: `rdb-${i + 1}`, db: 0, prefix: '', rdbObject: object, keys: 0 }));
   }
   const totalKeys = shards.reduce((sum, s) => sum + s.keys, 0);
-  log.info('migration planned', { shards: shards.map((s) => s.id), totalKeys });
-  return { shards, totalKeys };
+  const writeStamps = await readSourceWriteStamps(spec, shards);
+  log.info('migration planned', { shards: shards.map((s) => s.id), totalKeys, targetUserKeys });
+  return { shards, totalKeys, writeStamps, targetUserKeys };
+}
+
+/** A write stamp of each live source node of these shards (RDB files take no writes). */
+export async function readSourceWriteStamps(spec: ClusterSpec, shards: Shard[]): Promise<WriteStamp[]> {
+  const nodes = new Map<string, Shard>();
+  for (const shard of shards) if (!shard.rdbObject && shard.host) nodes.set(`${shard.host}:${shard.port}`, shard);
+  return Promise.all(
+    [...nodes].map(async ([node, shard]) => {
+      const client = await connectSource(spec, shard.host!, shard.port!);
+      try {
+        return await readWriteStamp(client, node);
+      } finally {
+        client.disconnect();
+      }
+    }),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------- RDB shards
@@ -364,7 +355,7 @@ const PAYLOAD_REJECTED = /payload version or checksum are wrong/i;
 export async function copyShardChunk(input: CopyChunkInput): Promise<CopyChunkResult> {
   const migration = migrationOf(input.spec);
   const ctx = Context.current();
-  const source = await connectSource(input.spec, input.shard.host!, input.shard.port!, input.shard.db);
+  const source = await connectShard(input.spec, input.shard);
   const map = targetMap(input.spec);
   const failedKeys: string[] = [];
   try {
@@ -450,30 +441,6 @@ interface BatchKey {
   payload?: Buffer;
 }
 
-/**
- * At most this many payload bytes (by MEMORY USAGE) are held in the worker per slice of a batch, so a batch of
- * large values cannot exhaust a heap-capped worker. Keys above bigKeyBytes never travel as one payload.
- */
-const PAYLOAD_SLICE_BYTES = 16 * 1024 * 1024;
-
-/** Consecutive slices of items whose bytes add up to at most maxBytes (a single larger item is its own slice). */
-export function slicesByBytes<T extends { bytes: number }>(items: T[], maxBytes: number): T[][] {
-  const slices: T[][] = [];
-  let current: T[] = [];
-  let size = 0;
-  for (const item of items) {
-    if (current.length > 0 && size + item.bytes > maxBytes) {
-      slices.push(current);
-      current = [];
-      size = 0;
-    }
-    current.push(item);
-    size += item.bytes;
-  }
-  if (current.length > 0) slices.push(current);
-  return slices;
-}
-
 /** One SCAN batch read from the source; side-effect free, so it can run ahead of the writes. */
 interface ReadBatch {
   cursor: string;
@@ -482,20 +449,6 @@ interface ReadBatch {
   gone: number;
   keys: BatchKey[];
 }
-
-type PipelineReplies = [Error | null, unknown][] | null;
-
-/**
- * The values of a pipeline's replies, or the first error among them. A reply error here means a lost
- * connection or a node going away mid-batch, never "no such key": treating it as an answer would skip keys.
- */
-function repliesOrThrow(replies: PipelineReplies, what: string): unknown[] {
-  for (const [error] of replies ?? []) if (error) throw new Error(`${what}: ${error.message}`, { cause: error });
-  return (replies ?? []).map(([, value]) => value);
-}
-
-/** True for a Redis reply (the command ran and said no); false for a lost connection or a timeout. */
-const isRedisReply = (err: unknown) => err instanceof ReplyError;
 
 async function readBatch(ctx: CopyContext, cursor: string): Promise<ReadBatch> {
   const [next, keys] = await ctx.source.scanBuffer(cursor, 'COUNT', ctx.migration.batchSize);
@@ -545,16 +498,13 @@ async function writeBatch(ctx: CopyContext, batch: ReadBatch): Promise<void> {
   else await dumpRestore(ctx, normal);
 }
 
-const targetKey = (ctx: CopyContext, key: Buffer) =>
-  ctx.shard.prefix ? Buffer.concat([Buffer.from(ctx.shard.prefix), key]) : key;
-
 /** With conflict "skip" or "fail": keys that already exist in the target are skipped, or end the run. */
 async function dropConflicts<T extends { key: Buffer }>(ctx: CopyContext, items: T[]): Promise<T[]> {
   const exists = new Map<T, boolean>();
-  for (const [owner, group] of groupByOwner(items, ctx.map, (i) => targetKey(ctx, i.key))) {
+  for (const [owner, group] of groupByOwner(items, ctx.map, (i) => targetKey(ctx.shard, i.key))) {
     const client = await ctx.map.client(owner);
     const replies = repliesOrThrow(
-      await client.pipeline(group.map((i) => ['exists', targetKey(ctx, i.key)])).exec(),
+      await client.pipeline(group.map((i) => ['exists', targetKey(ctx.shard, i.key)])).exec(),
       `checking for existing keys on ${owner}`,
     );
     group.forEach((item, i) => exists.set(item, Number(replies[i]) === 1));
@@ -564,7 +514,7 @@ async function dropConflicts<T extends { key: Buffer }>(ctx: CopyContext, items:
   if (existing.length > 0 && ctx.migration.conflict === 'fail' && !ctx.rescan)
     fail(
       ErrorType.KeyConflict,
-      `key ${printableKey(targetKey(ctx, existing[0]!.key))} already exists in cluster ${ctx.spec.name} (${existing.length} in this batch) and migration.conflict is "fail"; nothing in it was overwritten`,
+      `key ${printableKey(targetKey(ctx.shard, existing[0]!.key))} already exists in cluster ${ctx.spec.name} (${existing.length} in this batch) and migration.conflict is "fail"; nothing in it was overwritten`,
     );
   ctx.counters.skipped += existing.length;
   return items.filter((i) => !exists.get(i));
@@ -634,10 +584,14 @@ async function dumpRestoreSlice(ctx: CopyContext, items: BatchKey[]): Promise<vo
   const live = items.filter((i) => i.payload);
   ctx.counters.skipped += items.length - live.length; // gone between SCAN and DUMP
   await Promise.all(
-    [...groupByOwner(live, ctx.map, (i) => targetKey(ctx, i.key))].map(async ([owner, group]) => {
+    [...groupByOwner(live, ctx.map, (i) => targetKey(ctx.shard, i.key))].map(async ([owner, group]) => {
       const client = await ctx.map.client(owner);
       const commands = group.map((item) => {
-        const args: (string | Buffer)[] = [targetKey(ctx, item.key), String(Math.max(item.expireAt, 0)), item.payload!];
+        const args: (string | Buffer)[] = [
+          targetKey(ctx.shard, item.key),
+          String(Math.max(item.expireAt, 0)),
+          item.payload!,
+        ];
         if (ctx.migration.conflict === 'replace') args.push('REPLACE');
         if (item.expireAt > 0) args.push('ABSTTL');
         return ['call', 'RESTORE', ...args];
@@ -673,7 +627,7 @@ async function restoreOne(
     if (!kind) break;
     if (kind === 'MOVED') await ctx.map.refresh();
     else await sleep(100 * (attempt + 1));
-    const args: (string | Buffer)[] = [targetKey(ctx, key), String(Math.max(expireAt, 0)), payload];
+    const args: (string | Buffer)[] = [targetKey(ctx.shard, key), String(Math.max(expireAt, 0)), payload];
     if (ctx.migration.conflict === 'replace') args.push('REPLACE');
     if (expireAt > 0) args.push('ABSTTL');
     try {
@@ -686,7 +640,7 @@ async function restoreOne(
             ['call', 'RESTORE', ...args],
           ])
           .exec();
-      } else await (await ctx.map.client(ctx.map.ownerOf(targetKey(ctx, key)))).call('RESTORE', ...args);
+      } else await (await ctx.map.client(ctx.map.ownerOf(targetKey(ctx.shard, key)))).call('RESTORE', ...args);
       error = undefined;
     } catch (err) {
       error = err as Error;
@@ -714,7 +668,7 @@ function temporaryKeyFor(key: Buffer): Buffer | undefined {
  * key in the same slot, then RENAME it into place, so that readers never see half a value.
  */
 async function copyPieceByPiece(ctx: CopyContext, key: Buffer, expireAt: number): Promise<void> {
-  const destination = targetKey(ctx, key);
+  const destination = targetKey(ctx.shard, key);
   const tmp = temporaryKeyFor(destination) ?? destination;
   const target = await ctx.map.client(ctx.map.ownerOf(destination));
   const src = ctx.source;
@@ -796,106 +750,10 @@ async function copyPieceByPiece(ctx: CopyContext, key: Buffer, expireAt: number)
   ctx.counters.copied++;
 }
 
-// ---------------------------------------------------------------------------------------------- verify
-
-export interface ShardVerification {
-  shard: string;
-  sourceKeys: number;
-  sourceKeysWithTtl: number;
-  checked: number;
-  /** Keys (base64) that differ, with why; at most VERIFY_DIFFERENCES_LIMIT. */
-  differences: { key: string; printable: string; reason: string }[];
-  ttlDriftMaxMs: number;
-}
-
-/** The keys to compare, batch by batch: the ones named, every key (SCAN), or a random sample. */
-async function* keysToVerify(
-  source: Redis,
-  migration: MigrationSpec,
-  onlyKeys: string[] | undefined,
-  all: boolean,
-): AsyncGenerator<Buffer[]> {
-  if (onlyKeys) yield onlyKeys.map((k) => Buffer.from(k, 'base64'));
-  else if (all) {
-    let cursor = '0';
-    do {
-      const [next, batch] = await source.scanBuffer(cursor, 'COUNT', 1000);
-      yield batch;
-      cursor = next.toString();
-    } while (cursor !== '0');
-  } else {
-    const seen = new Set<string>();
-    const keys: Buffer[] = [];
-    for (let i = 0; i < migration.verify.sample * 2 && seen.size < migration.verify.sample; i++) {
-      const key = (await source.callBuffer('RANDOMKEY')) as Buffer | null;
-      if (!key) break;
-      if (!seen.has(key.toString('base64'))) keys.push(key);
-      seen.add(key.toString('base64'));
-    }
-    yield keys;
-  }
-}
-
-/**
- * Compares values (type-aware digests) and expiries of the keys named, of a sample of the shard's keys, or of all
- * of them (`all`, or migration.verify.all), streaming: memory does not grow with the number of keys.
- */
-export async function verifyShard(
-  spec: ClusterSpec,
-  shard: Shard,
-  onlyKeys?: string[],
-  all = false,
-): Promise<ShardVerification> {
-  const migration = migrationOf(spec);
-  const source = await connectSource(spec, shard.host!, shard.port!, shard.db);
-  const map = targetMap(spec);
-  try {
-    await map.refresh();
-    const info = parseInfo((await source.info('keyspace')) as string);
-    const dbInfo = info[`db${shard.db}`] ?? '';
-    const differences: ShardVerification['differences'] = [];
-    let ttlDriftMaxMs = 0;
-    let checked = 0;
-    for await (const batch of keysToVerify(source, migration, onlyKeys, all || migration.verify.all))
-      for (const key of batch) {
-        if (checked++ % 200 === 0) heartbeat({ verified: checked });
-        const want = await digestKey(source, key);
-        if (want.type === 'none') continue; // expired or deleted in the source meanwhile
-        const destination = targetKey({ shard } as CopyContext, key);
-        const target = await map.client(map.ownerOf(destination));
-        const got = await digestKey(target, destination);
-        let reason: string | undefined;
-        if (got.type === 'none') reason = 'missing in the target';
-        else if (got.type !== want.type) reason = `type ${got.type} in the target, ${want.type} in the source`;
-        else if (got.digest !== want.digest) reason = 'value differs';
-        else if (got.expireAt > 0 !== want.expireAt > 0)
-          reason = `expiry ${got.expireAt} in the target, ${want.expireAt} in the source`;
-        else if (want.expireAt > 0) {
-          const drift = Math.abs(got.expireAt - want.expireAt);
-          ttlDriftMaxMs = Math.max(ttlDriftMaxMs, drift);
-          if (drift > migration.ttlToleranceMs) reason = `expiry drifts by ${drift} ms`;
-        }
-        if (reason && differences.length < VERIFY_DIFFERENCES_LIMIT)
-          differences.push({ key: key.toString('base64'), printable: printableKey(key), reason });
-      }
-    return {
-      shard: shard.id,
-      sourceKeys: Number(/keys=(\d+)/.exec(dbInfo)?.[1] ?? 0),
-      sourceKeysWithTtl: Number(/expires=(\d+)/.exec(dbInfo)?.[1] ?? 0),
-      checked,
-      differences,
-      ttlDriftMaxMs,
-    };
-  } finally {
-    source.disconnect();
-    map.close();
-  }
-}
-
-/** Copies the given keys (base64) again, with REPLACE, through the worker. */
-export async function recopyKeys(spec: ClusterSpec, shard: Shard, keys: string[]): Promise<CopyCounters> {
+/** Copies the given keys (base64, or bytes) again, with REPLACE, through the worker. */
+export async function recopyKeys(spec: ClusterSpec, shard: Shard, keys: (string | Buffer)[]): Promise<CopyCounters> {
   const migration = { ...migrationOf(spec), conflict: 'replace' as const };
-  const source = await connectSource(spec, shard.host!, shard.port!, shard.db);
+  const source = await connectShard(spec, shard);
   const map = targetMap(spec);
   const counters = zeroCounters();
   try {
@@ -906,7 +764,7 @@ export async function recopyKeys(spec: ClusterSpec, shard: Shard, keys: string[]
       await readKeys(
         ctx,
         '0',
-        keys.map((k) => Buffer.from(k, 'base64')),
+        keys.map((k) => (typeof k === 'string' ? Buffer.from(k, 'base64') : k)),
       ),
     );
     return counters;
@@ -928,26 +786,6 @@ export async function clearCheckpoints(spec: ClusterSpec, shards: Shard[]): Prom
       removed += await (await map.client(map.ownerOf(key))).del(key);
     }
     return removed;
-  } finally {
-    map.close();
-  }
-}
-
-/** Keys and keys with an expiry on each target master. */
-export async function countTargetKeys(spec: ClusterSpec): Promise<{ node: string; keys: number; withTtl: number }[]> {
-  const map = targetMap(spec);
-  try {
-    await map.refresh();
-    return await Promise.all(
-      map.masters().map(async (address) => {
-        const info = parseInfo((await (await map.client(address)).info('keyspace')) as string);
-        return {
-          node: address,
-          keys: Number(/keys=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0),
-          withTtl: Number(/expires=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0),
-        };
-      }),
-    );
   } finally {
     map.close();
   }

@@ -2,11 +2,13 @@
 import calculateSlot from 'cluster-key-slot';
 import type Redis from 'ioredis';
 import { SLOT_COUNT } from '../spec/slots';
+import { BulkConnection } from './bulk';
 import { type NodeAddress, connectNode } from './connection';
 
 export class SlotMap {
   private owners: (string | undefined)[] = new Array(SLOT_COUNT);
   private readonly clients = new Map<string, Redis>();
+  private readonly bulks = new Map<string, Promise<BulkConnection>>();
 
   constructor(private readonly seeds: NodeAddress[]) {}
 
@@ -59,9 +61,28 @@ export class SlotMap {
     return client;
   }
 
+  /** A batch connection to `address` (see BulkConnection), opened once and again after it was lost. */
+  async bulk(address: string): Promise<BulkConnection> {
+    const existing = this.bulks.get(address);
+    if (existing) {
+      const connection = await existing.catch(() => undefined);
+      if (connection && !connection.closed) return connection;
+    }
+    const [host, port] = splitAddress(address);
+    const opening = BulkConnection.open({ host, port });
+    this.bulks.set(address, opening);
+    return opening;
+  }
+
   close(): void {
     for (const client of this.clients.values()) client.disconnect();
     this.clients.clear();
+    for (const opening of this.bulks.values())
+      void opening.then(
+        (c) => c.close(),
+        () => undefined,
+      );
+    this.bulks.clear();
   }
 }
 

@@ -4,3 +4,4 @@ export * from './migration';
 export * from './redis-conf';
 export * from './schema';
 export * from './slots';
+export * from './source-writes';

@@ -66,11 +66,15 @@ export const migrationSchema = z.object({
       sample: z.number().int().min(0).default(1000),
       /** Compare every key instead of a sample. @default false */
       all: z.boolean().default(false),
+      /** Rounds of "copy the differences again, compare again" before the run fails with what still differs. @default 3 */
+      rounds: z.number().int().min(0).max(20).default(3),
     })
-    .default({ sample: 1000, all: false }),
+    .default({ sample: 1000, all: false, rounds: 3 }),
 });
 
 export type MigrationSpec = z.infer<typeof migrationSchema>;
+/** What a user writes: defaults may be left out. */
+export type MigrationSpecInput = z.input<typeof migrationSchema>;
 export type MigrationSource = MigrationSpec['source'];
 export type AuthRef = z.infer<typeof authRefSchema>;
 

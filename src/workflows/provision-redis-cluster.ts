@@ -155,7 +155,7 @@ function skip(progress: ProvisionProgress, names: StepName[]): void {
 async function migrate(spec: ClusterSpec, progress: ProvisionProgress, step: StepRunner): Promise<MigrationReport> {
   progress.migration = migrationControls(spec);
   const copied = await step('migrateData', () => copyData(spec, progress.migration!));
-  return step('verifyData', () => verifyData(spec, copied.shards, progress.migration!, copied.failedKeys));
+  return step('verifyData', () => verifyData(spec, copied, progress.migration!));
 }
 
 export async function provisionRedisCluster(input: ClusterSpecInput): Promise<ProvisionResult> {

@@ -21,11 +21,16 @@ export async function compareAllKeys(
       do {
         const [next, keys] = await source.scanBuffer(cursor, 'COUNT', 1000);
         cursor = next.toString();
-        for (const key of keys) {
-          const want = await digestKey(source, key);
+        // Concurrently within a batch: ioredis pipelines the commands of all keys on each connection.
+        const digests = await Promise.all(
+          keys.map(async (key) => {
+            const targetKey = options.prefix ? Buffer.concat([Buffer.from(options.prefix), key]) : key;
+            const target = await map.client(map.ownerOf(targetKey));
+            return { key, want: await digestKey(source, key), got: await digestKey(target, targetKey) };
+          }),
+        );
+        for (const { key, want, got } of digests) {
           if (want.type === 'none') continue;
-          const targetKey = options.prefix ? Buffer.concat([Buffer.from(options.prefix), key]) : key;
-          const got = await digestKey(await map.client(map.ownerOf(targetKey)), targetKey);
           compared++;
           const name = printableKey(key);
           if (got.type !== want.type) differences.push(`${name}: type ${got.type}, expected ${want.type}`);
@@ -41,4 +46,27 @@ export async function compareAllKeys(
     map.close();
   }
   return { compared, differences };
+}
+
+/** Keys the target masters hold that no source holds (the orchestrator's checkpoint keys left out). */
+export async function keysOnlyInTarget(sources: Redis[], targetMasters: NodeAddress[]): Promise<string[]> {
+  const map = new SlotMap(targetMasters);
+  await map.refresh();
+  const extra: string[] = [];
+  try {
+    for (const address of map.masters()) {
+      const client = await map.client(address);
+      let cursor = '0';
+      do {
+        const [next, keys] = await client.scanBuffer(cursor, 'COUNT', 1000);
+        cursor = next.toString();
+        const own = keys.filter((key) => !key.toString().startsWith('rco:checkpoint:{'));
+        const held = await Promise.all(own.map((key) => Promise.all(sources.map((s) => s.exists(key).catch(() => 0)))));
+        own.forEach((key, i) => held[i]!.every((n) => n === 0) && extra.push(printableKey(key)));
+      } while (cursor !== '0');
+    }
+  } finally {
+    map.close();
+  }
+  return extra;
 }

@@ -12,7 +12,7 @@ import { freePort } from '../../src/local/processes';
 import { localS3Client } from '../../src/local/seed';
 import { parseInfo } from '../../src/redis/cluster-nodes';
 import { withNode } from '../../src/redis/connection';
-import { type ClusterSpec, ErrorType, type MigrationSpec, adminAddress, masters } from '../../src/spec';
+import { type ClusterSpec, ErrorType, type MigrationSpecInput, adminAddress, masters } from '../../src/spec';
 import { compareAllKeys, fillBigHash, fillEveryType } from '../helpers/dataset';
 import { expectRefusal } from '../helpers/failures';
 import { historyText } from '../helpers/history';
@@ -36,7 +36,7 @@ afterAll(async () => {
   await running?.stop();
 });
 
-type MigrationInput = Omit<Partial<MigrationSpec>, 'source'> & { source: MigrationSpec['source'] };
+type MigrationInput = MigrationSpecInput;
 
 async function provisionWith(name: string, migration?: MigrationInput) {
   const spec = { ...(await seedTopology(stack, name)), migration } as ClusterSpec;

@@ -1,4 +1,5 @@
-import { formatPosition, parsePosition, slicesByBytes } from '../../src/activities/migration';
+import { formatPosition, parsePosition } from '../../src/activities/migration';
+import { slicesByBytes } from '../../src/migration/batches';
 
 describe('slicesByBytes', () => {
   const items = (...sizes: number[]) => sizes.map((bytes, i) => ({ bytes, i }));

@@ -1,0 +1,65 @@
+/** The target side of a migration: the cluster's masters, their slot map and key counts. */
+import { parseInfo } from '../redis/cluster-nodes';
+import { SlotMap } from '../redis/slot-map';
+import { type ClusterSpec, adminAddress, masters } from '../spec';
+
+/** Keys this orchestrator keeps in the target for itself (checkpoints); never user data. */
+export const INTERNAL_KEY_PREFIX = 'rco:checkpoint:{';
+
+export const isInternalKey = (key: Buffer): boolean =>
+  key.length >= INTERNAL_KEY_PREFIX.length &&
+  key.subarray(0, INTERNAL_KEY_PREFIX.length).toString() === INTERNAL_KEY_PREFIX;
+
+export function targetMap(spec: ClusterSpec): SlotMap {
+  return new SlotMap(masters(spec).map(adminAddress));
+}
+
+export interface TargetKeyCount {
+  node: string;
+  keys: number;
+  withTtl: number;
+}
+
+async function countOn(map: SlotMap): Promise<TargetKeyCount[]> {
+  return Promise.all(
+    map.masters().map(async (address) => {
+      const info = parseInfo((await (await map.client(address)).info('keyspace')) as string);
+      return {
+        node: address,
+        keys: Number(/keys=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0),
+        withTtl: Number(/expires=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0),
+      };
+    }),
+  );
+}
+
+/** Keys and keys with an expiry on each target master. */
+export async function countTargetKeys(spec: ClusterSpec): Promise<TargetKeyCount[]> {
+  const map = targetMap(spec);
+  try {
+    await map.refresh();
+    return await countOn(map);
+  } finally {
+    map.close();
+  }
+}
+
+/**
+ * Keys of users in the target (internal keys left out): whether the target held data of its own before a copy.
+ * Counted exactly for small key counts, where leftover checkpoints would otherwise count as data.
+ */
+export async function userKeysInTarget(map: SlotMap): Promise<number> {
+  const total = (await countOn(map)).reduce((sum, n) => sum + n.keys, 0);
+  if (total > 1000) return total;
+  let user = 0;
+  for (const address of map.masters()) {
+    const client = await map.client(address);
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scanBuffer(cursor, 'COUNT', 1000);
+      cursor = next.toString();
+      user += keys.filter((key) => !isInternalKey(key)).length;
+    } while (cursor !== '0');
+  }
+  return user;
+}

@@ -1,0 +1,420 @@
+/**
+ * Verification of a copy: does the target hold what the source holds? Keys are compared in batches, pipelined on
+ * both sides: DUMP payloads first (equal payloads are equal values), a type-aware digest when they differ (one value
+ * can be encoded in several ways) and for big keys, and expiries within the tolerance. Keys the target holds that no
+ * source has any more are found by scanning the target. Memory stays bounded: payloads are read in slices.
+ */
+import type Redis from 'ioredis';
+import { heartbeat } from '../activities/support';
+import { parseInfo } from '../redis/cluster-nodes';
+import { digestKey, printableKey } from '../redis/digest';
+import { type SlotMap, groupByOwner, redirection } from '../redis/slot-map';
+import { type ClusterSpec, VERIFY_DIFFERENCES_LIMIT } from '../spec';
+import { type BulkConnection, ReplyError, asNumber } from '../redis/bulk';
+import { PAYLOAD_SLICE_BYTES, repliesOrThrow, slicesByBytes } from './batches';
+import { type Shard, connectShard, migrationOf, openShardBulk, targetKey } from './sources';
+import { isInternalKey, targetMap } from './target';
+
+export interface KeyDifference {
+  /** The key, base64 (keys are bytes): the source key, or for keys only the target has, the target key. */
+  key: string;
+  printable: string;
+  reason: string;
+}
+
+export interface ShardVerification {
+  shard: string;
+  sourceKeys: number;
+  sourceKeysWithTtl: number;
+  checked: number;
+  /** Keys that differed, were copied again and then compared equal. */
+  repaired?: number;
+  /** The first VERIFY_DIFFERENCES_LIMIT differences left. */
+  differences: KeyDifference[];
+  /** Every difference left, listed or not. */
+  differencesFound: number;
+  ttlDriftMaxMs: number;
+}
+
+interface Candidate {
+  key: Buffer;
+  expireAt: number;
+  bytes: number;
+}
+
+interface TargetRead {
+  expireAt: number;
+  dump?: Buffer | null;
+}
+
+interface BatchOutcome {
+  checked: number;
+  differences: { key: Buffer; reason: string }[];
+  ttlDriftMaxMs: number;
+}
+
+/** Compares keys of one shard with the target: batch connections for the bulk, ioredis for type-aware digests. */
+class ShardComparer {
+  constructor(
+    private readonly source: BulkConnection,
+    private readonly sourceClient: Redis,
+    private readonly map: SlotMap,
+    private readonly shard: Shard,
+    private readonly bigKeyBytes: number,
+    private readonly ttlToleranceMs: number,
+  ) {}
+
+  async compare(keys: Buffer[]): Promise<BatchOutcome> {
+    const outcome: BatchOutcome = { checked: 0, differences: [], ttlDriftMaxMs: 0 };
+    if (keys.length === 0) return outcome;
+    const meta = await this.source.execOrThrow(
+      keys.flatMap((key) => [
+        ['PEXPIRETIME', key],
+        ['MEMORY', 'USAGE', key],
+      ]),
+      `reading keys of ${this.shard.id}`,
+    );
+    const candidates = keys
+      .map((key, i) => ({ key, expireAt: asNumber(meta[2 * i]), bytes: asNumber(meta[2 * i + 1]) || 0 }))
+      .filter((c) => c.expireAt !== -2); // gone from the source since it was listed
+    for (const slice of slicesByBytes(candidates, PAYLOAD_SLICE_BYTES)) await this.compareSlice(slice, outcome);
+    return outcome;
+  }
+
+  private async compareSlice(slice: Candidate[], outcome: BatchOutcome): Promise<void> {
+    const small = slice.filter((c) => c.bytes <= this.bigKeyBytes);
+    const dumps = await this.source.execOrThrow(
+      small.map((c) => ['DUMP', c.key]),
+      `DUMP of keys of ${this.shard.id}`,
+    );
+    const sourceDump = new Map(small.map((c, i) => [c, dumps[i] as Buffer | null]));
+    const target = await this.readTarget(slice, sourceDump);
+    const slow: Candidate[] = [];
+    for (const c of slice) {
+      const dump = sourceDump.get(c);
+      if (dump === null) continue; // deleted from the source between the two reads
+      outcome.checked++;
+      const got = target.get(c)!;
+      if (got.expireAt === -2) outcome.differences.push({ key: c.key, reason: 'missing in the target' });
+      else if (dump && got.dump && dump.equals(got.dump)) this.compareExpiry(c.key, c.expireAt, got.expireAt, outcome);
+      else slow.push(c);
+    }
+    // Different payloads, or big keys: compare what the values mean, not how they are encoded.
+    await Promise.all(
+      slow.map(async (c) => {
+        const destination = targetKey(this.shard, c.key);
+        const client = await this.map.client(this.map.ownerOf(destination));
+        const [want, got] = await Promise.all([digestKey(this.sourceClient, c.key), digestKey(client, destination)]);
+        if (want.type === 'none') return;
+        if (got.type === 'none') outcome.differences.push({ key: c.key, reason: 'missing in the target' });
+        else if (got.type !== want.type)
+          outcome.differences.push({
+            key: c.key,
+            reason: `type ${got.type} in the target, ${want.type} in the source`,
+          });
+        else if (got.digest !== want.digest) outcome.differences.push({ key: c.key, reason: 'value differs' });
+        else this.compareExpiry(c.key, want.expireAt, got.expireAt, outcome);
+      }),
+    );
+  }
+
+  private compareExpiry(key: Buffer, want: number, got: number, outcome: BatchOutcome): void {
+    if (got > 0 !== want > 0) {
+      outcome.differences.push({ key, reason: `expiry ${got} in the target, ${want} in the source` });
+      return;
+    }
+    if (want <= 0) return;
+    const drift = Math.abs(got - want);
+    outcome.ttlDriftMaxMs = Math.max(outcome.ttlDriftMaxMs, drift);
+    if (drift > this.ttlToleranceMs) outcome.differences.push({ key, reason: `expiry drifts by ${drift} ms` });
+  }
+
+  /** Expiry (and the DUMP payload of small keys) of each key in the target; follows a slot map that changed. */
+  private async readTarget(
+    slice: Candidate[],
+    sourceDump: Map<Candidate, Buffer | null>,
+  ): Promise<Map<Candidate, TargetRead>> {
+    for (let attempt = 1; ; attempt++) {
+      const reads = new Map<Candidate, TargetRead>();
+      try {
+        await Promise.all(
+          [...groupByOwner(slice, this.map, (c) => targetKey(this.shard, c.key))].map(async ([owner, group]) => {
+            const connection = await this.map.bulk(owner);
+            const commands = group.flatMap((c) => {
+              const key = targetKey(this.shard, c.key);
+              return sourceDump.has(c)
+                ? [
+                    ['PEXPIRETIME', key],
+                    ['DUMP', key],
+                  ]
+                : [['PEXPIRETIME', key]];
+            });
+            const replies = await connection.execOrThrow(commands, 'reading keys');
+            let i = 0;
+            for (const c of group) {
+              const expireAt = asNumber(replies[i++]);
+              reads.set(c, sourceDump.has(c) ? { expireAt, dump: replies[i++] as Buffer | null } : { expireAt });
+            }
+          }),
+        );
+        return reads;
+      } catch (err) {
+        if (attempt >= 3 || !redirection((err as Error).cause)) throw err;
+        await this.map.refresh();
+      }
+    }
+  }
+}
+
+/** The keys to compare, batch by batch: the ones named, every key (SCAN), or a random sample. */
+async function* keysToVerify(source: Redis, sample: number, keys?: string[], all?: boolean): AsyncGenerator<Buffer[]> {
+  if (keys) {
+    for (let i = 0; i < keys.length; i += 1000) yield keys.slice(i, i + 1000).map((k) => Buffer.from(k, 'base64'));
+  } else if (all) {
+    let cursor = '0';
+    do {
+      const [next, batch] = await source.scanBuffer(cursor, 'COUNT', 1000);
+      yield batch;
+      cursor = next.toString();
+    } while (cursor !== '0');
+  } else if (sample > 0) {
+    const picked = repliesOrThrow(
+      await source.pipeline(Array.from({ length: sample * 2 }, () => ['callBuffer', 'RANDOMKEY'])).exec(),
+      'RANDOMKEY on the source',
+    );
+    const unique = new Map<string, Buffer>();
+    for (const key of picked as (Buffer | null)[])
+      if (key && unique.size < sample) unique.set(key.toString('base64'), key);
+    yield [...unique.values()];
+  }
+}
+
+export interface VerifyShardInput {
+  spec: ClusterSpec;
+  shard: Shard;
+  /** Only these keys (base64); by default a sample, or every key with `all` (or migration.verify.all). */
+  keys?: string[];
+  all?: boolean;
+  /** Copy each differing key again and compare it again, at most this many times, as the comparison goes. */
+  repairRounds?: number;
+}
+
+/** Copies source keys into the target again (replacing them): the copy engine's, given by the activity. */
+export type Recopy = (keys: Buffer[]) => Promise<unknown>;
+
+/**
+ * Compares values, types and expiries of a shard's keys with the target, batch by batch; with repairRounds, copies
+ * what differs again and compares it again right away. Lists the first VERIFY_DIFFERENCES_LIMIT differences left and
+ * counts them all: a verification never hides what it found.
+ */
+export async function verifyShardKeys(input: VerifyShardInput, recopy?: Recopy): Promise<ShardVerification> {
+  const { spec, shard } = input;
+  const migration = migrationOf(spec);
+  const source = await openShardBulk(spec, shard);
+  const sourceClient = await connectShard(spec, shard);
+  const map = targetMap(spec);
+  try {
+    await map.refresh();
+    const comparer = new ShardComparer(
+      source,
+      sourceClient,
+      map,
+      shard,
+      migration.bigKeyBytes,
+      migration.ttlToleranceMs,
+    );
+    const result: ShardVerification = {
+      shard: shard.id,
+      sourceKeys: 0,
+      sourceKeysWithTtl: 0,
+      checked: 0,
+      repaired: 0,
+      differences: [],
+      differencesFound: 0,
+      ttlDriftMaxMs: 0,
+    };
+    const all = input.all || migration.verify.all;
+    for await (const batch of keysToVerify(sourceClient, migration.verify.sample, input.keys, all)) {
+      const outcome = await comparer.compare(batch);
+      result.checked += outcome.checked;
+      let left = outcome.differences;
+      for (let round = 0; recopy && round < (input.repairRounds ?? 0) && left.length > 0; round++) {
+        await recopy(left.map((d) => d.key));
+        const again = await comparer.compare(left.map((d) => d.key));
+        result.repaired! += left.length - again.differences.length;
+        left = again.differences;
+      }
+      result.ttlDriftMaxMs = Math.max(result.ttlDriftMaxMs, outcome.ttlDriftMaxMs);
+      result.differencesFound += left.length;
+      for (const d of left.slice(0, VERIFY_DIFFERENCES_LIMIT - result.differences.length))
+        result.differences.push({ key: d.key.toString('base64'), printable: printableKey(d.key), reason: d.reason });
+      heartbeat({ verified: result.checked });
+    }
+    const dbInfo = parseInfo((await sourceClient.info('keyspace')) as string)[`db${shard.db}`] ?? '';
+    result.sourceKeys = Number(/keys=(\d+)/.exec(dbInfo)?.[1] ?? 0);
+    result.sourceKeysWithTtl = Number(/expires=(\d+)/.exec(dbInfo)?.[1] ?? 0);
+    return result;
+  } finally {
+    source.close();
+    sourceClient.disconnect();
+    map.close();
+  }
+}
+
+/** The comparison without repair, as earlier runs call it (positional arguments). */
+export function verifyShard(spec: ClusterSpec, shard: Shard, keys?: string[], all = false): Promise<ShardVerification> {
+  return verifyShardKeys({ spec, shard, keys, all });
+}
+
+export interface ExtraKeys {
+  /** Target keys looked up in the sources. */
+  checked: number;
+  /** Keys found only in the target and removed (with `remove`). */
+  removed?: number;
+  /** Target keys (base64) that no source holds, with the reason; at most VERIFY_DIFFERENCES_LIMIT. */
+  differences: KeyDifference[];
+  differencesFound: number;
+}
+
+/** Looks target keys up in the shards they can come from (by database prefix), with open source connections. */
+class SourceLookup {
+  private readonly connections = new Map<string, Promise<BulkConnection>>();
+  constructor(
+    private readonly spec: ClusterSpec,
+    private readonly shards: Shard[],
+  ) {}
+
+  /** The shards a target key can come from, and its name there: the longest prefix that matches wins. */
+  private origins(key: Buffer): { shards: Shard[]; sourceKey: Buffer } | undefined {
+    let best: Shard[] = [];
+    let length = -1;
+    for (const shard of this.shards) {
+      const prefix = Buffer.from(shard.prefix);
+      if (!key.subarray(0, prefix.length).equals(prefix) || prefix.length < length) continue;
+      if (prefix.length > length) best = [];
+      best.push(shard);
+      length = prefix.length;
+    }
+    return best.length > 0 ? { shards: best, sourceKey: key.subarray(length) } : undefined;
+  }
+
+  private connection(shard: Shard): Promise<BulkConnection> {
+    let opening = this.connections.get(shard.id);
+    if (!opening) {
+      opening = openShardBulk(this.spec, shard);
+      this.connections.set(shard.id, opening);
+    }
+    return opening;
+  }
+
+  /** The target keys (of `keys`) that no shard they can come from holds. */
+  async missingFromSources(keys: Buffer[]): Promise<Buffer[]> {
+    const found = new Set<Buffer>();
+    const byShard = new Map<Shard, { key: Buffer; sourceKey: Buffer }[]>();
+    for (const key of keys) {
+      const origin = this.origins(key);
+      if (!origin) {
+        found.add(key); // no mapped source database: not a key this migration copies
+        continue;
+      }
+      for (const shard of origin.shards)
+        byShard.set(shard, [...(byShard.get(shard) ?? []), { key, sourceKey: origin.sourceKey }]);
+    }
+    await Promise.all(
+      [...byShard].map(async ([shard, items]) => {
+        const replies = await (await this.connection(shard)).exec(items.map((i) => ['EXISTS', i.sourceKey]));
+        items.forEach((item, i) => {
+          const reply = replies[i];
+          // A source cluster's other masters answer MOVED: the key is not theirs.
+          if (reply instanceof ReplyError) {
+            if (redirection(reply) === 'MOVED') return;
+            throw new Error(`looking keys up in ${shard.id}: ${reply.message}`, { cause: reply });
+          }
+          if (reply === 1) found.add(item.key);
+        });
+      }),
+    );
+    return keys.filter((key) => !found.has(key));
+  }
+
+  close(): void {
+    for (const opening of this.connections.values())
+      void opening.then(
+        (c) => c.close(),
+        () => undefined,
+      );
+  }
+}
+
+/**
+ * Keys the target holds and no source does (any more): after a snapshot of a source that deleted keys while it was
+ * copied, they are differences too. Scans every target master, or looks up only the target keys named (base64).
+ * With `remove` (only when everything in the target came from these sources), they are removed as found, each
+ * looked up in the sources once more right before.
+ */
+export async function findExtraKeys(
+  spec: ClusterSpec,
+  shards: Shard[],
+  keys?: string[],
+  remove = false,
+): Promise<ExtraKeys> {
+  const lookup = new SourceLookup(spec, shards);
+  const map = targetMap(spec);
+  const result: ExtraKeys = { checked: 0, removed: 0, differences: [], differencesFound: 0 };
+  const check = async (batch: Buffer[]) => {
+    const own = batch.filter((key) => !isInternalKey(key));
+    result.checked += own.length;
+    let extra = await lookup.missingFromSources(own);
+    if (remove && extra.length > 0) {
+      extra = await lookup.missingFromSources(extra);
+      for (const [owner, group] of groupByOwner(extra, map, (k) => k))
+        await (
+          await map.bulk(owner)
+        ).execOrThrow(
+          group.map((k) => ['UNLINK', k]),
+          'removing keys no source holds',
+        );
+      result.removed! += extra.length;
+      extra = [];
+    }
+    for (const key of extra) {
+      result.differencesFound++;
+      if (result.differences.length < VERIFY_DIFFERENCES_LIMIT)
+        result.differences.push({
+          key: key.toString('base64'),
+          printable: printableKey(key),
+          reason: 'in the target, but in no source',
+        });
+    }
+    heartbeat({ checked: result.checked });
+  };
+  try {
+    await map.refresh();
+    if (keys) {
+      const named = keys.map((k) => Buffer.from(k, 'base64'));
+      // Only those the target still holds.
+      const present: Buffer[] = [];
+      for (const [owner, group] of groupByOwner(named, map, (k) => k)) {
+        const replies = repliesOrThrow(
+          await (await map.client(owner)).pipeline(group.map((k) => ['exists', k])).exec(),
+          `looking keys up on ${owner}`,
+        );
+        group.forEach((key, i) => Number(replies[i]) === 1 && present.push(key));
+      }
+      await check(present);
+    } else
+      for (const address of map.masters()) {
+        const client = await map.client(address);
+        let cursor = '0';
+        do {
+          const [next, batch] = await client.scanBuffer(cursor, 'COUNT', 1000);
+          cursor = next.toString();
+          await check(batch);
+        } while (cursor !== '0');
+      }
+    return result;
+  } finally {
+    lookup.close();
+    map.close();
+  }
+}
