@@ -10,10 +10,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { RedisClusterClient } from '../src/client';
-import { toolPath } from '../src/local/tools';
+import { toolPath } from '../src/host/tools';
 import { parseInfo } from '../src/redis/cluster-nodes';
 import { probePort, withNode } from '../src/redis/connection';
-import { renderNodeConf } from '../src/spec';
+import { renderNodeConf } from '../src/model';
 import { createWorker } from '../src/worker';
 import { freePortBlock, seedTopology, startStack, stopRedisNodes, workflowBundle } from '../test/helpers/stack';
 

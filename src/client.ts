@@ -1,6 +1,6 @@
 /**
- * Programmatic client for other services: start (or attach to) a provisioning run, watch its progress,
- * wait for the report, cancel it.
+ * Programmatic client for other services: start (or attach to) a provisioning or migration run, watch its progress,
+ * control it (pause, resume, throttle, cut over a live migration), wait for the report, cancel it.
  */
 import {
   Client,
@@ -10,20 +10,27 @@ import {
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import type { SearchAttributePair } from '@temporalio/common';
-import type { ClusterSpecInput } from './spec/schema';
-import { parseClusterSpec, workflowIdFor } from './spec/schema';
-import { type TemporalSettings, WORKFLOW_TYPE, temporalSettings } from './settings';
-import type { ProvisionProgress } from './workflows/messages';
 import {
+  type ClusterSpecInput,
+  type CutoverReport,
+  type CutoverRequest,
+  type ProvisionProgress,
   SEARCH_ATTRIBUTES,
+  parseClusterSpec,
+  workflowIdFor,
+} from './model';
+import { type TemporalSettings, WORKFLOW_TYPE, temporalSettings } from './settings';
+import {
   clusterSearchAttribute,
+  cutoverUpdate,
   pauseSignal,
-  stepSearchAttribute,
   progressQuery,
   resumeSignal,
+  stepSearchAttribute,
   throttleUpdate,
 } from './workflows/messages';
-import type { MigrateResult, ProvisionResult } from './workflows/provision-redis-cluster';
+import type { MigrateResult } from './workflows/migrate-redis-data';
+import type { ProvisionResult } from './workflows/provision-redis-cluster';
 
 export type { MigrateResult, ProvisionProgress, ProvisionResult };
 
@@ -112,18 +119,44 @@ export class RedisClusterClient {
     return this.client.workflow.getHandle(id);
   }
 
-  /** Pauses copying at the next chunk boundary (within about 5 s). */
-  async pause(clusterOrWorkflowId: string): Promise<void> {
-    await this.handle(clusterOrWorkflowId).signal(pauseSignal);
+  /**
+   * The run a control (pause, resume, throttle, cutover) is for: a full workflow id as it is; for a cluster name,
+   * whichever of its runs is running: its migration (migrateRedisData) or its provisioning, in that order.
+   */
+  async running(clusterOrWorkflowId: string): Promise<WorkflowHandle> {
+    if (clusterOrWorkflowId.startsWith('redis-cluster-')) return this.handle(clusterOrWorkflowId);
+    for (const id of [migrationWorkflowId(clusterOrWorkflowId), workflowIdFor({ name: clusterOrWorkflowId })]) {
+      const handle = this.client.workflow.getHandle(id);
+      const status = await handle.describe().then(
+        (d) => d.status.name,
+        () => undefined,
+      );
+      if (status === 'RUNNING') return handle;
+    }
+    return this.handle(clusterOrWorkflowId);
   }
 
-  async resume(clusterOrWorkflowId: string): Promise<void> {
-    await this.handle(clusterOrWorkflowId).signal(resumeSignal);
+  /** Pauses copying (or applying, in live mode) at the next chunk boundary (within about 5-10 s). */
+  async pause(clusterOrWorkflowId: string): Promise<string> {
+    const handle = await this.running(clusterOrWorkflowId);
+    await handle.signal(pauseSignal);
+    return handle.workflowId;
   }
 
-  /** Sets the keys-per-second throttle (null: unlimited); resolves to the throttle now in force. */
-  throttle(clusterOrWorkflowId: string, keysPerSecond: number | null): Promise<number | null> {
-    return this.handle(clusterOrWorkflowId).executeUpdate(throttleUpdate, { args: [keysPerSecond] });
+  async resume(clusterOrWorkflowId: string): Promise<string> {
+    const handle = await this.running(clusterOrWorkflowId);
+    await handle.signal(resumeSignal);
+    return handle.workflowId;
+  }
+
+  /** Sets the throttle (keys/s while copying, commands/s while streaming; null: unlimited); resolves to the one in force. */
+  async throttle(clusterOrWorkflowId: string, perSecond: number | null): Promise<number | null> {
+    return (await this.running(clusterOrWorkflowId)).executeUpdate(throttleUpdate, { args: [perSecond] });
+  }
+
+  /** Live mode: verify, pause writes on the sources within the budget, stop the sync once caught up; the report. */
+  async cutover(clusterOrWorkflowId: string, request: CutoverRequest = {}): Promise<CutoverReport> {
+    return (await this.running(clusterOrWorkflowId)).executeUpdate(cutoverUpdate, { args: [request] });
   }
 
   progress(clusterOrWorkflowId: string): Promise<ProvisionProgress> {

@@ -6,7 +6,7 @@
 import { NativeConnection, Worker, type WorkerInterceptors } from '@temporalio/worker';
 import { type ActivityDeps, createActivities } from './activities';
 import { type TemporalSettings, temporalSettings } from './settings';
-import { hostTaskQueue } from './spec';
+import { hostTaskQueue } from './model';
 
 export interface WorkerOptions extends Partial<TemporalSettings> {
   deps?: ActivityDeps;

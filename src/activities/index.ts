@@ -1,28 +1,29 @@
-/** All activities, bound to their dependencies. Workflows see only the types of what this returns. */
-import { readFileSync } from 'node:fs';
-import type { ClusterSpec } from '../spec';
-import { assignSlots, formCluster, inspectNodes, replicateNodes, setNoFailover } from './cluster';
-import { fetchConfigs } from './configs';
-import { startNodes } from './nodes';
-import { type S3ClientFactory, defaultS3ClientFactory } from './s3';
-import {
-  type CopyChunkInput,
-  clearCheckpoints,
-  copyShardChunk,
-  planMigration,
-  prepareRdbShard,
-  readSourceWriteStamps,
-  recopyKeys,
-  releaseRdbShard,
-} from './migration';
+/**
+ * Every activity, as a thin binding: it reaches the nodes with the spec's access (auth, TLS) and calls the engine
+ * (src/cluster for the provisioning steps, src/migration for the copy). Workflows see only the types of these.
+ */
+import { Context } from '@temporalio/activity';
+import { clusterAccessFor } from '../cluster/access';
+import { fetchConfigs } from '../cluster/configs';
+import { assignSlots, formCluster } from '../cluster/form';
+import { startNodes } from '../cluster/nodes';
+import { setNoFailover } from '../cluster/nofailover';
+import { inspectNodes } from '../cluster/preflight';
+import { replicateNodes } from '../cluster/replicate';
+import { verifyCluster } from '../cluster/report';
+import { clearCheckpoints, ownerFromActivity } from '../migration/checkpoint';
+import { type CopyChunkInput, copyShardChunk, recopyKeys } from '../migration/copy';
+import { planMigration, readSourceWriteStamps } from '../migration/plan';
+import { prepareRdbShard, releaseRdbShard } from '../migration/rdb-shards';
 import type { Shard } from '../migration/sources';
 import { countTargetKeys } from '../migration/target';
 import { type VerifyShardInput, findExtraKeys, verifyShard, verifyShardKeys } from '../migration/verify';
-import { resolveAuth } from '../redis/auth';
-import { type ClusterAccess, NodeAuthError, withClusterAccess } from '../redis/connection';
-import { ErrorType } from '../spec';
-import { fail, log, withHeartbeat } from './support';
-import { verifyCluster } from './verify';
+import { clearSyncState, pauseAndDrain, readSyncOffsets, waitCaughtUp } from '../migration/sync/cutover';
+import { type LiveShard, type SyncChunkInput, syncShardChunk } from '../migration/sync/sync';
+import { type ClusterSpec, ErrorType } from '../model';
+import { NodeAuthError, withClusterAccess } from '../redis/connection';
+import { type S3ClientFactory, defaultS3ClientFactory } from '../s3/client';
+import { fail, log, withHeartbeat } from '../runtime/context';
 
 export interface ActivityDeps {
   /** Builds the S3 client for a spec's settings. @default credentials from the standard AWS chain */
@@ -36,40 +37,18 @@ function specOf(args: unknown[]): ClusterSpec | undefined {
 }
 
 /**
- * How to reach the spec's nodes: the secret its `auth` names and the TLS files it names, read here on the worker.
- * They never travel back to the workflow.
- */
-export function accessFor(spec: ClusterSpec | undefined): ClusterAccess {
-  let auth;
-  try {
-    auth = resolveAuth(spec?.auth);
-  } catch (err) {
-    return fail(ErrorType.NodeAuthFailed, `auth: ${(err as Error).message}`);
-  }
-  if (!spec?.tls) return { auth };
-  const read = (field: 'caFile' | 'certFile' | 'keyFile') => {
-    try {
-      return readFileSync(spec.tls![field]);
-    } catch (err) {
-      return fail(ErrorType.TlsFilesUnreadable, `tls.${field}: ${(err as Error).message}`);
-    }
-  };
-  return { auth, tls: { ca: read('caFile'), cert: read('certFile'), key: read('keyFile') } };
-}
-
-/**
  * Each activity: reaches the nodes with the spec's credentials and TLS, turns a refused login into a non-retryable
  * failure, and logs through the activity's Temporal logger what it found and changed (its result, shortened).
  */
 function wrapped<A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
   return async (...args: A) => {
-    const access = accessFor(specOf(args));
+    const access = clusterAccessFor(specOf(args));
     let result: R;
     try {
       result = await withClusterAccess(access, () => fn(...args));
     } catch (err) {
       if (err instanceof NodeAuthError) fail(ErrorType.NodeAuthFailed, `auth: ${err.message}`);
-      if (/^NOAUTH/.test((err as Error).message))
+      if (/\bNOAUTH\b/.test((err as Error).message))
         fail(
           ErrorType.NodeAuthFailed,
           `auth: a node requires a password, but the spec has no auth; name it with auth.passwordEnv or auth.passwordFile (${(err as Error).message})`,
@@ -82,15 +61,23 @@ function wrapped<A extends unknown[], R>(name: string, fn: (...args: A) => Promi
   };
 }
 
+/** A live sync: its source masters and its id (its checkpoints in the target are keyed by it). */
+export interface LiveSyncRef {
+  syncId: string;
+  shards: LiveShard[];
+}
+
+const settleOn = (spec: ClusterSpec, live: LiveSyncRef) => () => waitCaughtUp(spec, live.shards, live.syncId);
+
 export function createActivities(deps: ActivityDeps = {}) {
   const s3 = deps.s3ClientFactory ?? defaultS3ClientFactory;
   const activities = {
     // Every activity heartbeats (these two through withHeartbeat): a killed worker is noticed in seconds.
+    inspectNodes: (spec: ClusterSpec) => withHeartbeat(() => inspectNodes(spec)),
     fetchConfigs: (spec: ClusterSpec) => withHeartbeat(() => fetchConfigs(spec, s3)),
     startNodes: (spec: ClusterSpec) => startNodes(spec),
-    inspectNodes: (spec: ClusterSpec) => withHeartbeat(() => inspectNodes(spec)),
-    formCluster: (spec: ClusterSpec) => formCluster(spec),
     assignSlots: (spec: ClusterSpec) => assignSlots(spec),
+    formCluster: (spec: ClusterSpec) => formCluster(spec),
     replicateNodes: (spec: ClusterSpec) => replicateNodes(spec),
     setNoFailover: (spec: ClusterSpec) => setNoFailover(spec),
     verifyCluster: (spec: ClusterSpec) => verifyCluster(spec),
@@ -98,16 +85,26 @@ export function createActivities(deps: ActivityDeps = {}) {
     prepareRdbShard: (spec: ClusterSpec, shard: Shard) => prepareRdbShard(spec, shard, s3),
     copyShardChunk: (input: CopyChunkInput) => copyShardChunk(input),
     releaseRdbShard: (shard: Shard) => releaseRdbShard(shard),
+    /** Earlier runs' comparison (positional arguments). */
     verifyShard: (spec: ClusterSpec, shard: Shard, keys?: string[], all?: boolean) =>
       verifyShard(spec, shard, keys, all),
+    /** With `live`, against a live mirror: differences are looked at again once the sync caught up, never recopied. */
+    verifyShardKeys: (input: VerifyShardInput & { live?: LiveSyncRef }) =>
+      input.live
+        ? verifyShardKeys(input, undefined, settleOn(input.spec, input.live))
+        : verifyShardKeys(input, (keys) => recopyKeys(input.spec, input.shard, keys)),
+    findExtraKeys: (spec: ClusterSpec, shards: Shard[], keys?: string[], remove?: boolean, live?: LiveSyncRef) =>
+      findExtraKeys(spec, shards, keys, remove, live && settleOn(spec, live)),
     recopyKeys: (spec: ClusterSpec, shard: Shard, keys: string[]) => recopyKeys(spec, shard, keys),
-    clearCheckpoints: (spec: ClusterSpec, shards: Shard[]) => clearCheckpoints(spec, shards),
+    clearCheckpoints: (spec: ClusterSpec, shards: Shard[], firstRunId?: string) =>
+      clearCheckpoints(spec, shards, ownerFromActivity(Context.current().info, firstRunId)),
     countTargetKeys: (spec: ClusterSpec) => countTargetKeys(spec),
     readSourceWriteStamps: (spec: ClusterSpec, shards: Shard[]) => readSourceWriteStamps(spec, shards),
-    verifyShardKeys: (input: VerifyShardInput) =>
-      verifyShardKeys(input, (keys) => recopyKeys(input.spec, input.shard, keys)),
-    findExtraKeys: (spec: ClusterSpec, shards: Shard[], keys?: string[], remove?: boolean) =>
-      findExtraKeys(spec, shards, keys, remove),
+    syncShardChunk: (input: SyncChunkInput) => syncShardChunk(input),
+    readSyncOffsets: (spec: ClusterSpec, live: LiveSyncRef) => readSyncOffsets(spec, live.shards, live.syncId),
+    pauseAndDrain: (spec: ClusterSpec, live: LiveSyncRef, pauseBudgetMs: number) =>
+      pauseAndDrain(spec, live.shards, live.syncId, pauseBudgetMs),
+    clearSyncState: (spec: ClusterSpec, live: LiveSyncRef) => clearSyncState(spec, live.shards, live.syncId),
   };
   return Object.fromEntries(
     Object.entries(activities).map(([name, fn]) => [
@@ -118,7 +115,12 @@ export function createActivities(deps: ActivityDeps = {}) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
-export type { ClusterReport, NodeReport } from './verify';
-export type { CopyCounters, CopyMode, MigrationPlan } from './migration';
+export type { ClusterReport, NodeReport } from '../cluster/report';
+export type { FetchConfigsResult } from '../cluster/configs';
+export type { StartNodesResult } from '../cluster/nodes';
+export type { CopyCounters, CopyMode } from '../migration/checkpoint';
+export type { MigrationPlan } from '../migration/plan';
 export type { Shard } from '../migration/sources';
 export type { ExtraKeys, KeyDifference, ShardVerification } from '../migration/verify';
+export type { LiveShard, SyncChunkResult } from '../migration/sync/sync';
+export type { DrainResult, ShardOffsets } from '../migration/sync/cutover';

@@ -1,7 +1,7 @@
 /** Shared CLI plumbing: reading specs, printing, one error handler. */
 import { readFileSync } from 'node:fs';
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
-import { type ClusterSpec, SpecError, parseSpecText } from '../spec';
+import { type ClusterSpec, SpecError, parseSpecText } from '../model';
 
 export function readSpecFile(file: string): ClusterSpec {
   let text: string;

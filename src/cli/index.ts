@@ -2,6 +2,7 @@
 /** rco: the command line. This file only wires the commands; each lives in its own file. */
 import { Command } from 'commander';
 import { handleError } from './common';
+import { registerCutover } from './cutover';
 import { registerList } from './list';
 import { registerLocal } from './local';
 import { registerMigrate } from './migrate';
@@ -32,6 +33,7 @@ registerMigrate(program);
 registerPause(program);
 registerResume(program);
 registerThrottle(program);
+registerCutover(program);
 registerWorker(program);
 registerLocal(program);
 

@@ -3,7 +3,7 @@ import { RedisClusterClient } from '../client';
 import { demoDown, demoUp, DEMO_PORTS } from '../local/demo';
 import { LOCAL_S3_ENV, readSeedSpec } from '../local/seed';
 import { withNode } from '../redis/connection';
-import { adminAddress, localizeSpec, parseSpecText } from '../spec';
+import { adminAddress, localizeSpec, parseSpecText } from '../model';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { printJson } from './common';

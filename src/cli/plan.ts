@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
-import { accessFor } from '../activities';
-import { planCluster } from '../activities/plan';
-import { defaultS3ClientFactory } from '../activities/s3';
-import { withClusterAccess } from '../redis/connection';
+import { planProvisioning } from '../cluster/inspect';
 import { printJson, readSpecFile } from './common';
 
 export function registerPlan(program: Command): void {
@@ -12,8 +9,7 @@ export function registerPlan(program: Command): void {
     .argument('<spec>', 'cluster spec, JSON or YAML')
     .option('--json', 'JSON output')
     .action(async (file: string, options: { json?: boolean }) => {
-      const spec = readSpecFile(file);
-      const plan = await withClusterAccess(accessFor(spec), () => planCluster(spec, defaultS3ClientFactory));
+      const plan = await planProvisioning(readSpecFile(file));
       if (options.json) printJson(plan);
       else {
         const states = plan.nodes.map((n) => `${n.node}=${n.state}`).join(' ');

@@ -6,14 +6,14 @@ export function registerResume(program: Command): void {
   program
     .command('resume')
     .description('resume a paused migration')
-    .argument('<run>', 'cluster name (its provisioning run) or a workflow id such as redis-cluster-<name>-migration')
+    .argument('<run>', 'cluster name (whichever of its runs is running: migration, else provisioning) or a workflow id')
     .option('--json', 'JSON output')
     .action(async (run: string, options: { json?: boolean }) => {
       const client = await RedisClusterClient.connect();
       try {
-        await client.resume(run);
-        if (options.json) printJson({ run, paused: false });
-        else console.log(`resume sent to ${client.handle(run).workflowId}`);
+        const workflowId = await client.resume(run);
+        if (options.json) printJson({ run: workflowId, paused: false });
+        else console.log(`resume sent to ${workflowId}`);
       } finally {
         await client.close();
       }

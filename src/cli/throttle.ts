@@ -13,16 +13,19 @@ function keysPerSecond(value: string): number | null {
 export function registerThrottle(program: Command): void {
   program
     .command('throttle')
-    .description("change a running migration's keys-per-second limit; answers with the limit now in force")
-    .argument('<run>', 'cluster name (its provisioning run) or a workflow id such as redis-cluster-<name>-migration')
+    .description(
+      "change a running migration's limit (keys/s copying, commands/s streaming); answers with the one in force",
+    )
+    .argument('<run>', 'cluster name (whichever of its runs is running: migration, else provisioning) or a workflow id')
     .argument('<keys-per-second>', 'a positive number, or "off" for no limit', keysPerSecond)
     .option('--json', 'JSON output')
     .action(async (run: string, limit: number | null, options: { json?: boolean }) => {
       const client = await RedisClusterClient.connect();
       try {
-        const now = await client.throttle(run, limit);
-        if (options.json) printJson({ run, keysPerSecond: now });
-        else console.log(`throttle of ${client.handle(run).workflowId}: ${now === null ? 'off' : `${now} keys/s`}`);
+        const handle = await client.running(run);
+        const now = await client.throttle(handle.workflowId, limit);
+        if (options.json) printJson({ run: handle.workflowId, keysPerSecond: now });
+        else console.log(`throttle of ${handle.workflowId}: ${now === null ? 'off' : `${now}/s`}`);
       } finally {
         await client.close();
       }

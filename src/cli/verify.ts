@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { accessFor } from '../activities';
-import { inspectCluster } from '../activities/verify';
-import { withClusterAccess } from '../redis/connection';
+import { inspectLiveCluster } from '../cluster/inspect';
 import { printJson, readSpecFile } from './common';
 
 export function registerVerify(program: Command): void {
@@ -11,8 +9,7 @@ export function registerVerify(program: Command): void {
     .argument('<spec>', 'cluster spec, JSON or YAML')
     .option('--json', 'JSON output')
     .action(async (file: string, options: { json?: boolean }) => {
-      const spec = readSpecFile(file);
-      const report = await withClusterAccess(accessFor(spec), () => inspectCluster(spec));
+      const report = await inspectLiveCluster(readSpecFile(file));
       if (options.json) printJson(report);
       else if (report.problems.length === 0)
         console.log(`cluster ${report.name} matches the spec (currentEpoch ${report.currentEpoch})`);

@@ -7,13 +7,14 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { connectNode } from '../redis/connection';
-import { type ClusterSpec, parseClusterSpec } from '../spec';
+import { type ClusterSpec, parseClusterSpec } from '../model';
 import { fillEveryType } from './sample-data';
-import { pidAlive, portOpen, startS3Server, startTemporalDevServer, stopPid } from './processes';
+import { pidAlive, portOpen, stopPid } from '../host/processes';
+import { startS3Server, startTemporalDevServer } from './dev-servers';
 import { LOCAL_S3_ENV, localSeedSpec, seedConfigs } from './seed';
-import { startStandaloneRedis } from './standalone';
+import { startStandaloneRedis } from '../host/redis-server';
 import { WORKER_HEAP_FLAG } from '../settings';
-import { PROJECT_ROOT } from './tools';
+import { PROJECT_ROOT } from '../host/tools';
 
 export const DEMO_DIR = path.join(PROJECT_ROOT, '.local', 'demo');
 const STATE_FILE = path.join(DEMO_DIR, 'state.json');

@@ -1,10 +1,11 @@
 /** The runbook's topology on this machine: the seed spec localized, and its configs rendered into a local S3 store. */
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createS3Client } from '../s3/client';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { type ClusterSpec, type ClusterSpecInput, localizeSpec, renderNodeConf } from '../spec';
-import { parseS3Uri } from '../activities/s3';
-import { PROJECT_ROOT } from './tools';
+import { type ClusterSpec, type ClusterSpecInput, localizeSpec, renderNodeConf } from '../model';
+import { parseS3Uri } from '../model';
+import { PROJECT_ROOT } from '../host/tools';
 
 export const SEED_SPEC_FILE = path.join(PROJECT_ROOT, 'examples', 'seed-cluster.json');
 
@@ -37,14 +38,10 @@ export const LOCAL_S3_ENV = {
 };
 
 export function localS3Client(endpoint: string): S3Client {
-  return new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: LOCAL_S3_ENV.AWS_ACCESS_KEY_ID, secretAccessKey: LOCAL_S3_ENV.AWS_SECRET_ACCESS_KEY },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  return createS3Client(
+    { endpoint, region: 'us-east-1', forcePathStyle: true },
+    { accessKeyId: LOCAL_S3_ENV.AWS_ACCESS_KEY_ID, secretAccessKey: LOCAL_S3_ENV.AWS_SECRET_ACCESS_KEY },
+  );
 }
 
 /** Uploads each node's config, rendered for 127.0.0.1 with its data under stateDir, to the key the spec names. */

@@ -1,7 +1,7 @@
 /** Reads a source's write stamp (see spec/source-writes.ts for what it holds and how two are compared). */
 import type Redis from 'ioredis';
 import { parseInfo } from '../redis/cluster-nodes';
-import type { WriteStamp } from '../spec';
+import type { WriteStamp } from '../model';
 
 export async function readWriteStamp(client: Redis, node: string): Promise<WriteStamp> {
   const info = parseInfo((await client.info()) as string);

@@ -3,7 +3,7 @@ import type Redis from 'ioredis';
 import { resolveAuth } from '../redis/auth';
 import { BulkConnection } from '../redis/bulk';
 import { type ClusterAccess, connectNode } from '../redis/connection';
-import type { ClusterSpec, MigrationSpec } from '../spec';
+import type { ClusterSpec, MigrationSpec } from '../model';
 
 export interface Shard {
   id: string;

@@ -1,14 +1,13 @@
 /** The target side of a migration: the cluster's masters, their slot map and key counts. */
 import { parseInfo } from '../redis/cluster-nodes';
 import { SlotMap } from '../redis/slot-map';
-import { type ClusterSpec, adminAddress, masters } from '../spec';
+import { type ClusterSpec, adminAddress, masters } from '../model';
 
-/** Keys this orchestrator keeps in the target for itself (checkpoints); never user data. */
-export const INTERNAL_KEY_PREFIX = 'rco:checkpoint:{';
+/** Keys this orchestrator keeps in the target for itself (copy checkpoints, live sync state); never user data. */
+const INTERNAL_KEY_PREFIXES = ['rco:checkpoint:{', 'rco:sync:{'].map((prefix) => Buffer.from(prefix));
 
 export const isInternalKey = (key: Buffer): boolean =>
-  key.length >= INTERNAL_KEY_PREFIX.length &&
-  key.subarray(0, INTERNAL_KEY_PREFIX.length).toString() === INTERNAL_KEY_PREFIX;
+  INTERNAL_KEY_PREFIXES.some((prefix) => key.length > prefix.length && key.subarray(0, prefix.length).equals(prefix));
 
 export function targetMap(spec: ClusterSpec): SlotMap {
   return new SlotMap(masters(spec).map(adminAddress));

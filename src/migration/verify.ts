@@ -5,11 +5,11 @@
  * source has any more are found by scanning the target. Memory stays bounded: payloads are read in slices.
  */
 import type Redis from 'ioredis';
-import { heartbeat } from '../activities/support';
+import { heartbeat } from '../runtime/context';
 import { parseInfo } from '../redis/cluster-nodes';
 import { digestKey, printableKey } from '../redis/digest';
 import { type SlotMap, groupByOwner, redirection } from '../redis/slot-map';
-import { type ClusterSpec, VERIFY_DIFFERENCES_LIMIT } from '../spec';
+import { type ClusterSpec, VERIFY_DIFFERENCES_LIMIT } from '../model';
 import { type BulkConnection, ReplyError, asNumber } from '../redis/bulk';
 import { PAYLOAD_SLICE_BYTES, repliesOrThrow, slicesByBytes } from './batches';
 import { type Shard, connectShard, migrationOf, openShardBulk, targetKey } from './sources';
@@ -203,11 +203,24 @@ export interface VerifyShardInput {
 export type Recopy = (keys: Buffer[]) => Promise<unknown>;
 
 /**
+ * Against a live mirror: waits until the cluster has applied what the sources had when called (false when it could
+ * not within its time). A key that differs only because the stream has not reached it yet then compares equal.
+ */
+export type Settle = () => Promise<boolean>;
+
+/** How often a difference is looked at again after the mirror caught up. */
+const SETTLE_ROUNDS = 3;
+
+/**
  * Compares values, types and expiries of a shard's keys with the target, batch by batch; with repairRounds, copies
  * what differs again and compares it again right away. Lists the first VERIFY_DIFFERENCES_LIMIT differences left and
  * counts them all: a verification never hides what it found.
  */
-export async function verifyShardKeys(input: VerifyShardInput, recopy?: Recopy): Promise<ShardVerification> {
+export async function verifyShardKeys(
+  input: VerifyShardInput,
+  recopy?: Recopy,
+  settle?: Settle,
+): Promise<ShardVerification> {
   const { spec, shard } = input;
   const migration = migrationOf(spec);
   const source = await openShardBulk(spec, shard);
@@ -238,6 +251,10 @@ export async function verifyShardKeys(input: VerifyShardInput, recopy?: Recopy):
       const outcome = await comparer.compare(batch);
       result.checked += outcome.checked;
       let left = outcome.differences;
+      for (let round = 0; settle && round < SETTLE_ROUNDS && left.length > 0; round++) {
+        await settle();
+        left = (await comparer.compare(left.map((d) => d.key))).differences;
+      }
       for (let round = 0; recopy && round < (input.repairRounds ?? 0) && left.length > 0; round++) {
         await recopy(left.map((d) => d.key));
         const again = await comparer.compare(left.map((d) => d.key));
@@ -346,6 +363,21 @@ class SourceLookup {
   }
 }
 
+/** The keys of `keys` the target still holds. */
+async function stillIn(map: SlotMap, keys: Buffer[]): Promise<Buffer[]> {
+  const present: Buffer[] = [];
+  for (const [owner, group] of groupByOwner(keys, map, (k) => k)) {
+    const replies = await (
+      await map.bulk(owner)
+    ).execOrThrow(
+      group.map((k) => ['EXISTS', k]),
+      'looking keys up',
+    );
+    group.forEach((key, i) => replies[i] === 1 && present.push(key));
+  }
+  return present;
+}
+
 /**
  * Keys the target holds and no source does (any more): after a snapshot of a source that deleted keys while it was
  * copied, they are differences too. Scans every target master, or looks up only the target keys named (base64).
@@ -357,6 +389,7 @@ export async function findExtraKeys(
   shards: Shard[],
   keys?: string[],
   remove = false,
+  settle?: Settle,
 ): Promise<ExtraKeys> {
   const lookup = new SourceLookup(spec, shards);
   const map = targetMap(spec);
@@ -365,6 +398,11 @@ export async function findExtraKeys(
     const own = batch.filter((key) => !isInternalKey(key));
     result.checked += own.length;
     let extra = await lookup.missingFromSources(own);
+    for (let round = 0; settle && round < SETTLE_ROUNDS && extra.length > 0; round++) {
+      // A key the source deleted a moment ago is still in a live mirror until the stream gets there.
+      await settle();
+      extra = await lookup.missingFromSources(await stillIn(map, extra));
+    }
     if (remove && extra.length > 0) {
       extra = await lookup.missingFromSources(extra);
       for (const [owner, group] of groupByOwner(extra, map, (k) => k))
@@ -390,19 +428,14 @@ export async function findExtraKeys(
   };
   try {
     await map.refresh();
-    if (keys) {
-      const named = keys.map((k) => Buffer.from(k, 'base64'));
-      // Only those the target still holds.
-      const present: Buffer[] = [];
-      for (const [owner, group] of groupByOwner(named, map, (k) => k)) {
-        const replies = repliesOrThrow(
-          await (await map.client(owner)).pipeline(group.map((k) => ['exists', k])).exec(),
-          `looking keys up on ${owner}`,
-        );
-        group.forEach((key, i) => Number(replies[i]) === 1 && present.push(key));
-      }
-      await check(present);
-    } else
+    if (keys)
+      await check(
+        await stillIn(
+          map,
+          keys.map((k) => Buffer.from(k, 'base64')),
+        ),
+      );
+    else
       for (const address of map.masters()) {
         const client = await map.client(address);
         let cursor = '0';

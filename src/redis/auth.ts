@@ -1,6 +1,6 @@
 /** Resolves secret references inside activities; the secret itself never leaves the worker. */
 import { readFileSync } from 'node:fs';
-import type { AuthRef } from '../spec/migration';
+import type { AuthRef } from '../model/migration';
 
 export interface ResolvedAuth {
   username?: string;

@@ -1,5 +1,5 @@
-/** Parser for `CLUSTER NODES` and `CLUSTER INFO` replies. */
-import { type SlotRange, mergeRanges } from '../spec/slots';
+/** Parsers for `CLUSTER NODES`, `CLUSTER INFO` and `INFO` replies, and lookups in a node's view. Pure. */
+import { type SlotRange, mergeRanges } from '../model/slots';
 
 export type NodeRole = 'master' | 'replica';
 
@@ -57,6 +57,18 @@ export function parseClusterNodes(text: string): ClusterNodeLine[] {
         failing: flags.includes('fail') || flags.includes('fail?'),
       } satisfies ClusterNodeLine;
     });
+}
+
+/** One node's view of the cluster: its CLUSTER INFO and CLUSTER NODES. */
+export interface NodeView {
+  clusterInfo: Record<string, string>;
+  nodes: ClusterNodeLine[];
+  myself: ClusterNodeLine;
+}
+
+/** Finds a node in a view by its announced address. */
+export function lineAt(view: NodeView, host: string, port: number): ClusterNodeLine | undefined {
+  return view.nodes.find((n) => n.port === port && (n.host === host || (n.myself && n.host === '')));
 }
 
 /** `CLUSTER INFO` / `INFO` style "key:value" lines into a map. */

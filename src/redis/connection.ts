@@ -3,6 +3,7 @@ import Redis from 'ioredis';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import net from 'node:net';
 import tls from 'node:tls';
+import { type NodeSpec, adminAddress, nodeLabel } from '../model';
 import type { ResolvedAuth } from './auth';
 
 export interface NodeAddress {
@@ -89,18 +90,44 @@ export async function connectNode(
   return client;
 }
 
-/** Runs `fn` with a connection to `address` (with `access`, by default the cluster's) and closes it. */
+/**
+ * An error that says which node it happened on. Business failures (ApplicationFailure) and refused logins already
+ * say so and keep their kind; a lost connection or a command error gets the node's name in front.
+ */
+function onNodeError(err: unknown, label: string): unknown {
+  if (!(err instanceof Error) || err instanceof NodeAuthError || err.name === 'ApplicationFailure') return err;
+  if (err.message.includes(label)) return err;
+  return new Error(`${label}: ${err.message}`, { cause: err });
+}
+
+/**
+ * Runs `fn` with a connection to `address` (with `access`, by default the cluster's) and closes it. Failures name
+ * the node: `label`, by default its address.
+ */
 export async function withNode<T>(
   address: NodeAddress,
   fn: (client: Redis) => Promise<T>,
-  access?: ClusterAccess,
+  options: { label?: string; access?: ClusterAccess } = {},
 ): Promise<T> {
-  const client = await connectNode(address, { access });
+  const label = options.label ?? `${address.host}:${address.port}`;
+  let client: Redis;
+  try {
+    client = await connectNode(address, { access: options.access });
+  } catch (err) {
+    throw onNodeError(err, label);
+  }
   try {
     return await fn(client);
+  } catch (err) {
+    throw onNodeError(err, label);
   } finally {
     client.disconnect();
   }
+}
+
+/** withNode for a node of the spec: at its admin address, failures named by its id and address. */
+export function withSpecNode<T>(node: NodeSpec, fn: (client: Redis) => Promise<T>): Promise<T> {
+  return withNode(adminAddress(node), fn, { label: nodeLabel(node) });
 }
 
 export type PortProbe = { kind: 'free' } | { kind: 'redis'; reply: string } | { kind: 'other'; reply: string };

@@ -1,11 +1,12 @@
 /** The target cluster's slot owners, with one connection per master; refreshed on MOVED/ASK. */
 import calculateSlot from 'cluster-key-slot';
 import type Redis from 'ioredis';
-import { SLOT_COUNT } from '../spec/slots';
-import { BulkConnection } from './bulk';
+import { SLOT_COUNT } from '../model/slots';
+import { type Arg, BulkConnection, type Reply } from './bulk';
 import { type NodeAddress, connectNode } from './connection';
+import type { Router } from './redirects';
 
-export class SlotMap {
+export class SlotMap implements Router {
   private owners: (string | undefined)[] = new Array(SLOT_COUNT);
   private readonly clients = new Map<string, Redis>();
   private readonly bulks = new Map<string, Promise<BulkConnection>>();
@@ -59,6 +60,11 @@ export class SlotMap {
       this.clients.set(address, client);
     }
     return client;
+  }
+
+  /** Sends commands to `address` in one round trip (see BulkConnection): the Router of sendFollowingRedirects. */
+  async send(address: string, commands: Arg[][]): Promise<Reply[]> {
+    return (await this.bulk(address)).exec(commands);
   }
 
   /** A batch connection to `address` (see BulkConnection), opened once and again after it was lost. */

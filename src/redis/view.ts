@@ -1,13 +1,9 @@
 /** One node's view of the cluster, read in one round trip. */
 import type Redis from 'ioredis';
-import { type ClusterNodeLine, parseClusterNodes, parseInfo } from './cluster-nodes';
+import { type NodeView, lineAt, parseClusterNodes, parseInfo } from './cluster-nodes';
 import { type NodeAddress, withNode } from './connection';
 
-export interface NodeView {
-  clusterInfo: Record<string, string>;
-  nodes: ClusterNodeLine[];
-  myself: ClusterNodeLine;
-}
+export { type NodeView, lineAt };
 
 export async function readViewWith(client: Redis): Promise<NodeView> {
   const [info, nodesText] = await Promise.all([
@@ -22,9 +18,4 @@ export async function readViewWith(client: Redis): Promise<NodeView> {
 
 export function readView(address: NodeAddress): Promise<NodeView> {
   return withNode(address, readViewWith);
-}
-
-/** Finds a node in a view by its announced address. */
-export function lineAt(view: NodeView, host: string, port: number): ClusterNodeLine | undefined {
-  return view.nodes.find((n) => n.port === port && (n.host === host || (n.myself && n.host === '')));
 }

@@ -1,1 +1,2 @@
-export { migrateRedisData, provisionRedisCluster } from './provision-redis-cluster';
+export { migrateRedisData } from './migrate-redis-data';
+export { provisionRedisCluster } from './provision-redis-cluster';

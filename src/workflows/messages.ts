@@ -1,75 +1,25 @@
-/** Queries, signals and updates of the workflows, defined once. */
+/** Queries, signals, updates and search attribute keys of the workflows, defined once. */
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-
-export const STEPS = [
-  'validate',
-  'inspectNodes',
-  'fetchConfigs',
-  'startNodes',
-  'assignSlots',
-  'formCluster',
-  'replicateNodes',
-  'setNoFailover',
-  'verifyCluster',
-  'migrateData',
-  'verifyData',
-] as const;
-
-export type StepName = (typeof STEPS)[number];
-export type StepStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
-
-export interface StepProgress {
-  name: StepName;
-  status: StepStatus;
-  /** Workflow time, ISO 8601. */
-  startedAt?: string;
-  durationMs?: number;
-  /** What the step found and changed. */
-  result?: unknown;
-  error?: string;
-}
-
-export interface ShardProgress {
-  shard: string;
-  /** Keys in the shard when the migration was planned (0 when unknown). */
-  keysTotal: number;
-  scanned: number;
-  copied: number;
-  skipped: number;
-  failed: number;
-  bigKeys: number;
-  mode: 'migrate' | 'dump-restore';
-  /** Keys scanned per second since the shard started. */
-  rate: number;
-  /** Seconds left at the current rate, when the total is known. */
-  etaSeconds?: number;
-  done: boolean;
-}
-
-export interface MigrationProgress {
-  paused: boolean;
-  /** Current throttle; undefined means unlimited. */
-  keysPerSecond?: number;
-  shards: ShardProgress[];
-}
-
-export interface ProvisionProgress {
-  cluster: string;
-  currentStep?: StepName;
-  steps: StepProgress[];
-  /** Hosts whose worker has not picked up their node-local step yet (spec hostWorkers): the run waits for them. */
-  waitingForHosts?: string[];
-  migration?: MigrationProgress;
-}
+import type { CutoverReport, CutoverRequest, ProvisionProgress } from '../model/progress';
 
 export const progressQuery = defineQuery<ProvisionProgress>('progress');
 
 /** Pause the migration at the next chunk boundary (within a few seconds). */
 export const pauseSignal = defineSignal('pause');
 export const resumeSignal = defineSignal('resume');
-/** Set the keys-per-second throttle (null for unlimited); returns the throttle now in force. */
+/**
+ * Set the throttle (null for unlimited): keys per second while copying, commands per second while a live sync
+ * streams. Returns the throttle now in force.
+ */
 export const throttleUpdate = defineUpdate<number | null, [number | null]>('throttle');
+
+/**
+ * Live mode: verify, hold writes on the source masters (at most the budget) until the cluster has applied all of
+ * them, stop the sync there, let writes through again; answers with the report. When the lag does not reach zero
+ * within the budget, it says why and the sync goes on.
+ */
+export const cutoverUpdate = defineUpdate<CutoverReport, [CutoverRequest]>('cutover');
 
 /**
  * Search attributes, so that runs can be filtered in the UI and with `temporal workflow list --query`. They must
@@ -79,5 +29,3 @@ export const throttleUpdate = defineUpdate<number | null, [number | null]>('thro
  */
 export const clusterSearchAttribute = defineSearchAttributeKey('RedisCluster', 'KEYWORD');
 export const stepSearchAttribute = defineSearchAttributeKey('RedisClusterStep', 'KEYWORD');
-/** Name -> type, as `temporal server start-dev --search-attribute` and `temporal operator search-attribute create` take them. */
-export const SEARCH_ATTRIBUTES = { RedisCluster: 'Keyword', RedisClusterStep: 'Keyword' } as const;

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseClusterNodes, parseInfo, parseNodesConfVars } from '../../src/redis/cluster-nodes';
 import { probePort, withNode } from '../../src/redis/connection';
-import { type ClusterSpec, confFacts, describeRanges } from '../../src/spec';
+import { type ClusterSpec, confFacts, describeRanges } from '../../src/model';
 
 export async function liveState(spec: ClusterSpec) {
   return Promise.all(

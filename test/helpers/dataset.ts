@@ -48,7 +48,7 @@ export async function compareAllKeys(
   return { compared, differences };
 }
 
-/** Keys the target masters hold that no source holds (the orchestrator's checkpoint keys left out). */
+/** Keys the target masters hold that no source holds (the orchestrator's own keys left out). */
 export async function keysOnlyInTarget(sources: Redis[], targetMasters: NodeAddress[]): Promise<string[]> {
   const map = new SlotMap(targetMasters);
   await map.refresh();
@@ -60,7 +60,7 @@ export async function keysOnlyInTarget(sources: Redis[], targetMasters: NodeAddr
       do {
         const [next, keys] = await client.scanBuffer(cursor, 'COUNT', 1000);
         cursor = next.toString();
-        const own = keys.filter((key) => !key.toString().startsWith('rco:checkpoint:{'));
+        const own = keys.filter((key) => !/^rco:(checkpoint|sync):\{/.test(key.toString()));
         const held = await Promise.all(own.map((key) => Promise.all(sources.map((s) => s.exists(key).catch(() => 0)))));
         own.forEach((key, i) => held[i]!.every((n) => n === 0) && extra.push(printableKey(key)));
       } while (cursor !== '0');

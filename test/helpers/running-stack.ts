@@ -21,8 +21,11 @@ export async function runWorkerHere(address: string): Promise<() => Promise<void
   };
 }
 
-export async function startRunningStack(prefix: string): Promise<RunningStack> {
-  const stack = await startStack(prefix);
+export async function startRunningStack(
+  prefix: string,
+  options: Parameters<typeof startStack>[1] = {},
+): Promise<RunningStack> {
+  const stack = await startStack(prefix, options);
   const client = await RedisClusterClient.connect({ address: stack.temporal.address });
   const stopWorker = await runWorkerHere(stack.temporal.address);
   return {

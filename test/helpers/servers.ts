@@ -2,8 +2,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import net from 'node:net';
-import { stopPid } from '../../src/local/processes';
-import { toolPath } from '../../src/local/tools';
+import { stopPid } from '../../src/host/processes';
+import { toolPath } from '../../src/host/tools';
 import { probePort } from '../../src/redis/connection';
 
 const started: ChildProcess[] = [];

@@ -7,16 +7,10 @@ import Redis from 'ioredis';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  type LocalServer,
-  freePort,
-  portOpen,
-  startS3Server,
-  startTemporalDevServer,
-  stopPid,
-} from '../../src/local/processes';
+import { type LocalServer, startS3Server, startTemporalDevServer } from '../../src/local/dev-servers';
+import { freePort, portOpen, stopPid } from '../../src/host/processes';
 import { LOCAL_S3_ENV, localSeedSpec, seedConfigs } from '../../src/local/seed';
-import type { ClusterSpec } from '../../src/spec';
+import type { ClusterSpec } from '../../src/model';
 import { startTestRedis } from './servers';
 
 export interface Stack {
@@ -30,14 +24,21 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-/** ui: with the Web UI; persistent: Temporal keeps its state in a SQLite file, so that it can be restarted. */
-export async function startStack(prefix: string, options: { ui?: boolean; persistent?: boolean } = {}): Promise<Stack> {
+/**
+ * ui: with the Web UI; persistent: Temporal keeps its state in a SQLite file, so that it can be restarted;
+ * dynamicConfig: the dev server's dynamic config values.
+ */
+export async function startStack(
+  prefix: string,
+  options: { ui?: boolean; persistent?: boolean; dynamicConfig?: Record<string, unknown> } = {},
+): Promise<Stack> {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), `rco-${prefix}-`));
   Object.assign(process.env, LOCAL_S3_ENV);
   const uiPort = options.ui ? await freePort() : undefined;
   const dbFile = options.persistent ? path.join(stateDir, 'temporal.db') : undefined;
   const temporalPort = await freePort();
-  const startTemporal = () => startTemporalDevServer({ port: temporalPort, stateDir, uiPort, dbFile });
+  const startTemporal = () =>
+    startTemporalDevServer({ port: temporalPort, stateDir, uiPort, dbFile, dynamicConfig: options.dynamicConfig });
   const [temporal, s3] = await Promise.all([
     startTemporal(),
     freePort().then((port) => startS3Server({ port, stateDir })),

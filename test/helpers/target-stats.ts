@@ -1,7 +1,7 @@
 /** Counters read from the target's live masters. */
 import { parseInfo } from '../../src/redis/cluster-nodes';
 import { withNode } from '../../src/redis/connection';
-import { type ClusterSpec, adminAddress, masters } from '../../src/spec';
+import { type ClusterSpec, adminAddress, masters } from '../../src/model';
 
 /** RESTORE commands the target masters executed (MIGRATE sends RESTORE-ASKING): every key written, repeats included. */
 export async function restoresOnTarget(spec: ClusterSpec): Promise<number> {

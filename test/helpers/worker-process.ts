@@ -2,7 +2,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { LOCAL_S3_ENV } from '../../src/local/seed';
-import { PROJECT_ROOT } from '../../src/local/tools';
+import { PROJECT_ROOT } from '../../src/host/tools';
 
 export interface WorkerProcess {
   child: ChildProcess;

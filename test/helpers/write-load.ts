@@ -8,6 +8,10 @@ import type Redis from 'ioredis';
 export interface LoadCommand {
   command: (string | Buffer | number)[];
   key: string;
+  /** Several commands in one MULTI/EXEC instead. */
+  transaction?: (string | Buffer | number)[][];
+  /** The database it writes to (a second connection). @default 0 */
+  db?: number;
 }
 
 export type LoadMix = (random: () => number, n: number) => LoadCommand;
@@ -22,6 +26,93 @@ export const stringMix =
     if (pick < 0.7) return { command: ['del', key], key };
     const fresh = `${prefix}new:${n}`;
     return { command: ['set', fresh, `new-${n}`], key: fresh };
+  };
+
+/**
+ * What a live sync must carry, at random over a small key space (so keys are written again and again): strings with
+ * and without expiry, counters, hashes, lists, sets, sorted sets, streams with a consumer group, DEL, EXPIRE, RENAME
+ * within a slot, MULTI/EXEC, a script (propagated as its effects), binary key names, and writes in database 1.
+ */
+export const everyTypeMix =
+  (prefix: string, keys = 2000): LoadMix =>
+  (random, n) => {
+    const i = Math.floor(random() * keys);
+    const pick = Math.floor(random() * 20);
+    const k = (kind: string) => `${prefix}${kind}:${i % (kind === 'stream' ? 20 : keys)}`;
+    switch (pick) {
+      case 0:
+        return { command: ['set', k('str'), `v${n}`], key: k('str') };
+      case 1:
+        return { command: ['set', k('ttl'), `v${n}`, 'PX', 60_000 + (n % 1000)], key: k('ttl') };
+      case 2:
+        return { command: ['incrby', k('counter'), n % 7], key: k('counter') };
+      case 3:
+        return { command: ['hset', k('hash'), `f${n % 13}`, `v${n}`], key: k('hash') };
+      case 4:
+        return { command: ['rpush', k('list'), `e${n}`], key: k('list') };
+      case 5:
+        return { command: ['lpop', k('list')], key: k('list') };
+      case 6:
+        return { command: ['sadd', k('set'), `m${n % 50}`], key: k('set') };
+      case 7:
+        return { command: ['srem', k('set'), `m${(n + 3) % 50}`], key: k('set') };
+      case 8:
+        return { command: ['zincrby', k('zset'), 1.5, `z${n % 30}`], key: k('zset') };
+      case 9:
+        return { command: ['xadd', k('stream'), 'MAXLEN', '~', 200, '*', 'n', n], key: k('stream') };
+      case 10:
+        return { command: ['del', k('str')], key: k('str') };
+      case 11:
+        return { command: ['expire', k('hash'), 120], key: k('hash') };
+      case 12: {
+        // Within one slot: a hash tag.
+        const from = `${prefix}{r${i}}:a`;
+        return {
+          command: ['set', from, `v${n}`],
+          key: from,
+          transaction: [
+            ['set', from, `v${n}`],
+            ['rename', from, `${prefix}{r${i}}:b`],
+          ],
+        };
+      }
+      case 13: {
+        const a = `${prefix}{t${i}}:x`;
+        return {
+          command: [],
+          key: a,
+          transaction: [
+            ['incr', a],
+            ['set', `${prefix}{t${i}}:y`, `v${n}`],
+            ['hset', `${prefix}{t${i}}:h`, 'f', n],
+          ],
+        };
+      }
+      case 14:
+        return {
+          command: [
+            'eval',
+            "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('INCR', KEYS[2])",
+            2,
+            `${prefix}{s${i}}:a`,
+            `${prefix}{s${i}}:b`,
+            `v${n}`,
+          ],
+          key: `${prefix}{s${i}}:a`,
+        };
+      case 15: {
+        const binary = Buffer.concat([Buffer.from(prefix), Buffer.from([0xff, 0x00, i % 256, 0x0a])]);
+        return { command: ['set', binary, Buffer.from([n % 256, 0xfe])], key: binary.toString('hex') };
+      }
+      case 16:
+        return { command: ['set', `in-db1:${i}`, `v${n}`], key: `db1:in-db1:${i}`, db: 1 };
+      case 17:
+        return { command: ['pexpireat', k('counter'), Date.now() + 300_000], key: k('counter') };
+      case 18:
+        return { command: ['unlink', k('ttl')], key: k('ttl') };
+      default:
+        return { command: ['setrange', k('str'), 3, 'xyz'], key: k('str') };
+    }
   };
 
 export interface LoadStats {
@@ -55,6 +146,7 @@ export function startWriteLoad(
   client: Redis,
   options: { opsPerSecond: number; maxSeconds: number; maxOps?: number; mix: LoadMix; seed?: number },
 ): WriteLoad {
+  let db1: Redis | undefined;
   const random = seeded(options.seed ?? 42);
   const stats: LoadStats = { ops: 0, errors: 0, touched: new Set(), seconds: 0 };
   const started = Date.now();
@@ -66,19 +158,31 @@ export function startWriteLoad(
       const due = Math.min(maxOps, Math.floor(((Date.now() - started) / 1000) * options.opsPerSecond));
       if (due > stats.ops) {
         const pipeline = client.pipeline();
+        const others: Promise<unknown>[] = [];
         for (let n = stats.ops; n < due; n++) {
-          const { command, key } = options.mix(random, n);
-          const [name, ...args] = command;
-          pipeline.call(String(name), ...args);
+          const { command, key, transaction, db } = options.mix(random, n);
           stats.touched.add(key);
+          if (transaction) {
+            others.push(client.multi(transaction.map(([name, ...args]) => ['call', String(name), ...args])).exec());
+            continue;
+          }
+          const [name, ...args] = command;
+          if (db === 1) {
+            db1 ??= client.duplicate({ db: 1 });
+            others.push(db1.call(String(name), ...args));
+          } else pipeline.call(String(name), ...args);
         }
-        const replies = (await pipeline.exec()) ?? [];
-        stats.errors += replies.filter(([error]) => error).length;
+        const replies =
+          (await pipeline.exec().catch((): [Error | null, unknown][] => [[new Error('lost'), null]])) ?? [];
+        const settled = await Promise.allSettled(others);
+        stats.errors +=
+          replies.filter(([error]) => error).length + settled.filter((r) => r.status === 'rejected').length;
         stats.ops = due;
       }
       await new Promise((resolve) => setTimeout(resolve, tickMs));
     }
     stats.seconds = (Date.now() - started) / 1000;
+    db1?.disconnect();
     return stats;
   })();
   return {

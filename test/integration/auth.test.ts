@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type Redis from 'ioredis';
 import { withClusterAccess, withNode } from '../../src/redis/connection';
-import { type ClusterSpec, ErrorType, adminAddress } from '../../src/spec';
+import { type ClusterSpec, ErrorType, adminAddress } from '../../src/model';
 import { expectRunbookCluster } from '../helpers/cluster-assert';
 import { compareAllKeys, fillEveryType } from '../helpers/dataset';
 import { rootApplicationFailure } from '../helpers/failures';
@@ -57,7 +57,7 @@ test('provision and migrate with AUTH and an ACL user; the password appears nowh
   // Every node refuses a client without the password, and takes the ACL user's.
   for (const node of spec.nodes) {
     await expect(withNode(adminAddress(node), (c) => c.ping())).rejects.toThrow(/NOAUTH/);
-    await expect(withNode(adminAddress(node), (c) => c.ping(), access)).resolves.toBe('PONG');
+    await expect(withNode(adminAddress(node), (c) => c.ping(), { access })).resolves.toBe('PONG');
   }
   // The runbook's topology, replication links up through masteruser/masterauth.
   await withClusterAccess(access, () => expectRunbookCluster(spec));

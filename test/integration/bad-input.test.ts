@@ -7,14 +7,14 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { RedisClusterClient } from '../../src/client';
-import { stopPid } from '../../src/local/processes';
+import { freePort, stopPid } from '../../src/host/processes';
 import { localS3Client } from '../../src/local/seed';
 import { parseInfo } from '../../src/redis/cluster-nodes';
 import { withNode } from '../../src/redis/connection';
-import { type ClusterSpec, type ClusterSpecInput, ErrorType, renderNodeConf } from '../../src/spec';
-import { parseS3Uri } from '../../src/activities/s3';
+import { type ClusterSpec, type ClusterSpecInput, ErrorType, renderNodeConf } from '../../src/model';
+import { parseS3Uri } from '../../src/model';
 import { noNodeRunning } from '../helpers/cluster-assert';
-import { expectRefusal } from '../helpers/failures';
+import { expectRefusal, rootApplicationFailure } from '../helpers/failures';
 import { startNonRedis, startTestRedis, stopTestServers } from '../helpers/servers';
 import { type RunningStack, startRunningStack } from '../helpers/running-stack';
 import { type Stack, freePortBlock, seedTopology } from '../helpers/stack';
@@ -140,6 +140,36 @@ describe('bad configs fail before any config is written or node started', () => 
     expect(failure.message).toContain(`r3 (127.0.0.1:${r3.port}): config ${r3.config} lacks "cluster-enabled yes"`);
     expect(configFilesWritten(spec)).toEqual([]);
   });
+});
+
+test('an S3 store that refuses connections: the run fails within five attempts, naming the object, node and endpoint', async () => {
+  const spec = await freshSpec();
+  const closed = await freePort(); // nothing listens there
+  const endpoint = `http://127.0.0.1:${closed}`;
+  const started = Date.now();
+  const handle = await client.client.workflow.start('provisionRedisCluster', {
+    taskQueue: 'redis-cluster',
+    workflowId: `bad-input-${++counter}`,
+    args: [{ ...spec, s3: { ...spec.s3, endpoint } }],
+  });
+  const failure = await handle.result().then(
+    () => {
+      throw new Error('provisioning succeeded without its configs');
+    },
+    (err: unknown) => rootApplicationFailure(err),
+  );
+  const seconds = (Date.now() - started) / 1000;
+  expect(failure.message).toMatch(
+    new RegExp(
+      `^reading s3://quotemedia-backups/my-redis/redis-(master|replica)-0\\d\\.conf \\(config of [mr]\\d \\(127\\.0\\.0\\.1:\\d+\\)\\) from ${endpoint}: `,
+    ),
+  );
+  expect(failure.message).toContain('ECONNREFUSED');
+  const attempts = (await handle.fetchHistory()).events!.map((e) => e.activityTaskStartedEventAttributes?.attempt ?? 0);
+  expect(Math.max(...attempts)).toBe(5);
+  expect(seconds).toBeLessThan(60);
+  expect(configFilesWritten(spec)).toEqual([]);
+  expect(await noNodeRunning(spec)).toBe(true);
 });
 
 describe('nodes we must not touch are refused, and left exactly as they were', () => {

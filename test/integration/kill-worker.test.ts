@@ -3,7 +3,7 @@
  * picks the same workflow run up and it completes with the exact cluster of the spec.
  */
 import { RedisClusterClient } from '../../src/client';
-import type { ClusterSpec } from '../../src/spec';
+import type { ClusterSpec } from '../../src/model';
 import { expectRunbookCluster } from '../helpers/cluster-assert';
 import { type Stack, seedTopology, startStack } from '../helpers/stack';
 import { type WorkerProcess, killWorker, startWorkerProcess } from '../helpers/worker-process';

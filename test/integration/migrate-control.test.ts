@@ -7,7 +7,7 @@ import Redis from 'ioredis';
 import path from 'node:path';
 import { RedisClusterClient, migrationWorkflowId } from '../../src/client';
 import { SlotMap } from '../../src/redis/slot-map';
-import { adminAddress, masters } from '../../src/spec';
+import { adminAddress, masters } from '../../src/model';
 import { startTestRedis, stopTestServers } from '../helpers/servers';
 import { type Stack, freePortBlock, seedTopology, startStack } from '../helpers/stack';
 import { restoresOnTarget } from '../helpers/target-stats';

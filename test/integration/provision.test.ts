@@ -4,7 +4,8 @@
  */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { RedisClusterClient } from '../../src/client';
-import type { ClusterSpec } from '../../src/spec';
+import type { FetchConfigsResult, StartNodesResult } from '../../src/activities';
+import type { ClusterSpec } from '../../src/model';
 import { createWorker } from '../../src/worker';
 import { expectRunbookCluster, liveState } from '../helpers/cluster-assert';
 import { type Stack, seedTopology, startStack, workflowBundle } from '../helpers/stack';
@@ -58,14 +59,14 @@ test('provisions the runbook cluster exactly, and a second run changes nothing',
   expect(after.map((s) => s.nodes.map((n) => `${n.id}:${n.configEpoch}`).sort())).toEqual(
     live.map((s) => s.nodes.map((n) => `${n.id}:${n.configEpoch}`).sort()),
   );
-  const stepResult = (name: string) => second.steps.find((s) => s.name === name)!.result;
-  expect(stepResult('formCluster')).toEqual({ epochsSet: [], met: [] });
-  expect(stepResult('assignSlots')).toEqual({ added: [] });
-  expect(stepResult('replicateNodes')).toMatchObject({ attached: [] });
-  expect(stepResult('setNoFailover')).toMatchObject({ set: [], persisted: [] });
-  expect((stepResult('startNodes') as { action: string }[]).map((r) => r.action)).toEqual(
+  const stepResult = (name: string) => second.steps.find((s) => s.name === name)!.result as { changes: unknown[] };
+  for (const step of ['fetchConfigs', 'startNodes', 'assignSlots', 'formCluster', 'replicateNodes', 'setNoFailover'])
+    expect([step, stepResult(step).changes]).toEqual([step, []]);
+  expect((stepResult('startNodes') as unknown as StartNodesResult).nodes.map((r) => r.action)).toEqual(
     Array(8).fill('already-running'),
   );
-  expect((stepResult('fetchConfigs') as { action: string }[]).every((r) => r.action !== 'written')).toBe(true);
+  expect(
+    (stepResult('fetchConfigs') as unknown as FetchConfigsResult).configs.every((r) => r.action !== 'written'),
+  ).toBe(true);
   await expectRunbookCluster(spec);
 });

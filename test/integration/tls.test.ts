@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type Redis from 'ioredis';
 import { type ClusterAccess, probePort, withClusterAccess, withNode } from '../../src/redis/connection';
-import { type ClusterSpec, adminAddress, masters } from '../../src/spec';
+import { type ClusterSpec, adminAddress, masters } from '../../src/model';
 import { expectRunbookCluster } from '../helpers/cluster-assert';
 import { compareAllKeys, fillEveryType } from '../helpers/dataset';
 import { type RunningStack, startRunningStack } from '../helpers/running-stack';
@@ -102,7 +102,7 @@ test('provision a TLS-only cluster (bus and replication too) and copy a plain so
         ...((await c.call('CONFIG', 'GET', 'tls-replication')) as string[]),
         ...((await c.call('CONFIG', 'GET', 'port')) as string[]),
       ],
-      access,
+      { access },
     );
     expect(settings).toEqual(['tls-cluster', 'yes', 'tls-replication', 'yes', 'port', '0']);
   }

@@ -6,8 +6,8 @@
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type Redis from 'ioredis';
 import { migrationWorkflowId } from '../../src/client';
-import { type ClusterSpec, ErrorType, adminAddress, masters } from '../../src/spec';
-import type { MigrationReport } from '../../src/workflows/migrate-data';
+import { type ClusterSpec, ErrorType, adminAddress, masters } from '../../src/model';
+import type { MigrationReport } from '../../src/workflows/verify-phase';
 import { compareAllKeys, keysOnlyInTarget } from '../helpers/dataset';
 import { rootApplicationFailure } from '../helpers/failures';
 import { type RunningStack, startRunningStack } from '../helpers/running-stack';

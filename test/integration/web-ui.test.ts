@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { RedisClusterClient } from '../../src/client';
-import { PROJECT_ROOT, toolPath } from '../../src/local/tools';
+import { PROJECT_ROOT, toolPath } from '../../src/host/tools';
 import { runWorkerHere } from '../helpers/running-stack';
 import { expectRunbookCluster } from '../helpers/cluster-assert';
 import { type Stack, seedTopology, startStack } from '../helpers/stack';

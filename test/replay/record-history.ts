@@ -10,7 +10,7 @@ import { RedisClusterClient } from '../../src/client';
 import { createWorker } from '../../src/worker';
 import { fillEveryType } from '../../src/local/sample-data';
 import { connectNode } from '../../src/redis/connection';
-import type { ClusterSpecInput } from '../../src/spec';
+import type { ClusterSpecInput } from '../../src/model';
 import { startTestRedis, stopTestServers } from '../helpers/servers';
 import { freePortBlock, seedTopology, startStack, workflowBundle } from '../helpers/stack';
 

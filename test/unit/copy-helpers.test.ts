@@ -1,4 +1,4 @@
-import { formatPosition, parsePosition } from '../../src/activities/migration';
+import { formatPosition, parsePosition } from '../../src/migration/checkpoint';
 import { slicesByBytes } from '../../src/migration/batches';
 
 describe('slicesByBytes', () => {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { WORKER_HEAP_FLAG } from '../../src/settings';
-import { SEARCH_ATTRIBUTES } from '../../src/workflows/messages';
+import { SEARCH_ATTRIBUTES } from '../../src/model';
 
 interface Service {
   image?: string;

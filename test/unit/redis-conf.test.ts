@@ -1,4 +1,4 @@
-import { confFacts, confValue, parseRedisConf, renderNodeConf } from '../../src/spec';
+import { confFacts, confValue, parseRedisConf, renderNodeConf } from '../../src/model';
 
 test('parse: comments, quotes, last value wins, slave-* aliases', () => {
   const text = [

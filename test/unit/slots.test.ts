@@ -7,7 +7,7 @@ import {
   rangesFromSlots,
   sameRanges,
   subtractRanges,
-} from '../../src/spec';
+} from '../../src/model';
 
 test('parse', () => {
   expect(parseSlotRange('0-4095')).toEqual([0, 4095]);

@@ -1,4 +1,4 @@
-import { type WriteStamp, describeSourceChanges, sourceChange } from '../../src/spec';
+import { type WriteStamp, describeSourceChanges, sourceChange } from '../../src/model';
 
 const stamp = (over: Partial<WriteStamp> = {}): WriteStamp => ({
   node: '10.0.0.5:6379',

@@ -9,7 +9,7 @@ import {
   parseClusterSpec,
   parseSpecText,
   workflowIdFor,
-} from '../../src/spec';
+} from '../../src/model';
 
 const seedText = readFileSync(path.join(__dirname, '../../examples/seed-cluster.json'), 'utf8');
 const seed = (): ClusterSpecInput => JSON.parse(seedText) as ClusterSpecInput;

@@ -9,9 +9,10 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Activities, ClusterReport } from '../../src/activities';
-import { toolPath } from '../../src/local/tools';
-import { type ClusterSpecInput, ErrorType } from '../../src/spec';
-import { STEPS, progressQuery } from '../../src/workflows/messages';
+import { toolPath } from '../../src/host/tools';
+import { type ClusterSpecInput, ErrorType } from '../../src/model';
+import { STEPS } from '../../src/model';
+import { progressQuery } from '../../src/workflows/messages';
 import { rootApplicationFailure } from '../helpers/failures';
 import { workflowBundle } from '../helpers/stack';
 

@@ -1,0 +1,21 @@
+/**
+ * The read-only entry points that `rco plan` and `rco verify` share: the spec's access resolved here, then the
+ * same reads and decisions the steps use. Nothing here writes, starts or connects anything it would change.
+ */
+import type { ClusterSpec } from '../model';
+import { defaultS3ClientFactory } from '../s3/client';
+import { withSpecAccess } from './access';
+import { type ClusterPlan, planCluster } from './plan';
+import { type ClusterReport, inspectCluster } from './report';
+
+export type { ClusterPlan, ClusterReport };
+
+/** What provisioning the spec would change on the live nodes. */
+export function planProvisioning(spec: ClusterSpec): Promise<ClusterPlan> {
+  return withSpecAccess(spec, () => planCluster(spec, defaultS3ClientFactory));
+}
+
+/** The live cluster compared with the spec, from every node's point of view. */
+export function inspectLiveCluster(spec: ClusterSpec): Promise<ClusterReport> {
+  return withSpecAccess(spec, () => inspectCluster(spec));
+}

@@ -1,0 +1,96 @@
+/**
+ * What a provisioning run would change, decided from the live nodes by the same functions the steps use, over the
+ * cluster as it will be once absent nodes are started. Reads only: never writes, starts or changes a node.
+ */
+import type { ClusterSpec, PlannedChange, Refusal } from '../model';
+import { planMigration } from '../migration/plan';
+import type { S3ClientFactory } from '../s3/client';
+import { readConfigsOnDisk, readSource } from './configs';
+import {
+  type InspectResult,
+  configChanges,
+  decideConfigs,
+  decideForming,
+  decideNoFailover,
+  decidePreflight,
+  decideReplication,
+  decideSlots,
+  decideStarts,
+  formChanges,
+  noFailoverChanges,
+  replicateChanges,
+  slotChanges,
+  startChanges,
+} from './decisions';
+import { readLiveCluster, withAbsentNodesStarted } from './live';
+
+export interface ClusterPlan {
+  cluster: string;
+  nodes: InspectResult[];
+  /** What the run would refuse (it would stop before changing anything). */
+  refusals: string[];
+  changes: PlannedChange[];
+}
+
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+async function migrationChanges(spec: ClusterSpec, clusterReady: boolean) {
+  const source = spec.migration?.source;
+  if (!source) return { changes: [], refusals: [] };
+  const from = source.type === 'standalone' ? `${source.host}:${source.port}` : source.type;
+  if (!clusterReady)
+    return {
+      changes: [{ step: 'migrateData' as const, change: `copy the keys of ${from} once the cluster is formed` }],
+      refusals: [],
+    };
+  try {
+    const plan = await planMigration(spec);
+    return {
+      changes: plan.shards.map((shard) => ({
+        step: 'migrateData' as const,
+        change: `copy ${shard.keys || 'the'} keys of ${shard.id} (on conflict: ${spec.migration!.conflict})`,
+      })),
+      refusals: [],
+    };
+  } catch (err) {
+    return { changes: [], refusals: [messageOf(err)] };
+  }
+}
+
+export async function planCluster(spec: ClusterSpec, s3: S3ClientFactory): Promise<ClusterPlan> {
+  const live = await readLiveCluster(spec);
+  const preflight = decidePreflight(spec, live);
+  const refusals: Refusal[] = [...preflight.refusals];
+  const unreadable: string[] = [];
+  const sources = new Map<string, string>();
+  for (const node of spec.nodes) {
+    try {
+      sources.set(node.id, await readSource(spec, node, s3));
+    } catch (err) {
+      unreadable.push(`${node.id}: cannot read config ${node.config}: ${messageOf(err)}`);
+    }
+  }
+  const running = (id: string) => live.get(id)?.port.kind === 'redis';
+  const configs = decideConfigs(spec, sources, await readConfigsOnDisk(spec), (n) => running(n.id));
+  refusals.push(...configs.refusals);
+  const projected = withAbsentNodesStarted(live, sources);
+  const slots = decideSlots(spec, projected);
+  const replication = decideReplication(spec, projected);
+  refusals.push(...slots.refusals, ...replication.refusals);
+  const changes = [
+    ...configChanges(spec, configs.writes),
+    ...startChanges(decideStarts(spec, live)),
+    ...slotChanges(slots.adds),
+    ...formChanges(decideForming(spec, projected)),
+    ...replicateChanges(spec, replication.attach),
+    ...noFailoverChanges(decideNoFailover(spec, projected)),
+  ];
+  const migration = await migrationChanges(spec, changes.length === 0);
+  return {
+    cluster: spec.name,
+    nodes: preflight.results,
+    // Later steps see some of what the preflight refuses (a replica owning slots): each once.
+    refusals: [...new Set([...refusals.map((r) => r.message), ...unreadable, ...migration.refusals])],
+    changes: [...changes, ...migration.changes],
+  };
+}

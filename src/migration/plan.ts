@@ -1,0 +1,161 @@
+/** Planning a migration: check the source and the target, split the work into shards. Reads only. */
+import type Redis from 'ioredis';
+import { parseClusterNodes, parseInfo } from '../redis/cluster-nodes';
+import { PLAIN_ACCESS, probePort } from '../redis/connection';
+import { type ClusterSpec, type WriteStamp, ErrorType, describeRanges, rangesFromSlots } from '../model';
+import { fail, log, sleep } from '../runtime/context';
+import { type Shard, connectSource, migrationOf } from './sources';
+import { readWriteStamp } from './source-writes';
+import { targetMap, userKeysInTarget } from './target';
+
+export interface MigrationPlan {
+  shards: Shard[];
+  totalKeys: number;
+  /** Write stamps of the live sources (not of RDB files), to tell afterwards whether they took writes. */
+  writeStamps?: WriteStamp[];
+  /** Keys the target held before the copy (internal keys left out): with none, every extra key is ours. */
+  targetUserKeys?: number;
+}
+
+async function probeSource(spec: ClusterSpec, host: string, port: number): Promise<Redis> {
+  const what = `migration source ${host}:${port}`;
+  for (let attempt = 1; ; attempt++) {
+    const probe = await probePort({ host, port }, 2000, PLAIN_ACCESS); // the source: never the cluster's TLS
+    if (probe.kind === 'redis') break;
+    if (probe.kind === 'other')
+      fail(ErrorType.SourceUnreachable, `${what} is not a Redis (it answered ${JSON.stringify(probe.reply)})`);
+    if (attempt >= 3)
+      fail(ErrorType.SourceUnreachable, `${what} is unreachable (connection refused, 3 tries); check migration.source`);
+    await sleep(1000);
+  }
+  try {
+    const client = await connectSource(spec, host, port);
+    await client.ping();
+    return client;
+  } catch (err) {
+    const message = (err as Error).message;
+    if (/WRONGPASS|NOAUTH|invalid password|invalid username/i.test(message))
+      fail(
+        ErrorType.SourceAuthFailed,
+        `${what} refused the credentials of migration.source.auth: ${message.split('\n')[0]}`,
+      );
+    throw err;
+  }
+}
+
+function dbKeys(info: Record<string, string>): Map<number, number> {
+  const result = new Map<number, number>();
+  for (const [name, value] of Object.entries(info)) {
+    const match = /^db(\d+)$/.exec(name);
+    if (match) result.set(Number(match[1]), Number(/keys=(\d+)/.exec(value)?.[1] ?? 0));
+  }
+  return result;
+}
+
+/** Shards of a standalone source: one per non-empty database; a database the spec does not map is refused. */
+function standaloneShards(
+  id: string,
+  host: string,
+  port: number,
+  info: Record<string, string>,
+  databases?: Record<string, { prefix: string }>,
+): Shard[] {
+  const mapping = databases ?? { '0': { prefix: '' } };
+  const unmapped = [...dbKeys(info)].filter(([db, keys]) => keys > 0 && !mapping[String(db)]);
+  if (unmapped.length > 0)
+    fail(
+      ErrorType.SourceDbNotMapped,
+      `migration source ${id} has keys in db ${unmapped.map(([db, keys]) => `${db} (${keys} keys)`).join(', ')}, which a cluster (db 0 only) cannot hold as they are; map them with migration.source.databases, e.g. {"${unmapped[0]![0]}": {"prefix": "db${unmapped[0]![0]}:"}}`,
+    );
+  const keys = dbKeys(info);
+  return Object.entries(mapping)
+    .filter(([db]) => (keys.get(Number(db)) ?? 0) > 0)
+    .map(([db, { prefix }]) => ({
+      id: `${id}/db${db}`,
+      host,
+      port,
+      db: Number(db),
+      prefix,
+      keys: keys.get(Number(db)) ?? 0,
+    }));
+}
+
+/** Checks the source and the target and splits the work into shards. Reads only. */
+export async function planMigration(spec: ClusterSpec): Promise<MigrationPlan> {
+  const migration = migrationOf(spec);
+  const map = targetMap(spec);
+  let targetUserKeys: number;
+  try {
+    await map.refresh();
+    const uncovered = map.uncoveredSlots();
+    if (uncovered.length > 0)
+      fail(
+        ErrorType.TargetSlotsUncovered,
+        `target cluster ${spec.name}: slots ${describeRanges(rangesFromSlots(uncovered))} have no owner; nothing was copied`,
+      );
+    targetUserKeys = await userKeysInTarget(map);
+  } finally {
+    map.close();
+  }
+  const source = migration.source;
+  let shards: Shard[] = [];
+  if (source.type === 'standalone') {
+    const client = await probeSource(spec, source.host, source.port);
+    try {
+      const info = parseInfo((await client.info()) as string);
+      if (info.cluster_enabled === '1')
+        fail(
+          ErrorType.InvalidSpec,
+          `migration source ${source.host}:${source.port} is a cluster node; use "type": "cluster"`,
+        );
+      shards = standaloneShards(`${source.host}:${source.port}`, source.host, source.port, info, source.databases);
+    } finally {
+      client.disconnect();
+    }
+  } else if (source.type === 'cluster') {
+    let nodesText: string | undefined;
+    for (const seed of source.nodes) {
+      const client = await probeSource(spec, seed.host, seed.port);
+      try {
+        nodesText = (await client.call('CLUSTER', 'NODES')) as string;
+        break;
+      } finally {
+        client.disconnect();
+      }
+    }
+    const sourceMasters = parseClusterNodes(nodesText ?? '').filter(
+      (n) => n.role === 'master' && n.slots.length > 0 && !n.failing,
+    );
+    for (const m of sourceMasters) {
+      const host = m.host || source.nodes[0]!.host;
+      const client = await connectSource(spec, host, m.port);
+      try {
+        shards.push({ id: `${host}:${m.port}`, host, port: m.port, db: 0, prefix: '', keys: await client.dbsize() });
+      } finally {
+        client.disconnect();
+      }
+    }
+  } else {
+    shards = source.objects.map((object, i) => ({ id: `rdb-${i + 1}`, db: 0, prefix: '', rdbObject: object, keys: 0 }));
+  }
+  const totalKeys = shards.reduce((sum, s) => sum + s.keys, 0);
+  const writeStamps = await readSourceWriteStamps(spec, shards);
+  log.info('migration planned', { shards: shards.map((s) => s.id), totalKeys, targetUserKeys });
+  return { shards, totalKeys, writeStamps, targetUserKeys };
+}
+
+/** A write stamp of each live source node of these shards (RDB files take no writes). */
+export async function readSourceWriteStamps(spec: ClusterSpec, shards: Shard[]): Promise<WriteStamp[]> {
+  const nodes = new Map<string, Shard>();
+  for (const shard of shards) if (!shard.rdbObject && shard.host) nodes.set(`${shard.host}:${shard.port}`, shard);
+  return Promise.all(
+    [...nodes].map(async ([node, shard]) => {
+      const client = await connectSource(spec, shard.host!, shard.port!);
+      try {
+        return await readWriteStamp(client, node);
+      } finally {
+        client.disconnect();
+      }
+    }),
+  );
+}

@@ -1,0 +1,244 @@
+/**
+ * Applies stream commands to the cluster exactly once. A batch goes to each slot as one MULTI ... EXEC that also sets
+ * that slot's checkpoint (a cluster takes no transaction across slots), so a crash at any moment leaves each slot
+ * either without its commands and with the old checkpoint, or with both: a resumed sync skips, per slot, what the slot
+ * already holds. A source transaction (MULTI/EXEC, also what scripts propagate) stays atomic per slot.
+ */
+import { type Arg, type Reply, ReplyError } from '../../redis/bulk';
+import { type SlotMap, redirection } from '../../redis/slot-map';
+import type { SyncCheckpoint, SyncKeys } from './checkpoints';
+import { type CommandTable, routeCommand } from './commands';
+import type { StreamCommand } from './stream';
+
+/** A command the cluster cannot take, or refused when applied: the sync stops here, naming it and its offset. */
+export class SyncRefused extends Error {
+  override name = 'SyncRefused';
+  constructor(
+    readonly reason: string,
+    readonly command: string,
+    readonly offset: number,
+  ) {
+    super(`${command} at replication offset ${offset}: ${reason}`);
+  }
+}
+
+interface Pending {
+  slot?: number;
+  /** Every master (functions). */
+  everywhere?: boolean;
+  command: Buffer[];
+  /** The offset after the stream command it comes from. */
+  end: number;
+}
+
+export interface ApplierOptions {
+  map: SlotMap;
+  table: CommandTable;
+  /** Source database -> key prefix in the cluster; a database not listed is refused. */
+  prefixes: Map<number, Buffer | undefined>;
+  replid: string;
+  keys: SyncKeys;
+  /** Slot -> the offset it already holds (commands up to it are skipped there). */
+  slotOffsets: Map<number, number>;
+}
+
+/** A command for messages: its name upper-case, its first arguments shortened. */
+const text = (command: Buffer[]) =>
+  command
+    .slice(0, 3)
+    .map((a, i) => (i === 0 ? a.toString('latin1').toUpperCase() : a.toString('latin1').slice(0, 40)))
+    .join(' ') + (command.length > 3 ? ' ...' : '');
+
+/** Errors a node gives for now (full, loading, failing over): the activity is retried, nothing was applied. */
+const TRANSIENT = /^(OOM|LOADING|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|BUSY)/;
+
+export class StreamApplier {
+  private db = 0;
+  private batch: Pending[] = [];
+  private transaction?: Pending[];
+  /** The offset after the last command outside an open transaction: what a flush can checkpoint. */
+  private settled: number;
+  /** Ops applied (commands sent to an owner), for rates. */
+  applied = 0;
+  /** Set when the stream asked for an acknowledgement (REPLCONF GETACK). */
+  ackWanted = false;
+
+  constructor(
+    private readonly options: ApplierOptions,
+    start: number,
+  ) {
+    this.settled = start;
+  }
+
+  /** The offset everything up to which is in the batch (or applied). */
+  get position(): number {
+    return this.settled;
+  }
+
+  get pendingOps(): number {
+    return this.batch.length;
+  }
+
+  /** Routes stream commands into the batch; throws SyncRefused for one the cluster cannot take. */
+  add(commands: StreamCommand[]): void {
+    for (const { args, end } of commands) {
+      const name = args[0]?.toString('latin1').toLowerCase() ?? '';
+      if (name === 'replconf' && args[1]?.toString('latin1').toLowerCase() === 'getack') this.ackWanted = true;
+      const prefix = this.options.prefixes.get(this.db);
+      const route = routeCommand(this.options.table, args, prefix);
+      switch (route.kind) {
+        case 'skip':
+          break;
+        case 'select':
+          if (!this.options.prefixes.has(route.db))
+            throw new SyncRefused(
+              `the source writes to database ${route.db}, which migration.source.databases does not map into the cluster`,
+              text(args),
+              end,
+            );
+          this.db = route.db;
+          break;
+        case 'multi':
+          this.transaction = [];
+          break;
+        case 'exec':
+          this.batch.push(...(this.transaction ?? []));
+          this.transaction = undefined;
+          break;
+        case 'every-master':
+          (this.transaction ?? this.batch).push({ everywhere: true, command: route.command, end });
+          break;
+        case 'slots':
+          for (const part of route.parts)
+            (this.transaction ?? this.batch).push({ slot: part.slot, command: part.command, end });
+          break;
+        case 'refuse':
+          throw new SyncRefused(route.reason, text(args), end);
+      }
+      if (!this.transaction) this.settled = end;
+    }
+  }
+
+  /**
+   * Applies the batch up to the settled offset (an open source transaction waits for its EXEC): one transaction per
+   * slot, each with the slot's checkpoint; then every master's applied offset. Resolves to the offset applied.
+   */
+  async flush(): Promise<number> {
+    const offset = this.settled;
+    const batch = this.batch;
+    this.batch = [];
+    const map = this.options.map;
+    // Functions live on every master, outside transactions (loading one again changes nothing).
+    for (const pending of batch.filter((p) => p.everywhere)) await this.everywhere(pending);
+    let slots = this.bySlot(batch.filter((p) => !p.everywhere));
+    for (let attempt = 1; slots.size > 0; attempt++) {
+      const moved = await this.send(slots, offset);
+      if (moved.size === 0) break;
+      if (attempt >= 5) throw new Error(`the cluster kept answering MOVED for slot ${[...moved.keys()][0]}`);
+      // Those slots applied nothing (their transaction aborted): again, to their new owners.
+      await map.refresh();
+      slots = moved;
+    }
+    for (const slot of this.bySlot(batch.filter((p) => !p.everywhere)).keys())
+      this.options.slotOffsets.set(slot, offset);
+    this.applied += batch.length;
+    const checkpoint = JSON.stringify({
+      replid: this.options.replid,
+      offset,
+      phase: 'streaming',
+    } satisfies SyncCheckpoint);
+    await Promise.all(
+      map.masters().map(async (owner) => {
+        const [reply] = await (await map.bulk(owner)).exec([['SET', this.options.keys.master(owner), checkpoint]]);
+        if (reply instanceof ReplyError) throw new Error(`checkpoint on ${owner}: ${reply.message}`);
+      }),
+    );
+    return offset;
+  }
+
+  /** The batch by slot, in order, without what a slot already holds. */
+  private bySlot(batch: Pending[]): Map<number, Pending[]> {
+    const slots = new Map<number, Pending[]>();
+    for (const pending of batch) {
+      if (pending.end <= (this.options.slotOffsets.get(pending.slot!) ?? -1)) continue;
+      const list = slots.get(pending.slot!);
+      if (list) list.push(pending);
+      else slots.set(pending.slot!, [pending]);
+    }
+    return slots;
+  }
+
+  private async everywhere(pending: Pending): Promise<void> {
+    await Promise.all(
+      this.options.map.masters().map(async (owner) => {
+        const [reply] = await (await this.options.map.bulk(owner)).exec([pending.command]);
+        // Deleting a library this sync already deleted before it was interrupted is no failure.
+        if (reply instanceof ReplyError && !/Library not found/i.test(reply.message))
+          throw new SyncRefused(`${owner} refused it (${reply.message})`, text(pending.command), pending.end);
+      }),
+    );
+  }
+
+  /**
+   * One MULTI ... EXEC per slot, with the slot's checkpoint, each owner's in one round trip. Returns the slots whose
+   * owner answered MOVED (their transaction aborted: nothing of it applied).
+   */
+  private async send(slots: Map<number, Pending[]>, offset: number): Promise<Map<number, Pending[]>> {
+    const map = this.options.map;
+    const stamp = `${this.options.replid} ${offset}`;
+    const byOwner = new Map<string, [number, Pending[]][]>();
+    for (const entry of slots) {
+      const owner = map.ownerOfSlot(entry[0]);
+      const list = byOwner.get(owner);
+      if (list) list.push(entry);
+      else byOwner.set(owner, [entry]);
+    }
+    const moved = new Map<number, Pending[]>();
+    await Promise.all(
+      [...byOwner].map(async ([owner, groups]) => {
+        const commands: Arg[][] = [];
+        for (const [slot, pending] of groups)
+          commands.push(
+            ['MULTI'],
+            ...pending.map((p) => p.command),
+            ['SET', this.options.keys.slot(slot), stamp],
+            ['EXEC'],
+          );
+        const replies = await (await map.bulk(owner)).exec(commands);
+        let at = 0;
+        for (const [slot, pending] of groups) {
+          const queued = replies.slice(at + 1, at + 2 + pending.length);
+          const result = replies[at + 2 + pending.length];
+          at += pending.length + 3;
+          const rejected = queued.findIndex((r) => r instanceof ReplyError);
+          if (rejected >= 0) {
+            // Refused when queued: the transaction was discarded, nothing of it applied.
+            const error = queued[rejected] as ReplyError;
+            if (redirection(error) === 'MOVED') {
+              moved.set(slot, pending);
+              continue;
+            }
+            const command = pending[rejected];
+            if (!command || TRANSIENT.test(error.message))
+              throw new Error(`${owner} refused a transaction for now: ${error.message}`);
+            throw new SyncRefused(`the cluster refused it (${error.message})`, text(command.command), command.end);
+          }
+          if (!Array.isArray(result))
+            throw new Error(
+              `${owner}: the transaction of slot ${slot} failed: ${result instanceof ReplyError ? result.message : String(result)}`,
+            );
+          const failed = (result as Reply[]).findIndex((r) => r instanceof ReplyError);
+          if (failed >= 0 && failed < pending.length) {
+            const command = pending[failed]!;
+            throw new SyncRefused(
+              `the cluster answered ${(result[failed] as ReplyError).message}; from here the cluster and the source differ`,
+              text(command.command),
+              command.end,
+            );
+          }
+        }
+      }),
+    );
+    return moved;
+  }
+}

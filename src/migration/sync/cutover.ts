@@ -1,0 +1,167 @@
+/**
+ * The cutover of a live sync, and waiting for the mirror to catch up. The applied offset of a shard is read from the
+ * checkpoints in the target (what every master holds), the source's from its INFO: no link to the sync needed.
+ */
+import type Redis from 'ioredis';
+import type { ClusterSpec } from '../../model';
+import { parseInfo } from '../../redis/cluster-nodes';
+import type { SlotMap } from '../../redis/slot-map';
+import { heartbeat, sleep } from '../../runtime/context';
+import { connectSource } from '../sources';
+import { targetMap } from '../target';
+import { appliedEverywhere, clearSyncKeys, readCheckpoints, syncKeys } from './checkpoints';
+import type { LiveShard } from './sync';
+
+export interface ShardOffsets {
+  shard: string;
+  source: number;
+  applied?: number;
+  backlogBytes: number;
+}
+
+async function sourceOffset(client: Redis): Promise<{ offset: number; backlog: number }> {
+  const info = parseInfo((await client.info('replication')) as string);
+  return { offset: Number(info.master_repl_offset ?? 0), backlog: Number(info.repl_backlog_size ?? 0) };
+}
+
+async function appliedOffset(map: SlotMap, syncId: string, shard: LiveShard): Promise<number | undefined> {
+  return appliedEverywhere(await readCheckpoints(map, syncKeys(map, syncId, shard.id)))?.offset;
+}
+
+/** Where each source stands and how far the cluster has applied it. */
+export async function readSyncOffsets(spec: ClusterSpec, shards: LiveShard[], syncId: string): Promise<ShardOffsets[]> {
+  const map = targetMap(spec);
+  try {
+    await map.refresh();
+    return await Promise.all(
+      shards.map(async (shard) => {
+        const client = await connectSource(spec, shard.host, shard.port);
+        try {
+          const { offset, backlog } = await sourceOffset(client);
+          return {
+            shard: shard.id,
+            source: offset,
+            applied: await appliedOffset(map, syncId, shard),
+            backlogBytes: backlog,
+          };
+        } finally {
+          client.disconnect();
+        }
+      }),
+    );
+  } finally {
+    map.close();
+  }
+}
+
+/**
+ * Waits until the cluster has applied every source up to where each stood when called: what was written before
+ * now is in the cluster. False after `timeoutMs`.
+ */
+export async function waitCaughtUp(
+  spec: ClusterSpec,
+  shards: LiveShard[],
+  syncId: string,
+  timeoutMs = 10_000,
+): Promise<boolean> {
+  const marks = await readSyncOffsets(spec, shards, syncId);
+  const map = targetMap(spec);
+  try {
+    await map.refresh();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const applied = await Promise.all(shards.map((shard) => appliedOffset(map, syncId, shard)));
+      if (applied.every((a, i) => a !== undefined && a >= marks[i]!.source)) return true;
+      if (Date.now() > deadline) return false;
+      heartbeat({ waitingFor: 'the live sync to catch up' });
+      await sleep(20);
+    }
+  } finally {
+    map.close();
+  }
+}
+
+export interface DrainResult {
+  /** Every shard applied up to the source's offset while writes were held: the stop markers are set. */
+  reached: boolean;
+  /** How long the sources held writes, from the first CLIENT PAUSE to the last CLIENT UNPAUSE. */
+  pausedMs: number;
+  offsets: ShardOffsets[];
+  reason?: string;
+}
+
+/**
+ * CLIENT PAUSE <budget> WRITE on every source master, then waits until each shard's applied offset equals the
+ * source's (which stands still while paused: writes, expiries and pings to replicas are held). When they do, the
+ * stop markers are set at those offsets: the sync applies nothing after them. Then CLIENT UNPAUSE. When the lag does
+ * not reach zero within the budget, nothing is set and the sync goes on: nothing is lost.
+ */
+export async function pauseAndDrain(
+  spec: ClusterSpec,
+  shards: LiveShard[],
+  syncId: string,
+  pauseBudgetMs: number,
+): Promise<DrainResult> {
+  const map = targetMap(spec);
+  const sources = await Promise.all(shards.map((shard) => connectSource(spec, shard.host, shard.port)));
+  try {
+    await map.refresh();
+    const keys = shards.map((shard) => syncKeys(map, syncId, shard.id));
+    const paused = Date.now();
+    await Promise.all(sources.map((client) => client.call('CLIENT', 'PAUSE', String(pauseBudgetMs), 'WRITE')));
+    let unpaused: number | undefined;
+    let result: Omit<DrainResult, 'pausedMs'>;
+    try {
+      const marks = await Promise.all(sources.map(sourceOffset));
+      const offsets: ShardOffsets[] = shards.map((shard, i) => ({
+        shard: shard.id,
+        source: marks[i]!.offset,
+        backlogBytes: marks[i]!.backlog,
+      }));
+      // Leave room for the stop markers and the unpause inside the budget.
+      const deadline = paused + pauseBudgetMs - 50;
+      for (;;) {
+        const applied = await Promise.all(shards.map((shard) => appliedOffset(map, syncId, shard)));
+        applied.forEach((a, i) => (offsets[i]!.applied = a));
+        if (applied.every((a, i) => a !== undefined && a >= offsets[i]!.source)) {
+          await Promise.all(
+            keys.map(async (k, i) => (await map.client(map.ownerOf(k.stop))).set(k.stop, String(offsets[i]!.source))),
+          );
+          result = { reached: true, offsets };
+          break;
+        }
+        if (Date.now() >= deadline) {
+          const behind = offsets
+            .filter((o) => o.applied === undefined || o.applied < o.source)
+            .map((o) => `${o.shard} at ${o.applied ?? 'no offset'} of ${o.source}`);
+          result = {
+            reached: false,
+            offsets,
+            reason: `the lag did not reach zero within the ${pauseBudgetMs} ms write pause (${behind.join(', ')}); writes were let through again and the sync goes on`,
+          };
+          break;
+        }
+        await sleep(2);
+      }
+    } finally {
+      await Promise.all(sources.map((client) => client.call('CLIENT', 'UNPAUSE')));
+      unpaused = Date.now();
+    }
+    heartbeat({ cutover: result.reached });
+    return { ...result, pausedMs: unpaused - paused };
+  } finally {
+    for (const client of sources) client.disconnect();
+    map.close();
+  }
+}
+
+/** Removes a finished sync's state (checkpoints, stop markers) from the target. */
+export async function clearSyncState(spec: ClusterSpec, shards: LiveShard[], syncId: string): Promise<void> {
+  const map = targetMap(spec);
+  try {
+    await map.refresh();
+    for (const shard of shards) await clearSyncKeys(map, syncKeys(map, syncId, shard.id));
+  } finally {
+    map.close();
+  }
+}

@@ -1,0 +1,288 @@
+/**
+ * One chunk of a live sync of one source master: connect as a replica, resume from the checkpoints in the target
+ * (PSYNC <replid> <offset+1>) or take a new snapshot when the source cannot continue (and say why), then apply the
+ * stream for a bounded time, acknowledging the offset applied. The workflow runs chunk after chunk.
+ */
+import calculateSlot from 'cluster-key-slot';
+import type Redis from 'ioredis';
+import { type ClusterSpec, ErrorType } from '../../model';
+import { parseClusterNodes, parseInfo } from '../../redis/cluster-nodes';
+import { ReplyError } from '../../redis/bulk';
+import type { SlotMap } from '../../redis/slot-map';
+import { fail, heartbeat, log, sleep } from '../../runtime/context';
+import { connectSource, migrationOf, sourceAccess } from '../sources';
+import { isInternalKey, targetMap } from '../target';
+import { StreamApplier, SyncRefused } from './apply';
+import {
+  type SyncKeys,
+  appliedEverywhere,
+  listeningPortFor,
+  readCheckpoints,
+  readSlotOffsets,
+  readStop,
+  syncKeys,
+  writeCheckpoints,
+} from './checkpoints';
+import { type CommandTable, commandTable } from './commands';
+import { LinkRefused, ReplicaLink } from './link';
+import { keyHash, loadSnapshot } from './snapshot';
+import { ReplicationStream } from './stream';
+
+/** A source master, read as one replica. */
+export interface LiveShard {
+  id: string;
+  host: string;
+  port: number;
+}
+
+export interface SyncChunkInput {
+  spec: ClusterSpec;
+  shard: LiveShard;
+  /** The migration: its checkpoints are keyed by it (the workflow id and its first run). */
+  syncId: string;
+  maxMs: number;
+  opsPerSecond?: number;
+  /** The target held no data of its own: after a new snapshot, keys it no longer has are ours to remove. */
+  ownTarget: boolean;
+}
+
+export interface SyncChunkResult {
+  replid: string;
+  /** The offset applied in the cluster. */
+  offset: number;
+  /** The source's offset when the chunk ended. */
+  sourceOffset: number;
+  lagBytes: number;
+  lagSeconds: number;
+  /** The source's repl-backlog-size: a paused sync must not fall further behind than this. */
+  backlogBytes: number;
+  ops: number;
+  seconds: number;
+  /** How this chunk joined the stream. */
+  resync: 'partial' | 'full';
+  /** Why it took a new snapshot (full). */
+  reason?: string;
+  snapshot?: { keys: number; expired: number; removed: number; seconds: number };
+  /** The cutover's stop marker was reached: the sync is over. */
+  stopped: boolean;
+}
+
+/** Source database -> key prefix in the cluster, from migration.source.databases (db 0 without a prefix by default). */
+function prefixesOf(spec: ClusterSpec): Map<number, Buffer | undefined> {
+  const source = migrationOf(spec).source;
+  const databases =
+    source.type === 'standalone' ? (source.databases ?? { '0': { prefix: '' } }) : { '0': { prefix: '' } };
+  return new Map(
+    Object.entries(databases).map(([db, { prefix }]) => [Number(db), prefix ? Buffer.from(prefix) : undefined]),
+  );
+}
+
+async function loadCommandTable(map: SlotMap): Promise<CommandTable> {
+  return commandTable((await (await map.client(map.masters()[0]!)).call('COMMAND')) as unknown[]);
+}
+
+/** Removes the shard's keys that the new snapshot did not write: the source deleted them while it was away. */
+async function removeKeysNotWritten(
+  map: SlotMap,
+  written: Set<number>,
+  belongs: (key: Buffer) => boolean,
+): Promise<number> {
+  let removed = 0;
+  for (const owner of map.masters()) {
+    const client = await map.client(owner);
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scanBuffer(cursor, 'COUNT', 1000);
+      cursor = next.toString();
+      const stale = keys.filter((key) => !isInternalKey(key) && belongs(key) && !written.has(keyHash(key)));
+      if (stale.length > 0) {
+        await (
+          await map.bulk(owner)
+        ).execOrThrow(
+          stale.map((key) => ['UNLINK', key]),
+          'removing keys the source no longer has',
+        );
+        removed += stale.length;
+      }
+    } while (cursor !== '0');
+  }
+  return removed;
+}
+
+/** What the source says of its replication: its offset and backlog size. */
+async function sourceReplication(client: Redis): Promise<{ offset: number; backlog: number }> {
+  const info = parseInfo((await client.info('replication')) as string);
+  return { offset: Number(info.master_repl_offset ?? 0), backlog: Number(info.repl_backlog_size ?? 0) };
+}
+
+export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkResult> {
+  const { spec, shard, syncId } = input;
+  const started = Date.now();
+  const map = targetMap(spec);
+  const side = await connectSource(spec, shard.host, shard.port);
+  let link: ReplicaLink | undefined;
+  try {
+    await map.refresh();
+    const keys: SyncKeys = syncKeys(map, syncId, shard.id);
+    const checkpoints = await readCheckpoints(map, keys);
+    const resume = appliedEverywhere(checkpoints);
+    const prefixes = prefixesOf(spec);
+    const table = await loadCommandTable(map);
+
+    link = await ReplicaLink.open(shard.host, shard.port);
+    try {
+      await link.handshake(sourceAccess(spec).auth, listeningPortFor(syncId, shard.id));
+    } catch (err) {
+      if (err instanceof LinkRefused)
+        fail(
+          ErrorType.SourceAuthFailed,
+          `migration source ${shard.id}: ${err.message}; a live sync needs a user allowed AUTH, REPLCONF, PSYNC and SYNC (ACL +psync +replconf +sync)`,
+        );
+      throw err;
+    }
+    const psync = await link.psync(resume?.replid ?? '?', resume ? resume.offset + 1 : -1);
+    let replid: string;
+    let offset: number;
+    let reason: string | undefined;
+    let snapshot: SyncChunkResult['snapshot'];
+    let head: Buffer = Buffer.alloc(0);
+    if (psync.kind === 'full') {
+      const anyCheckpoint = [...checkpoints.values()].some(Boolean);
+      reason = !anyCheckpoint
+        ? 'first sync'
+        : !resume
+          ? 'the previous snapshot was not loaded completely'
+          : psync.replid !== resume.replid
+            ? `the source has a new replication id (${psync.replid}, was ${resume.replid}): it restarted or failed over`
+            : `offset ${resume.offset + 1} is no longer in the source's backlog`;
+      if (anyCheckpoint) log.warn('full resync of the live sync', { shard: shard.id, reason });
+      ({ replid, offset } = psync);
+      // Marked first: a crash while loading makes the next chunk take a snapshot again, never continue on half of one.
+      await writeCheckpoints(map, keys, { replid, offset, phase: 'snapshot' });
+      const loadStarted = Date.now();
+      const framing = await link.rdbFraming();
+      const loaded = await loadSnapshot(link, framing, map, {
+        prefixes,
+        collectKeys: anyCheckpoint && input.ownTarget,
+      });
+      let removed = 0;
+      if (loaded.written) {
+        const slots = shardSlots(spec, await side.call('CLUSTER', 'NODES').catch(() => undefined));
+        removed = await removeKeysNotWritten(map, loaded.written, (key) => belongsToShard(key, prefixes, slots));
+      }
+      await writeCheckpoints(map, keys, { replid, offset, phase: 'streaming' });
+      snapshot = { keys: loaded.keys, expired: loaded.expired, removed, seconds: (Date.now() - loadStarted) / 1000 };
+      log.info('snapshot loaded', { shard: shard.id, ...snapshot, rdbVersion: loaded.rdbVersion });
+      head = loaded.rest;
+    } else {
+      replid = psync.replid ?? resume!.replid;
+      offset = resume!.offset;
+    }
+
+    // The stream, from `offset`; each slot skips what it already holds (a batch cut off by a crash).
+    const slotOffsets = psync.kind === 'full' ? new Map<number, number>() : await readSlotOffsets(map, keys, replid);
+    const applier = new StreamApplier({ map, table, prefixes, replid, keys, slotOffsets }, offset);
+    const stream = new ReplicationStream(offset);
+    let applied = offset;
+    let stopped = false;
+    let opsBefore = 0;
+    let lastAck = 0;
+    const stopAt = async () => readStop(map, keys);
+    const apply = async (chunk: Buffer) => {
+      try {
+        applier.add(stream.push(chunk));
+      } catch (err) {
+        if (err instanceof SyncRefused)
+          fail(
+            ErrorType.SyncStopped,
+            `live sync of ${shard.id} stopped: ${err.message}; the cluster was left as it was`,
+          );
+        throw err;
+      }
+    };
+    if (head.length > 0) await apply(head);
+    for (;;) {
+      const stop = await stopAt();
+      if (stop !== undefined && applied >= stop) {
+        stopped = true;
+        break;
+      }
+      if (applier.position > applied && (stop === undefined || applier.position <= stop)) {
+        applied = await applier.flush();
+        link.ack(applied);
+        lastAck = Date.now();
+        applier.ackWanted = false;
+      } else if (stop !== undefined && applier.position > stop) {
+        // Writes after the cutover point: not ours to apply.
+        stopped = true;
+        break;
+      }
+      if (Date.now() - started >= input.maxMs) break;
+      if (input.opsPerSecond) {
+        const elapsed = (Date.now() - started) / 1000;
+        const ahead = applier.applied / input.opsPerSecond - elapsed;
+        if (ahead > 0) await sleep(Math.min(ahead * 1000, 1000));
+      }
+      if (Date.now() - lastAck >= 1000 || applier.ackWanted) {
+        link.ack(applied);
+        lastAck = Date.now();
+        applier.ackWanted = false;
+        heartbeat({ applied, ops: applier.applied - opsBefore });
+        opsBefore = applier.applied;
+      }
+      // Gather what is there (up to a few MB) before the next flush: fewer, larger transactions.
+      const chunk = await link.next(Math.max(1, Math.min(200, input.maxMs - (Date.now() - started))));
+      if (chunk) {
+        await apply(chunk);
+        for (let more = 0; more < 64 && applier.pendingOps < 5000; more++) {
+          const next = await link.next(0);
+          if (!next) break;
+          await apply(next);
+        }
+      }
+    }
+    link.ack(applied);
+    const source = await sourceReplication(side);
+    const seconds = (Date.now() - started) / 1000;
+    const lagBytes = Math.max(0, source.offset - applied);
+    const rate = applier.applied > 0 ? (stream.position - offset) / Math.max(seconds, 0.001) : 0;
+    return {
+      replid,
+      offset: applied,
+      sourceOffset: source.offset,
+      lagBytes,
+      lagSeconds: lagBytes === 0 ? 0 : rate > 0 ? Math.round((lagBytes / rate) * 10) / 10 : seconds,
+      backlogBytes: source.backlog,
+      ops: applier.applied,
+      seconds,
+      resync: psync.kind === 'full' ? 'full' : 'partial',
+      reason,
+      snapshot,
+      stopped,
+    };
+  } catch (err) {
+    if (err instanceof ReplyError && /NOAUTH|WRONGPASS/.test(err.message))
+      fail(ErrorType.SourceAuthFailed, `migration source ${shard.id} refused the credentials: ${err.message}`);
+    throw err;
+  } finally {
+    link?.close();
+    side.disconnect();
+    map.close();
+  }
+}
+
+/** The slots a source cluster master owns (undefined for a standalone source: every key is its). */
+function shardSlots(spec: ClusterSpec, nodes: unknown): [number, number][] | undefined {
+  if (migrationOf(spec).source.type !== 'cluster' || typeof nodes !== 'string') return undefined;
+  return parseClusterNodes(nodes)
+    .find((n) => n.myself)
+    ?.slots.map(([a, b]) => [a, b]);
+}
+
+function belongsToShard(key: Buffer, prefixes: Map<number, Buffer | undefined>, slots?: [number, number][]): boolean {
+  if (slots) {
+    const slot = calculateSlot(key);
+    return slots.some(([a, b]) => slot >= a && slot <= b);
+  }
+  return [...prefixes.values()].some((prefix) => !prefix || key.subarray(0, prefix.length).equals(prefix));
+}

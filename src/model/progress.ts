@@ -1,0 +1,119 @@
+/** The steps of a run and the shape of its progress: what the progress query answers. Pure. */
+
+export const STEPS = [
+  'validate',
+  'inspectNodes',
+  'fetchConfigs',
+  'startNodes',
+  'assignSlots',
+  'formCluster',
+  'replicateNodes',
+  'setNoFailover',
+  'verifyCluster',
+  'migrateData',
+  'verifyData',
+] as const;
+
+export type StepName = (typeof STEPS)[number];
+export type StepStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
+
+export interface StepProgress {
+  name: StepName;
+  status: StepStatus;
+  /** Workflow time, ISO 8601. */
+  startedAt?: string;
+  durationMs?: number;
+  /** What the step found and changed. */
+  result?: unknown;
+  error?: string;
+}
+
+export interface ShardProgress {
+  shard: string;
+  /** Keys in the shard when the migration was planned (0 when unknown). */
+  keysTotal: number;
+  scanned: number;
+  copied: number;
+  skipped: number;
+  failed: number;
+  bigKeys: number;
+  mode: 'migrate' | 'dump-restore';
+  /** Keys scanned per second since the shard started. */
+  rate: number;
+  /** Seconds left at the current rate, when the total is known. */
+  etaSeconds?: number;
+  done: boolean;
+}
+
+/** Where a live sync is: loading the source's snapshot, applying its stream, cutting over, done. */
+export type SyncPhase = 'snapshot' | 'streaming' | 'cutover' | 'done';
+
+/** One source master of a live sync. */
+export interface SyncShardProgress {
+  shard: string;
+  phase: SyncPhase;
+  replid?: string;
+  /** The replication offset applied in the cluster, and the source's. */
+  appliedOffset?: number;
+  sourceOffset?: number;
+  lagBytes?: number;
+  /** Estimated from the lag in bytes and the source's write rate. */
+  lagSeconds?: number;
+  /** Commands applied per second in the last chunk, and in all. */
+  opsPerSecond?: number;
+  opsApplied: number;
+  /** Snapshots taken (the first, and each time the source could not continue from the offset). */
+  fullResyncs: number;
+  partialResyncs: number;
+  /** Why the last snapshot was taken. */
+  lastFullResync?: string;
+  snapshotKeys?: number;
+  /** The source's repl-backlog-size: past this lag, the sync must take a new snapshot. */
+  backlogBytes?: number;
+  warning?: string;
+}
+
+export interface MigrationProgress {
+  paused: boolean;
+  /** Current throttle (keys/s while copying, commands/s while streaming); undefined means unlimited. */
+  keysPerSecond?: number;
+  shards: ShardProgress[];
+  mode?: 'snapshot' | 'live';
+  /** Live mode: the slowest source master's phase. */
+  phase?: SyncPhase;
+  sync?: SyncShardProgress[];
+}
+
+export interface ProvisionProgress {
+  cluster: string;
+  /** Runs of this workflow so far: a long run continues as new to keep its history bounded. */
+  runs?: number;
+  currentStep?: StepName;
+  steps: StepProgress[];
+  /** Hosts whose worker has not picked up their node-local step yet (spec hostWorkers): the run waits for them. */
+  waitingForHosts?: string[];
+  migration?: MigrationProgress;
+}
+
+/** The `cutover` update's input: how long writes may be held, and how much to verify first. */
+export interface CutoverRequest {
+  /** The longest write pause allowed on the source masters. @default 1000 */
+  pauseBudgetMs?: number;
+  /** Compare a sample of keys (migration.verify.sample per shard) or every key. @default "sample" */
+  verify?: 'sample' | 'all';
+}
+
+/** The `cutover` update's answer. */
+export interface CutoverReport {
+  /** The sync stopped with the cluster holding every write the sources took up to the stop offsets. */
+  done: boolean;
+  /** Why it did not (the lag did not reach zero within the budget): the sync goes on. */
+  reason?: string;
+  /** How long the source masters held writes, from the first CLIENT PAUSE to the last CLIENT UNPAUSE. */
+  writePauseMs: number;
+  /** Per source master: its offset at the pause and the offset the cluster had applied. */
+  offsets: { shard: string; source: number; applied?: number }[];
+  keysVerified: number;
+  differences: { shard: string; key: string; reason: string }[];
+  differencesNotListed: number;
+}

@@ -1,0 +1,73 @@
+/** Small helpers shared by the activities: failures, heartbeats, logging, waiting. */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { ErrorTypeName } from '../model/errors';
+
+/** A business failure no retry can fix. */
+export function fail(type: ErrorTypeName, message: string, details?: unknown): never {
+  throw ApplicationFailure.create({ type, message, nonRetryable: true, details: details ? [details] : undefined });
+}
+
+function currentContext(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined; // called outside an activity (CLI plan/verify)
+  }
+}
+
+export const log = {
+  info(message: string, attrs?: Record<string, unknown>): void {
+    const ctx = currentContext();
+    if (ctx) ctx.log.info(message, attrs);
+    else if (process.env.RCO_VERBOSE) console.error(message, attrs ?? '');
+  },
+  warn(message: string, attrs?: Record<string, unknown>): void {
+    const ctx = currentContext();
+    if (ctx) ctx.log.warn(message, attrs);
+    else console.error(`warning: ${message}`, attrs ?? '');
+  },
+};
+
+export function heartbeat(details?: unknown): void {
+  currentContext()?.heartbeat(details);
+}
+
+/** Heartbeats every few seconds while `fn` runs, so a dead worker is noticed within the heartbeat timeout. */
+export async function withHeartbeat<T>(fn: () => Promise<T>, details?: () => unknown): Promise<T> {
+  const ctx = currentContext();
+  if (!ctx) return fn();
+  ctx.heartbeat(details?.());
+  const timer = setInterval(() => ctx.heartbeat(details?.()), 2000);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Polls `check` until it returns no problems. On timeout throws a retryable error naming what is still
+ * wrong, so the activity's retry policy decides whether to go on.
+ */
+export async function waitUntil(
+  what: string,
+  check: () => Promise<string[]>,
+  { timeoutMs = 60_000, intervalMs = 100 }: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let problems: string[] = [];
+  for (;;) {
+    try {
+      problems = await check();
+    } catch (err) {
+      problems = [(err as Error).message];
+    }
+    if (problems.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${problems.slice(0, 5).join('; ')}`);
+    heartbeat({ waitingFor: what });
+    await sleep(intervalMs);
+  }
+}
