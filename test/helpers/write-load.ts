@@ -2,7 +2,7 @@
  * A bounded, deterministic write load against a source: a fixed rate, at most a given time, ops chosen by a
  * seeded generator. It records which keys it touched, so that tests can tell writes from copy errors.
  */
-import type Redis from 'ioredis';
+import type { Cluster, default as Redis } from 'ioredis';
 
 /** One command of the load: [name, ...args]; `key` is the key it touches (for the record). */
 export interface LoadCommand {
@@ -34,10 +34,11 @@ export const stringMix =
  * within a slot, MULTI/EXEC, a script (propagated as its effects), binary key names, and writes in database 1.
  */
 export const everyTypeMix =
-  (prefix: string, keys = 2000): LoadMix =>
+  (prefix: string, keys = 2000, options: { db1?: boolean } = {}): LoadMix =>
   (random, n) => {
     const i = Math.floor(random() * keys);
-    const pick = Math.floor(random() * 20);
+    let pick = Math.floor(random() * 20);
+    if (pick === 16 && options.db1 === false) pick = 0;
     const k = (kind: string) => `${prefix}${kind}:${i % (kind === 'stream' ? 20 : keys)}`;
     switch (pick) {
       case 0:
@@ -143,7 +144,7 @@ function seeded(seed: number): () => number {
 }
 
 export function startWriteLoad(
-  client: Redis,
+  client: Redis | Cluster,
   options: { opsPerSecond: number; maxSeconds: number; maxOps?: number; mix: LoadMix; seed?: number },
 ): WriteLoad {
   let db1: Redis | undefined;
@@ -157,7 +158,9 @@ export function startWriteLoad(
     while (!stopping && stats.ops < maxOps && Date.now() - started < options.maxSeconds * 1000) {
       const due = Math.min(maxOps, Math.floor(((Date.now() - started) / 1000) * options.opsPerSecond));
       if (due > stats.ops) {
-        const pipeline = client.pipeline();
+        // A cluster client pipelines only keys of one slot: there, each command on its own.
+        const cluster = 'nodes' in client;
+        const pipeline = cluster ? undefined : client.pipeline();
         const others: Promise<unknown>[] = [];
         for (let n = stats.ops; n < due; n++) {
           const { command, key, transaction, db } = options.mix(random, n);
@@ -167,13 +170,14 @@ export function startWriteLoad(
             continue;
           }
           const [name, ...args] = command;
-          if (db === 1) {
-            db1 ??= client.duplicate({ db: 1 });
+          if (db === 1 && !cluster) {
+            db1 ??= (client as Redis).duplicate({ db: 1 });
             others.push(db1.call(String(name), ...args));
-          } else pipeline.call(String(name), ...args);
+          } else if (pipeline) pipeline.call(String(name), ...args);
+          else others.push(client.call(String(name), ...args));
         }
         const replies =
-          (await pipeline.exec().catch((): [Error | null, unknown][] => [[new Error('lost'), null]])) ?? [];
+          (await pipeline?.exec().catch((): [Error | null, unknown][] => [[new Error('lost'), null]])) ?? [];
         const settled = await Promise.allSettled(others);
         stats.errors +=
           replies.filter(([error]) => error).length + settled.filter((r) => r.status === 'rejected').length;

@@ -9,10 +9,12 @@ import Redis from 'ioredis';
 import path from 'node:path';
 import { RedisClusterClient, migrationWorkflowId } from '../../src/client';
 import { type ClusterSpec, ErrorType, adminAddress, masters } from '../../src/model';
+import { parseInfo } from '../../src/redis/cluster-nodes';
 import { compareAllKeys, fillEveryType, keysOnlyInTarget } from '../helpers/dataset';
 import { rootApplicationFailure } from '../helpers/failures';
 import { startTestRedis, stopTestServers } from '../helpers/servers';
 import { type Stack, freePortBlock, seedTopology, startStack, workflowBundle } from '../helpers/stack';
+import { portOpen } from '../../src/host/processes';
 import { sleep, waitFor } from '../helpers/wait';
 import { type WorkerProcess, killWorker, startWorkerProcess } from '../helpers/worker-process';
 import { everyTypeMix, startWriteLoad } from '../helpers/write-load';
@@ -126,6 +128,180 @@ test('a live sync carries writes made during and after the snapshot; cutover hol
   source.redis.disconnect();
 });
 
+/** The source's own replication counters: full syncs and partial resyncs it served. */
+async function syncStats(redis: Redis): Promise<{ full: number; partialOk: number }> {
+  const stats = parseInfo((await redis.info('stats')) as string);
+  return { full: Number(stats.sync_full), partialOk: Number(stats.sync_partial_ok) };
+}
+
+async function targetKeys(spec: ClusterSpec): Promise<number> {
+  let total = 0;
+  for (const address of targets(spec)) {
+    const node = new Redis(address);
+    total += await node.dbsize();
+    node.disconnect();
+  }
+  return total;
+}
+
+async function chunkRunning(spec: ClusterSpec): Promise<boolean> {
+  const { raw } = await client.handle(migrationWorkflowId(spec.name)).describe();
+  return (raw.pendingActivities ?? []).some(
+    (a) => a.activityType?.name === 'syncShardChunk' && Number(a.state) === 2, // STARTED
+  );
+}
+
+test('worker SIGKILLed in the snapshot and in the stream, the source restarted: resumed (partially when it can), then every key equal', async () => {
+  const KEYS = 200_000;
+  // A backlog that holds the writes of the ~10 s until Temporal notices a dead worker (README: sizing the backlog).
+  const args = ['--cluster-enabled', 'no', '--appendonly', 'yes', '--repl-backlog-size', '64mb'];
+  const source = await startSource('live-faults', ['--repl-backlog-size', '64mb']);
+  await fillEveryType(source.redis);
+  for (let start = 0; start < KEYS; start += 10_000) {
+    const pipeline = source.redis.pipeline();
+    for (let i = start; i < start + 10_000; i++) pipeline.set(`bulk:${i}`, `value-${i}-${'x'.repeat(i % 200)}`);
+    await pipeline.exec();
+  }
+  const spec = await provisioned('live-faults');
+  const loadClient = source.redis.duplicate();
+  const load = startWriteLoad(loadClient, { opsPerSecond: 3000, maxSeconds: 240, mix: everyTypeMix('load:') });
+  await client.migrate({
+    ...spec,
+    migration: {
+      mode: 'live',
+      source: {
+        type: 'standalone',
+        host: '127.0.0.1',
+        port: source.port,
+        databases: { '0': { prefix: '' }, '1': { prefix: 'db1:' } },
+      },
+    },
+  });
+
+  // 1. SIGKILL while the snapshot is being loaded: the next attempt takes a new snapshot, saying why.
+  await waitFor(
+    'the snapshot half loaded',
+    async () => ((await targetKeys(spec)) > KEYS / 4 ? true : undefined),
+    120_000,
+  );
+  await killWorker(workers.pop()!);
+  await startWorker();
+  await streaming(spec);
+  let sync = (await progressOf(spec))!.sync![0]!;
+  // The source served two snapshots; the killed attempt reported nothing, the retry says why it took another.
+  expect((await syncStats(source.redis)).full).toBe(2);
+  expect(sync.lastFullResync).toContain('was not loaded completely');
+  const snapshots = sync.fullResyncs;
+
+  // 2. SIGKILL while streaming: resumed from the offset by a partial resync (the source counts it), no new snapshot.
+  const before = await syncStats(source.redis);
+  await waitFor('a chunk streaming', async () => ((await chunkRunning(spec)) ? true : undefined));
+  await sleep(2000);
+  await killWorker(workers.pop()!);
+  await startWorker();
+  await waitFor('the stream resumed', async () =>
+    (await syncStats(source.redis)).partialOk > before.partialOk ? true : undefined,
+  );
+  await waitFor('progress after the resume', async () =>
+    (await progressOf(spec))!.sync![0]!.partialResyncs > sync.partialResyncs ? true : undefined,
+  );
+  sync = (await progressOf(spec))!.sync![0]!;
+  expect(sync.fullResyncs).toBe(snapshots);
+  expect((await syncStats(source.redis)).full).toBe(before.full);
+
+  // 3. The source restarts (its data kept in the AOF): a new replication id, so a new snapshot.
+  // The load stops across the restart (a client's writes to a server going away are lost, not refused), then goes on.
+  const before3 = await load.stop();
+  const admin = new Redis({ host: '127.0.0.1', port: source.port, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  await admin.call('SHUTDOWN').catch(() => undefined); // it closes the connection it came on
+  admin.disconnect();
+  await waitFor('the source to stop', async () => ((await portOpen(source.port)) ? undefined : true));
+  await startTestRedis(source.port, source.dir, args);
+  const load2 = startWriteLoad(loadClient, {
+    opsPerSecond: 3000,
+    maxSeconds: 240,
+    mix: everyTypeMix('load:'),
+    seed: 7,
+  });
+  await waitFor(
+    'a snapshot after the restart',
+    async () => ((await progressOf(spec))!.sync![0]!.fullResyncs > snapshots ? true : undefined),
+    120_000,
+  );
+  sync = (await progressOf(spec))!.sync![0]!;
+  console.log(`after the restart: ${sync.lastFullResync}`);
+  expect(sync.lastFullResync).toMatch(/new replication id|no longer in the source's backlog/);
+  await sleep(3000);
+
+  const stats = await load2.stop();
+  await streaming(spec);
+  const report = await client.cutover(spec.name, { pauseBudgetMs: 1000, verify: 'all' });
+  console.log(
+    `load ${before3.ops + stats.ops} ops; cutover: paused ${report.writePauseMs} ms, ${report.keysVerified} keys verified`,
+  );
+  expect(report.done).toBe(true);
+  expect(report.differences).toEqual([]);
+  expect(report.writePauseMs).toBeLessThan(1000);
+
+  const redis = new Redis({ host: '127.0.0.1', port: source.port });
+  const db0 = await compareAllKeys([redis], targets(spec));
+  expect(db0.differences).toEqual([]);
+  expect(db0.compared).toBeGreaterThan(KEYS);
+  const db1 = redis.duplicate({ db: 1 });
+  expect((await compareAllKeys([db1], targets(spec), { prefix: 'db1:' })).differences).toEqual([]);
+  expect((await keysOnlyInTarget([redis], targets(spec))).filter((k) => !k.startsWith('db1:'))).toEqual([]);
+  for (const c of [db1, redis, loadClient, source.redis]) c.disconnect();
+}, 400_000);
+
+test('a 3-master source cluster under load: one replica link per source master, cut over, every key equal', async () => {
+  const base = await freePortBlock(3);
+  const ports = [base, base + 1, base + 2];
+  for (const port of ports) await startTestRedis(port, path.join(stack.stateDir, `src-cluster-${port}`));
+  const nodes = ports.map((port) => new Redis({ host: '127.0.0.1', port }));
+  const thirds = [
+    [0, 5460],
+    [5461, 10922],
+    [10923, 16383],
+  ];
+  for (const [i, node] of nodes.entries())
+    await node.call('CLUSTER', 'ADDSLOTSRANGE', String(thirds[i]![0]), String(thirds[i]![1]));
+  for (const port of ports.slice(1)) await nodes[0]!.call('CLUSTER', 'MEET', '127.0.0.1', String(port));
+  await waitFor('the source cluster', async () => {
+    const states = await Promise.all(
+      nodes.map(async (n) => parseInfo((await n.call('CLUSTER', 'INFO')) as string).cluster_state),
+    );
+    return states.every((s) => s === 'ok') ? true : undefined;
+  });
+  const cluster = new Redis.Cluster(ports.map((port) => ({ host: '127.0.0.1', port })));
+  await fillEveryType(cluster);
+  const spec = await provisioned('live-from-cluster');
+  const load = startWriteLoad(cluster, {
+    opsPerSecond: 2000,
+    maxSeconds: 120,
+    mix: everyTypeMix('load:', 2000, { db1: false }),
+  });
+  await client.migrate({
+    ...spec,
+    migration: { mode: 'live', source: { type: 'cluster', nodes: [{ host: '127.0.0.1', port: ports[0]! }] } },
+  });
+  await streaming(spec);
+  expect((await progressOf(spec))!.sync!.map((s) => s.shard).sort()).toEqual(ports.map((p) => `127.0.0.1:${p}`).sort());
+  await sleep(5000);
+  const stats = await load.stop();
+  const report = await client.cutover(spec.name, { pauseBudgetMs: 1000, verify: 'all' });
+  console.log(
+    `cluster source: load ${stats.ops} ops; cutover paused ${report.writePauseMs} ms over ${report.offsets.length} masters`,
+  );
+  expect(report.done).toBe(true);
+  expect(report.offsets).toHaveLength(3);
+  expect(report.differences).toEqual([]);
+  const { compared, differences } = await compareAllKeys(nodes, targets(spec));
+  expect(differences).toEqual([]);
+  expect(compared).toBe((await Promise.all(nodes.map((n) => n.dbsize()))).reduce((a, b) => a + b, 0));
+  cluster.disconnect();
+  nodes.forEach((n) => n.disconnect());
+});
+
 test('FLUSHALL on the source stops the sync with its error, and the cluster keeps what it had', async () => {
   const source = await startSource('live-flush');
   for (let i = 0; i < 1000; i++) await source.redis.set(`key:${i}`, `v${i}`);
@@ -135,15 +311,7 @@ test('FLUSHALL on the source stops the sync with its error, and the cluster keep
     migration: { mode: 'live', source: { type: 'standalone', host: '127.0.0.1', port: source.port } },
   });
   await streaming(spec);
-  const held = async () => {
-    let total = 0;
-    for (const address of targets(spec)) {
-      const node = new Redis(address);
-      total += await node.dbsize();
-      node.disconnect();
-    }
-    return total;
-  };
+  const held = () => targetKeys(spec);
   const before = await held();
   await source.redis.flushall();
   const failure = await client.migrationResult(spec.name).then(

@@ -53,7 +53,9 @@ const text = (command: Buffer[]) =>
 const TRANSIENT = /^(OOM|LOADING|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|BUSY)/;
 
 export class StreamApplier {
-  private db = 0;
+  private db: number;
+  /** The database at the settled offset: what the checkpoint records. */
+  private settledDb: number;
   private batch: Pending[] = [];
   private transaction?: Pending[];
   /** The offset after the last command outside an open transaction: what a flush can checkpoint. */
@@ -63,11 +65,15 @@ export class StreamApplier {
   /** Set when the stream asked for an acknowledgement (REPLCONF GETACK). */
   ackWanted = false;
 
+  /** `db`: the source database the stream is in at `start` (from the checkpoint, or the snapshot's repl-stream-db). */
   constructor(
     private readonly options: ApplierOptions,
     start: number,
+    db: number,
   ) {
     this.settled = start;
+    this.db = db;
+    this.settledDb = db;
   }
 
   /** The offset everything up to which is in the batch (or applied). */
@@ -115,7 +121,10 @@ export class StreamApplier {
         case 'refuse':
           throw new SyncRefused(route.reason, text(args), end);
       }
-      if (!this.transaction) this.settled = end;
+      if (!this.transaction) {
+        this.settled = end;
+        this.settledDb = this.db;
+      }
     }
   }
 
@@ -125,6 +134,7 @@ export class StreamApplier {
    */
   async flush(): Promise<number> {
     const offset = this.settled;
+    const db = this.settledDb;
     const batch = this.batch;
     this.batch = [];
     const map = this.options.map;
@@ -146,6 +156,7 @@ export class StreamApplier {
       replid: this.options.replid,
       offset,
       phase: 'streaming',
+      db,
     } satisfies SyncCheckpoint);
     await Promise.all(
       map.masters().map(async (owner) => {

@@ -17,6 +17,8 @@ export interface SyncCheckpoint {
   offset: number;
   /** snapshot: a snapshot is being loaded (a crash means loading it again); streaming: the stream is applied. */
   phase: 'snapshot' | 'streaming';
+  /** The source database the stream is in at `offset` (its last SELECT before it): where commands after it go. */
+  db?: number;
 }
 
 let tagsBySlot: string[] | undefined;
@@ -104,7 +106,7 @@ export function appliedEverywhere(checkpoints: Map<string, SyncCheckpoint | unde
   const all = [...checkpoints.values()];
   if (all.length === 0 || all.some((c) => !c || c.phase !== 'streaming' || c.replid !== all[0]!.replid))
     return undefined;
-  return { ...all[0]!, offset: Math.min(...all.map((c) => c!.offset)) };
+  return all.reduce((min, c) => (c!.offset < min!.offset ? c : min))!;
 }
 
 export async function readStop(map: SlotMap, keys: SyncKeys): Promise<number | undefined> {

@@ -26,6 +26,8 @@ export interface SnapshotResult {
   rest: Buffer;
   /** With `collectKeys`: a 53-bit hash of every target key written (to find keys a new snapshot no longer has). */
   written?: Set<number>;
+  /** The database the stream that follows is in (the snapshot's repl-stream-db). */
+  streamDb: number;
 }
 
 /** A 53-bit hash of a key, for a set of the keys a snapshot wrote. */
@@ -41,7 +43,14 @@ export async function loadSnapshot(
   options: { prefixes: Map<number, Buffer | undefined>; collectKeys: boolean; now?: number },
 ): Promise<SnapshotResult> {
   const parser = new RdbParser();
-  const result: SnapshotResult = { keys: 0, expired: 0, functions: 0, rdbVersion: 0, rest: Buffer.alloc(0) };
+  const result: SnapshotResult = {
+    keys: 0,
+    expired: 0,
+    functions: 0,
+    rdbVersion: 0,
+    rest: Buffer.alloc(0),
+    streamDb: 0,
+  };
   if (options.collectKeys) result.written = new Set();
   const now = options.now ?? Date.now();
   let batch: { key: Buffer; command: Arg[] }[] = [];
@@ -114,6 +123,8 @@ export async function loadSnapshot(
         result.keys++;
         bytes += payload.length;
         if (batch.length >= BATCH_KEYS || bytes >= BATCH_BYTES) await flush();
+      } else if (event.kind === 'aux' && event.name === 'repl-stream-db') {
+        result.streamDb = Number(event.value);
       } else if (event.kind === 'function') {
         result.functions++;
         await Promise.all(

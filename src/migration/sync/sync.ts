@@ -146,6 +146,7 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
     let reason: string | undefined;
     let snapshot: SyncChunkResult['snapshot'];
     let head: Buffer = Buffer.alloc(0);
+    let db = resume?.db ?? 0;
     if (psync.kind === 'full') {
       const anyCheckpoint = [...checkpoints.values()].some(Boolean);
       reason = !anyCheckpoint
@@ -170,7 +171,8 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
         const slots = shardSlots(spec, await side.call('CLUSTER', 'NODES').catch(() => undefined));
         removed = await removeKeysNotWritten(map, loaded.written, (key) => belongsToShard(key, prefixes, slots));
       }
-      await writeCheckpoints(map, keys, { replid, offset, phase: 'streaming' });
+      db = loaded.streamDb;
+      await writeCheckpoints(map, keys, { replid, offset, phase: 'streaming', db });
       snapshot = { keys: loaded.keys, expired: loaded.expired, removed, seconds: (Date.now() - loadStarted) / 1000 };
       log.info('snapshot loaded', { shard: shard.id, ...snapshot, rdbVersion: loaded.rdbVersion });
       head = loaded.rest;
@@ -181,7 +183,7 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
 
     // The stream, from `offset`; each slot skips what it already holds (a batch cut off by a crash).
     const slotOffsets = psync.kind === 'full' ? new Map<number, number>() : await readSlotOffsets(map, keys, replid);
-    const applier = new StreamApplier({ map, table, prefixes, replid, keys, slotOffsets }, offset);
+    const applier = new StreamApplier({ map, table, prefixes, replid, keys, slotOffsets }, offset, db);
     const stream = new ReplicationStream(offset);
     let applied = offset;
     let stopped = false;
@@ -217,7 +219,12 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
         stopped = true;
         break;
       }
-      if (Date.now() - started >= input.maxMs) break;
+      if (Date.now() - started >= input.maxMs) {
+        // Never end far behind: the next chunk continues from the source's backlog, which must still hold the offset.
+        const source = await sourceReplication(side);
+        const behind = source.offset - applied;
+        if (behind <= source.backlog / 4 || Date.now() - started >= 5 * input.maxMs) break;
+      }
       if (input.opsPerSecond) {
         const elapsed = (Date.now() - started) / 1000;
         const ahead = applier.applied / input.opsPerSecond - elapsed;
