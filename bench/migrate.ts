@@ -1,52 +1,92 @@
 /**
- * bench:migrate — one dataset (200,000 keys of mixed types and sizes, 10% with TTL) copied into two freshly
- * provisioned clusters of the same shape: by our workflow (migrateRedisData, real worker process) and by
- * `redis-cli --cluster import --cluster-copy --cluster-replace`. Prints keys/s for both, our worker's peak RSS
- * (VmHWM) after a further 1,000,000-key migration, and last ratio_vs_redis_cli_import=<ours/theirs>.
+ * bench:migrate. One freshly provisioned cluster of the seed shape, measured in one run:
+ * - its own write ceiling: `redis-benchmark --cluster -t set -P 64` on it;
+ * - a snapshot copy (migrateRedisData, mode "snapshot") of a mixed dataset, keys/s and ratio to the ceiling, and
+ *   `redis-cli --cluster import` of the same dataset;
+ * - live mode's initial load of the same dataset (the RDB parsed and RESTOREd into all owners), and the other way of
+ *   loading it (spooled to disk with `redis-cli --rdb`, loaded by a temporary redis-server, copied by our snapshot
+ *   copy), keys/s and ratios;
+ * - the live stream applied under a steady write load (redis-benchmark on the source), commands/s;
+ * - the cutover's write pause under a 2,000 ops/s load;
+ * - verify of every key, keys/s;
+ * - the worker's peak RSS (VmHWM), the worker run as the Dockerfile runs it (node lib/worker.js, heap cap).
+ * The target is emptied between phases (it is this benchmark's own cluster). Last line: ratio_vs_write_ceiling=
+ * <live initial load / ceiling>.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Redis from 'ioredis';
 import { RedisClusterClient, migrationWorkflowId } from '../src/client';
+import { withSpecAccess } from '../src/cluster/access';
 import { PROJECT_ROOT, toolPath } from '../src/host/tools';
+import { readSyncOffsets } from '../src/migration/sync/cutover';
+import { verifyShardKeys } from '../src/migration/verify';
+import { type ClusterSpec, type ClusterSpecInput, type MigrationSpecInput, parseClusterSpec } from '../src/model';
 import { WORKER_HEAP_FLAG } from '../src/settings';
-import { type ClusterSpec } from '../src/model';
 import { startTestRedis, stopTestServers } from '../test/helpers/servers';
 import { freePortBlock, seedTopology, startStack } from '../test/helpers/stack';
 import { killWorker, startWorkerProcess } from '../test/helpers/worker-process';
+import { everyTypeMix, startWriteLoad } from '../test/helpers/write-load';
 
-const KEYS = Number(process.env.BENCH_KEYS ?? 200_000);
-const RSS_KEYS = Number(process.env.BENCH_RSS_KEYS ?? 1_000_000);
-/** Node flags of the worker process (BENCH_NODE_FLAGS, space separated); by default those the Dockerfile uses. */
+const KEYS = Number(process.env.BENCH_KEYS ?? 300_000);
+const BIG_HASH_FIELDS = Number(process.env.BENCH_BIG_HASH ?? 300_000);
+const APPLY_COMMANDS = Number(process.env.BENCH_APPLY_COMMANDS ?? 100_000); // per redis-benchmark test (4 tests)
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? WORKER_HEAP_FLAG).split(' ').filter(Boolean);
 
-async function fillMixed(client: Redis, count: number, prefix: string): Promise<void> {
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const line = (name: string, value: string | number) => console.log(`${name}=${value}`);
+
+/** 70% strings of 20-600 bytes, the rest hashes, lists, sets, sorted sets; 15% with an expiry. */
+async function fillMixed(client: Redis, count: number): Promise<void> {
   for (let start = 0; start < count; start += 5000) {
     const p = client.pipeline();
     for (let i = start; i < Math.min(start + 5000, count); i++) {
-      const key = `${prefix}:${i}`;
+      const key = `bench:${i}`;
       const kind = i % 20;
-      if (kind < 14) p.set(key, 'x'.repeat(10 + ((i * 37) % 990)));
+      if (kind < 14) p.set(key, 'x'.repeat(20 + ((i * 37) % 581)));
       else if (kind < 16) p.hset(key, 'a', String(i), 'b', 'y'.repeat(50), 'c', 'z');
       else if (kind < 18) p.rpush(key, 'one', 'two', 'three', String(i));
       else if (kind < 19) p.sadd(key, 'm1', 'm2', String(i));
       else p.zadd(key, 1, 'a', 2, 'b', i, 'c');
-      if (i % 10 === 0) p.pexpire(key, 3_600_000);
+      if (i % 20 < 3) p.pexpire(key, 3_600_000);
     }
     await p.exec();
   }
+  for (let start = 0; start < BIG_HASH_FIELDS; start += 10_000) {
+    const args: string[] = [];
+    for (let i = start; i < Math.min(start + 10_000, BIG_HASH_FIELDS); i++) args.push(`field:${i}`, `value:${i}`);
+    await client.hset('bench:big-hash', ...args);
+  }
 }
 
-/** Peak resident memory of the worker process (node lib/worker.js, started directly). */
-function workerPeakRssMb(pid: number): number {
-  const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-  return kb / 1024;
+function peakRssMb(pid: number): number {
+  return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+}
+
+function run(tool: string, args: string[]): string {
+  const result = spawnSync(toolPath(tool), args, { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (result.status !== 0) throw new Error(`${tool} ${args.join(' ')}: ${result.stderr || result.stdout}`);
+  return result.stdout;
+}
+
+/**
+ * Empties this benchmark's own cluster between phases, and compacts every node's AOF (waiting for the rewrites), so
+ * that each phase starts from the same state: no AOF rewrite of an earlier phase's data forks in the middle of it.
+ */
+async function flushTarget(spec: ClusterSpec): Promise<void> {
+  const m1 = spec.nodes[0]!;
+  run('redis-cli', ['--cluster', 'call', `${m1.host}:${m1.port}`, 'FLUSHALL']);
+  run('redis-cli', ['--cluster', 'call', `${m1.host}:${m1.port}`, 'BGREWRITEAOF']);
+  for (const node of spec.nodes)
+    for (;;) {
+      const info = run('redis-cli', ['-h', node.host, '-p', String(node.port), 'INFO', 'persistence']);
+      if (/aof_rewrite_in_progress:0/.test(info) && /aof_rewrite_scheduled:0/.test(info)) break;
+      await sleep(100);
+    }
 }
 
 async function main(): Promise<void> {
-  // The worker as the Dockerfile runs it: compiled JavaScript under node with the workflow code bundled at build
-  // time, so that the RSS figure is the copy's, not webpack's or tsx's.
   const build = spawnSync('npm', ['run', 'build'], { cwd: PROJECT_ROOT, encoding: 'utf8' });
   if (build.status !== 0) throw new Error(`build failed: ${build.stdout}${build.stderr}`);
   const stack = await startStack('bench-migrate');
@@ -57,80 +97,181 @@ async function main(): Promise<void> {
   );
   await worker.ready;
   const client = await RedisClusterClient.connect({ address: stack.temporal.address });
+  let runs = 0;
   try {
-    // One after the other: both topologies read their configs from the same S3 keys.
-    const provision = async (name: string) => {
-      const spec = await seedTopology(stack, name);
-      await client.provision(spec);
-      await client.result(spec.name);
-      return spec;
-    };
-    const ours = await provision('ours');
-    const theirs = await provision('theirs');
+    const target = await seedTopology(stack, 'bench');
+    await client.provision(target);
+    await client.result(target.name);
+    const m1 = target.nodes[0]!;
+
+    // The cluster's own write ceiling.
+    const benchmark = run('redis-benchmark', [
+      '--cluster',
+      '-h',
+      m1.host,
+      '-p',
+      String(m1.port),
+      '-t',
+      'set',
+      '-P',
+      '64',
+      '-n',
+      '1000000',
+      '-r',
+      '100000',
+      '-q',
+    ]);
+    const ceiling = Number(/SET: ([\d.]+) requests per second/.exec(benchmark)?.[1]);
+    line('write_ceiling_ops_per_s', Math.round(ceiling));
+    await flushTarget(target);
+
     const port = await freePortBlock(1);
-    await startTestRedis(port, path.join(stack.stateDir, 'source'), ['--cluster-enabled', 'no']);
+    await startTestRedis(port, path.join(stack.stateDir, 'source'), [
+      '--cluster-enabled',
+      'no',
+      '--repl-backlog-size',
+      '256mb',
+    ]);
     const source = new Redis({ host: '127.0.0.1', port });
-    await fillMixed(source, KEYS, 'bench');
-    console.log(`dataset: ${await source.dbsize()} keys on 127.0.0.1:${port}`);
+    await fillMixed(source, KEYS);
+    const total = await source.dbsize();
+    console.log(
+      `dataset: ${total} keys (${KEYS} mixed, 15% with an expiry, and one hash of ${BIG_HASH_FIELDS} fields)`,
+    );
 
-    const migrateInto = async (spec: ClusterSpec, sourcePort: number) => {
-      const started = performance.now();
-      await client.migrate({
-        ...spec,
-        migration: {
-          source: { type: 'standalone', host: '127.0.0.1', port: sourcePort },
-          copyMode: (process.env.BENCH_COPY_MODE as 'auto' | 'dump-restore' | undefined) ?? 'auto',
-          ...(process.env.BENCH_BATCH ? { batchSize: Number(process.env.BENCH_BATCH) } : {}),
-        },
-      });
-      const result = await client.result(migrationWorkflowId(spec.name));
-      const total = (performance.now() - started) / 1000;
-      const copySeconds = (result.steps.find((s) => s.name === 'migrateData')!.durationMs ?? 0) / 1000;
-      return { total, copySeconds, result };
+    const migrate = async (name: string, migration: MigrationSpecInput) => {
+      const spec = parseClusterSpec({ ...target, name, migration } as ClusterSpecInput);
+      const handle = await client.migrate(spec);
+      return Object.assign(spec, { firstRunId: handle.firstExecutionRunId });
     };
-    const mine = await migrateInto(ours, port);
-    const oursRate = KEYS / mine.copySeconds;
-    console.log(
-      `ours: copy ${mine.copySeconds.toFixed(2)} s (${Math.round(oursRate)} keys/s), with verify ${mine.total.toFixed(2)} s, unequal ${mine.result.migration?.unequal.length}`,
-    );
+    const stepSeconds = (steps: { name: string; durationMs?: number }[], step: string) =>
+      (steps.find((s) => s.name === step)?.durationMs ?? 0) / 1000;
 
-    console.log(`worker peak RSS (VmHWM) so far: ${workerPeakRssMb(worker.child.pid!).toFixed(0)} MB`);
-    const m1 = theirs.nodes[0]!;
-    const started = performance.now();
-    const run = spawnSync(
-      toolPath('redis-cli'),
-      [
-        '--cluster',
-        'import',
-        `${m1.host}:${m1.port}`,
-        '--cluster-from',
-        `127.0.0.1:${port}`,
-        '--cluster-copy',
-        '--cluster-replace',
-      ],
-      { encoding: 'utf8', maxBuffer: 1 << 30 },
-    );
-    const theirSeconds = (performance.now() - started) / 1000;
-    if (run.status !== 0) throw new Error(`redis-cli --cluster import failed: ${run.stderr || run.stdout.slice(-500)}`);
-    const theirsRate = KEYS / theirSeconds;
-    console.log(
-      `redis-cli --cluster import --cluster-copy --cluster-replace: ${theirSeconds.toFixed(2)} s (${Math.round(theirsRate)} keys/s)`,
-    );
+    // Snapshot mode.
+    const snap = await migrate(`bench-snap-${++runs}`, {
+      source: { type: 'standalone', host: '127.0.0.1', port },
+    });
+    const snapResult = await client.migrationResult(snap.name);
+    const snapSeconds = stepSeconds(snapResult.steps, 'migrateData');
+    line('snapshot_copy_keys_per_s', Math.round(total / snapSeconds));
+    line('snapshot_copy_ratio_vs_write_ceiling', (total / snapSeconds / ceiling).toFixed(2));
+    await flushTarget(target);
 
-    if (RSS_KEYS > 0) {
-      const bigPort = await freePortBlock(1);
-      await startTestRedis(bigPort, path.join(stack.stateDir, 'source-big'), ['--cluster-enabled', 'no']);
-      const big = new Redis({ host: '127.0.0.1', port: bigPort });
-      await fillMixed(big, RSS_KEYS, 'rss');
-      const run2 = await migrateInto({ ...ours, name: 'ours-rss' }, bigPort);
-      console.log(
-        `ours, ${RSS_KEYS} keys: copy ${run2.copySeconds.toFixed(2)} s (${Math.round(RSS_KEYS / run2.copySeconds)} keys/s)`,
-      );
-      big.disconnect();
+    // The baseline of earlier runs: redis-cli's own import, into the same cluster.
+    const importStarted = performance.now();
+    run('redis-cli', [
+      '--cluster',
+      'import',
+      `${m1.host}:${m1.port}`,
+      '--cluster-from',
+      `127.0.0.1:${port}`,
+      '--cluster-copy',
+      '--cluster-replace',
+    ]);
+    const importRate = total / ((performance.now() - importStarted) / 1000);
+    line('redis_cli_import_keys_per_s', Math.round(importRate));
+    line('snapshot_copy_ratio_vs_redis_cli_import', (total / snapSeconds / importRate).toFixed(1));
+    await flushTarget(target);
+
+    // The other way to load a snapshot: spooled to disk, a temporary redis-server, our snapshot copy.
+    const spoolStarted = performance.now();
+    const rdbFile = path.join(stack.stateDir, 'spool', 'dump.rdb');
+    spawnSync('mkdir', ['-p', path.dirname(rdbFile)]);
+    run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), '--rdb', rdbFile]);
+    const spoolPort = await freePortBlock(1);
+    await startTestRedis(spoolPort, path.dirname(rdbFile), ['--cluster-enabled', 'no', '--dbfilename', 'dump.rdb']);
+    const spool = await migrate(`bench-spool-${++runs}`, {
+      source: { type: 'standalone', host: '127.0.0.1', port: spoolPort },
+    });
+    const spoolResult = await client.migrationResult(spool.name);
+    const spoolSeconds = (performance.now() - spoolStarted) / 1000 - stepSeconds(spoolResult.steps, 'verifyData');
+    line('live_initial_load_spooled_keys_per_s', Math.round(total / spoolSeconds));
+    await flushTarget(target);
+
+    // Live mode: the initial load.
+    const live = await migrate(`bench-live-${++runs}`, {
+      mode: 'live',
+      source: { type: 'standalone', host: '127.0.0.1', port },
+    });
+    const id = migrationWorkflowId(live.name);
+    const progress = async () => (await client.progress(id)).migration?.sync?.[0];
+    let shard = await progress();
+    while (shard?.phase !== 'streaming') {
+      await sleep(200);
+      shard = await progress();
     }
-    console.log(`worker peak RSS (VmHWM): ${workerPeakRssMb(worker.child.pid!).toFixed(0)} MB`);
+    const loadRate = shard.snapshotKeys! / shard.snapshotSeconds!;
+    console.log(
+      `live initial load: ${shard.snapshotKeys} keys in ${shard.snapshotSeconds!.toFixed(2)} s, after the source waited ${shard.snapshotWaitSeconds!.toFixed(1)} s to send (repl-diskless-sync-delay)`,
+    );
+    line('live_initial_load_keys_per_s', Math.round(loadRate));
+    line('live_initial_load_ratio_vs_write_ceiling', (loadRate / ceiling).toFixed(2));
+
+    // The stream under a steady load far above what it applies: how fast it catches up.
+    const syncId = `${id}:${live.firstRunId}`;
+    const liveShards = [{ id: `127.0.0.1:${port}`, host: '127.0.0.1', port }];
+    const offsets = () => withSpecAccess(live, () => readSyncOffsets(live, liveShards, syncId));
+    const applyStarted = performance.now();
+    run('redis-benchmark', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-t',
+      'set,incr,lpush,hset',
+      '-n',
+      String(APPLY_COMMANDS),
+      '-r',
+      '200000',
+      '-P',
+      '16',
+      '-q',
+    ]);
+    const issued = 4 * APPLY_COMMANDS;
+    const loadSeconds = (performance.now() - applyStarted) / 1000;
+    for (;;) {
+      const [o] = await offsets();
+      if (o && o.applied !== undefined && o.applied >= o.source) break;
+      await sleep(50);
+    }
+    const applySeconds = (performance.now() - applyStarted) / 1000;
+    console.log(
+      `stream: ${issued} commands written in ${loadSeconds.toFixed(1)} s, applied by ${applySeconds.toFixed(1)} s`,
+    );
+    line('live_apply_ops_per_s', Math.round(issued / applySeconds));
+
+    // The cutover under a 2,000 ops/s load.
+    const loadClient = source.duplicate();
+    const load = startWriteLoad(loadClient, {
+      opsPerSecond: 2000,
+      maxSeconds: 60,
+      mix: everyTypeMix('cut:', 2000, { db1: false }),
+    });
+    await sleep(3000);
+    const report = await client.cutover(live.name, { pauseBudgetMs: 1000, verify: 'sample' });
+    await load.stop();
+    loadClient.disconnect();
+    if (!report.done) throw new Error(`the cutover did not happen: ${report.reason}`);
+    line('cutover_pause_ms', report.writePauseMs);
+
+    // Verify of every key (the source has stopped changing).
+    const verifyStarted = performance.now();
+    const verified = await withSpecAccess(live, () =>
+      verifyShardKeys({
+        spec: live,
+        shard: { id: `127.0.0.1:${port}/db0`, host: '127.0.0.1', port, db: 0, prefix: '', keys: total },
+        all: true,
+      }),
+    );
+    const verifySeconds = (performance.now() - verifyStarted) / 1000;
+    console.log(
+      `verify: ${verified.checked} keys in ${verifySeconds.toFixed(1)} s, ${verified.differencesFound} differences (the load's writes after the cutover stay in the source)`,
+    );
+    line('verify_all_keys_per_s', Math.round(verified.checked / verifySeconds));
+
+    line('worker_peak_rss_mb', Math.round(peakRssMb(worker.child.pid!)));
+    line('ratio_vs_write_ceiling', (loadRate / ceiling).toFixed(2));
     source.disconnect();
-    console.log(`ratio_vs_redis_cli_import=${(oursRate / theirsRate).toFixed(1)}`);
   } finally {
     await client.close();
     await killWorker(worker);

@@ -27,7 +27,7 @@ link_tool() { # name, candidates...
 }
 
 # --- Redis ---------------------------------------------------------------------------------------
-if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null || ! command -v redis-benchmark >/dev/null; then
   echo "setup: installing redis-server and redis-tools (Debian)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -35,6 +35,7 @@ if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; th
 fi
 link_tool redis-server "$(command -v redis-server)"
 link_tool redis-cli "$(command -v redis-cli)"
+link_tool redis-benchmark "$(command -v redis-benchmark)"
 
 # --- Chromium, for the Web UI test (playwright-core drives it; it never downloads a browser) ------
 if ! command -v chromium >/dev/null; then

@@ -14,6 +14,7 @@ export const PROJECT_ROOT = projectRoot();
 const envNames: Record<string, string> = {
   'redis-server': 'RCO_REDIS_SERVER',
   'redis-cli': 'RCO_REDIS_CLI',
+  'redis-benchmark': 'RCO_REDIS_BENCHMARK',
   temporal: 'RCO_TEMPORAL_BIN',
   weed: 'RCO_WEED_BIN',
   moto_server: 'RCO_MOTO_SERVER_BIN',

@@ -68,6 +68,9 @@ export interface SyncShardProgress {
   /** Why the last snapshot was taken. */
   lastFullResync?: string;
   snapshotKeys?: number;
+  /** How long loading the last snapshot took, from its first byte; and how long the source took to start sending it. */
+  snapshotSeconds?: number;
+  snapshotWaitSeconds?: number;
   /** The source's repl-backlog-size: past this lag, the sync must take a new snapshot. */
   backlogBytes?: number;
   warning?: string;

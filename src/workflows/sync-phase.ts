@@ -195,6 +195,8 @@ export async function syncData(spec: ClusterSpec, run: Run, progress: MigrationP
         entry.fullResyncs++;
         entry.lastFullResync = result.reason;
         entry.snapshotKeys = result.snapshot?.keys;
+        entry.snapshotSeconds = result.snapshot?.seconds;
+        entry.snapshotWaitSeconds = result.snapshot?.waitSeconds;
       } else entry.partialResyncs++;
       entry.phase = result.stopped ? 'done' : entry.phase === 'cutover' ? 'cutover' : 'streaming';
       progress.phase = cutoverRunning ? 'cutover' : phaseOf(sync);

@@ -3,15 +3,14 @@
  * (PSYNC <replid> <offset+1>) or take a new snapshot when the source cannot continue (and say why), then apply the
  * stream for a bounded time, acknowledging the offset applied. The workflow runs chunk after chunk.
  */
-import calculateSlot from 'cluster-key-slot';
 import type Redis from 'ioredis';
 import { type ClusterSpec, ErrorType } from '../../model';
-import { parseClusterNodes, parseInfo } from '../../redis/cluster-nodes';
+import { parseInfo } from '../../redis/cluster-nodes';
 import { ReplyError } from '../../redis/bulk';
 import type { SlotMap } from '../../redis/slot-map';
-import { fail, heartbeat, log, sleep } from '../../runtime/context';
+import { fail, heartbeat, log, sleep, withHeartbeat } from '../../runtime/context';
 import { connectSource, migrationOf, sourceAccess } from '../sources';
-import { isInternalKey, targetMap } from '../target';
+import { targetMap } from '../target';
 import { StreamApplier, SyncRefused } from './apply';
 import {
   type SyncKeys,
@@ -25,7 +24,8 @@ import {
 } from './checkpoints';
 import { type CommandTable, commandTable } from './commands';
 import { LinkRefused, ReplicaLink } from './link';
-import { keyHash, loadSnapshot } from './snapshot';
+import { belongsToShard, removeKeysNotWritten, shardSlots } from './resync';
+import { loadSnapshot } from './snapshot';
 import { ReplicationStream } from './stream';
 
 /** A source master, read as one replica. */
@@ -62,7 +62,8 @@ export interface SyncChunkResult {
   resync: 'partial' | 'full';
   /** Why it took a new snapshot (full). */
   reason?: string;
-  snapshot?: { keys: number; expired: number; removed: number; seconds: number };
+  /** The snapshot taken: keys loaded, how long the source took to start sending it, and to load it. */
+  snapshot?: { keys: number; expired: number; removed: number; waitSeconds: number; seconds: number };
   /** The cutover's stop marker was reached: the sync is over. */
   stopped: boolean;
 }
@@ -79,34 +80,6 @@ function prefixesOf(spec: ClusterSpec): Map<number, Buffer | undefined> {
 
 async function loadCommandTable(map: SlotMap): Promise<CommandTable> {
   return commandTable((await (await map.client(map.masters()[0]!)).call('COMMAND')) as unknown[]);
-}
-
-/** Removes the shard's keys that the new snapshot did not write: the source deleted them while it was away. */
-async function removeKeysNotWritten(
-  map: SlotMap,
-  written: Set<number>,
-  belongs: (key: Buffer) => boolean,
-): Promise<number> {
-  let removed = 0;
-  for (const owner of map.masters()) {
-    const client = await map.client(owner);
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scanBuffer(cursor, 'COUNT', 1000);
-      cursor = next.toString();
-      const stale = keys.filter((key) => !isInternalKey(key) && belongs(key) && !written.has(keyHash(key)));
-      if (stale.length > 0) {
-        await (
-          await map.bulk(owner)
-        ).execOrThrow(
-          stale.map((key) => ['UNLINK', key]),
-          'removing keys the source no longer has',
-        );
-        removed += stale.length;
-      }
-    } while (cursor !== '0');
-  }
-  return removed;
 }
 
 /** What the source says of its replication: its offset and backlog size. */
@@ -160,8 +133,13 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
       ({ replid, offset } = psync);
       // Marked first: a crash while loading makes the next chunk take a snapshot again, never continue on half of one.
       await writeCheckpoints(map, keys, { replid, offset, phase: 'snapshot' });
+      const asked = Date.now();
+      // The source may wait before it sends (repl-diskless-sync-delay, or a BGSAVE to disk): not loading time.
+      const framing = await withHeartbeat(
+        () => link!.rdbFraming(),
+        () => ({ phase: 'snapshot', waiting: true }),
+      );
       const loadStarted = Date.now();
-      const framing = await link.rdbFraming();
       const loaded = await loadSnapshot(link, framing, map, {
         prefixes,
         collectKeys: anyCheckpoint && input.ownTarget,
@@ -173,7 +151,13 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
       }
       db = loaded.streamDb;
       await writeCheckpoints(map, keys, { replid, offset, phase: 'streaming', db });
-      snapshot = { keys: loaded.keys, expired: loaded.expired, removed, seconds: (Date.now() - loadStarted) / 1000 };
+      snapshot = {
+        keys: loaded.keys,
+        expired: loaded.expired,
+        removed,
+        waitSeconds: (loadStarted - asked) / 1000,
+        seconds: (Date.now() - loadStarted) / 1000,
+      };
       log.info('snapshot loaded', { shard: shard.id, ...snapshot, rdbVersion: loaded.rdbVersion });
       head = loaded.rest;
     } else {
@@ -276,20 +260,4 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
     side.disconnect();
     map.close();
   }
-}
-
-/** The slots a source cluster master owns (undefined for a standalone source: every key is its). */
-function shardSlots(spec: ClusterSpec, nodes: unknown): [number, number][] | undefined {
-  if (migrationOf(spec).source.type !== 'cluster' || typeof nodes !== 'string') return undefined;
-  return parseClusterNodes(nodes)
-    .find((n) => n.myself)
-    ?.slots.map(([a, b]) => [a, b]);
-}
-
-function belongsToShard(key: Buffer, prefixes: Map<number, Buffer | undefined>, slots?: [number, number][]): boolean {
-  if (slots) {
-    const slot = calculateSlot(key);
-    return slots.some(([a, b]) => slot >= a && slot <= b);
-  }
-  return [...prefixes.values()].some((prefix) => !prefix || key.subarray(0, prefix.length).equals(prefix));
 }

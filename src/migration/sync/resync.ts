@@ -1,0 +1,59 @@
+/**
+ * After a new snapshot of a source the cluster already held (a restart, a failover, a backlog that moved on): keys the
+ * source no longer has are removed, when everything in the cluster came from the sources.
+ */
+import calculateSlot from 'cluster-key-slot';
+import type { ClusterSpec } from '../../model';
+import { parseClusterNodes } from '../../redis/cluster-nodes';
+import type { SlotMap } from '../../redis/slot-map';
+import { migrationOf } from '../sources';
+import { isInternalKey } from '../target';
+import { keyHash } from './snapshot';
+
+/** Removes the shard's keys that the new snapshot did not write: the source deleted them while it was away. */
+export async function removeKeysNotWritten(
+  map: SlotMap,
+  written: Set<number>,
+  belongs: (key: Buffer) => boolean,
+): Promise<number> {
+  let removed = 0;
+  for (const owner of map.masters()) {
+    const client = await map.client(owner);
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scanBuffer(cursor, 'COUNT', 1000);
+      cursor = next.toString();
+      const stale = keys.filter((key) => !isInternalKey(key) && belongs(key) && !written.has(keyHash(key)));
+      if (stale.length > 0) {
+        await (
+          await map.bulk(owner)
+        ).execOrThrow(
+          stale.map((key) => ['UNLINK', key]),
+          'removing keys the source no longer has',
+        );
+        removed += stale.length;
+      }
+    } while (cursor !== '0');
+  }
+  return removed;
+}
+
+/** The slots a source cluster master owns (undefined for a standalone source: every key is its). */
+export function shardSlots(spec: ClusterSpec, nodes: unknown): [number, number][] | undefined {
+  if (migrationOf(spec).source.type !== 'cluster' || typeof nodes !== 'string') return undefined;
+  return parseClusterNodes(nodes)
+    .find((n) => n.myself)
+    ?.slots.map(([a, b]) => [a, b]);
+}
+
+export function belongsToShard(
+  key: Buffer,
+  prefixes: Map<number, Buffer | undefined>,
+  slots?: [number, number][],
+): boolean {
+  if (slots) {
+    const slot = calculateSlot(key);
+    return slots.some(([a, b]) => slot >= a && slot <= b);
+  }
+  return [...prefixes.values()].some((prefix) => !prefix || key.subarray(0, prefix.length).equals(prefix));
+}
