@@ -4,7 +4,17 @@ import { type ProvisionProgress, RedisClusterClient } from '../client';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function shardDetail(s: NonNullable<ProvisionProgress['migration']>['shards'][number]): string {
+type Migration = NonNullable<ProvisionProgress['migration']>;
+
+/** A live sync's source master, in one line. */
+function syncDetail(s: NonNullable<Migration['sync']>[number]): string {
+  const lag = s.lagBytes !== undefined ? `, lag ${s.lagBytes} B (~${s.lagSeconds ?? 0} s)` : '';
+  const rate = s.opsPerSecond !== undefined ? `, ${s.opsPerSecond} ops/s` : '';
+  const resyncs = `, snapshots ${s.fullResyncs}, resumed ${s.partialResyncs}`;
+  return `${s.phase}${lag}${rate}${resyncs}${s.warning ? ` - ${s.warning}` : ''}`;
+}
+
+function shardDetail(s: Migration['shards'][number]): string {
   const eta = s.etaSeconds !== undefined ? `, ETA ${s.etaSeconds}s` : '';
   return `copied ${s.copied} skipped ${s.skipped} failed ${s.failed}, ${s.rate} keys/s${eta}${s.done ? ', done' : ''}`;
 }
@@ -21,6 +31,7 @@ class LinePrinter {
       this.lastShardLine = Date.now();
       for (const s of p.migration.shards)
         console.log(`  ${s.shard}: scanned ${s.scanned}/${s.keysTotal}, ${shardDetail(s)}`);
+      for (const s of p.migration.sync ?? []) console.log(`  ${s.shard}: ${syncDetail(s)}`);
     }
   }
   stop(): void {}
@@ -49,6 +60,16 @@ class Bars {
       }
       bar.setTotal(Math.max(s.keysTotal, s.scanned, 1));
       bar.update(s.scanned, { detail: shardDetail(s) });
+    }
+    // Live sync: how far the cluster has applied each source master's stream.
+    for (const s of p.migration?.sync ?? []) {
+      let bar = this.shards.get(s.shard);
+      if (!bar) {
+        bar = this.multi.create(1, 0, { label: s.shard.slice(0, 24).padEnd(24), detail: '' });
+        this.shards.set(s.shard, bar);
+      }
+      bar.setTotal(Math.max(s.sourceOffset ?? 1, 1));
+      bar.update(s.appliedOffset ?? 0, { detail: syncDetail(s) });
     }
   }
   stop(): void {
@@ -88,7 +109,9 @@ export async function watchRun(
 export function registerWatch(program: Command): void {
   program
     .command('watch')
-    .description('follow a run live: steps, and per source shard keys scanned, copied, skipped, failed, rate and ETA')
+    .description(
+      'follow a run live: steps; per source shard keys copied, rate and ETA, or (live mode) phase, lag and commands/s',
+    )
     .argument('<run>', 'cluster name (its provisioning run) or a workflow id such as redis-cluster-<name>-migration')
     .option('--json', 'one JSON progress snapshot per line, then the final status')
     .action(async (run: string, options: { json?: boolean }) => {

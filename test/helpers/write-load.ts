@@ -37,7 +37,7 @@ export const everyTypeMix =
   (prefix: string, keys = 2000, options: { db1?: boolean } = {}): LoadMix =>
   (random, n) => {
     const i = Math.floor(random() * keys);
-    let pick = Math.floor(random() * 20);
+    let pick = Math.floor(random() * 25);
     if (pick === 16 && options.db1 === false) pick = 0;
     const k = (kind: string) => `${prefix}${kind}:${i % (kind === 'stream' ? 20 : keys)}`;
     switch (pick) {
@@ -111,8 +111,31 @@ export const everyTypeMix =
         return { command: ['pexpireat', k('counter'), Date.now() + 300_000], key: k('counter') };
       case 18:
         return { command: ['unlink', k('ttl')], key: k('ttl') };
-      default:
+      case 19:
         return { command: ['setrange', k('str'), 3, 'xyz'], key: k('str') };
+      // Consumer groups: XREADGROUP reaches replicas as XCLAIM (and XGROUP SETID), XACK and XDEL as they are.
+      case 20:
+        return { command: ['xgroup', 'CREATE', k('stream'), 'g', '0', 'MKSTREAM'], key: k('stream') };
+      case 21:
+        return {
+          command: ['xreadgroup', 'GROUP', 'g', `c${n % 3}`, 'COUNT', 2, 'STREAMS', k('stream'), '>'],
+          key: k('stream'),
+        };
+      case 22:
+        return { command: ['xtrim', k('stream'), 'MAXLEN', 150], key: k('stream') };
+      case 23:
+        return { command: ['xautoclaim', k('stream'), 'g', 'c9', 0, '0-0', 'COUNT', 1], key: k('stream') };
+      default:
+        // XACK of a pending entry (its id found by a script; the script reaches replicas as the XACK).
+        return {
+          command: [
+            'eval',
+            "local p = redis.call('XPENDING', KEYS[1], 'g', '-', '+', 1) if p[1] then return redis.call('XACK', KEYS[1], 'g', p[1][1]) end return 0",
+            1,
+            k('stream'),
+          ],
+          key: k('stream'),
+        };
     }
   };
 

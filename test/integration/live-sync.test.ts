@@ -106,6 +106,9 @@ test('a live sync carries writes made during and after the snapshot; cutover hol
     },
   });
   await streaming(spec);
+  // Controls name the cluster and reach its running migration (not its finished provisioning run).
+  expect(await client.throttle(spec.name, 50_000)).toBe(50_000);
+  expect((await progressOf(spec))?.keysPerSecond).toBe(50_000);
   await sleep(5000);
   const stats = await load.stop();
   const report = await client.cutover(spec.name, { pauseBudgetMs: 1000, verify: 'all' });

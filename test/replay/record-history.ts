@@ -53,6 +53,26 @@ async function main(): Promise<void> {
         record('provision-host-workers', { ...(await seedTopology(stack, 'on-hosts')), hostWorkers: true }),
       );
       await host.connection.close();
+      // A live migration into the first cluster: snapshot, stream, cutover (workflow migrateRedisData).
+      const target = await seedTopology(stack, 'live-target');
+      await client.provision(target);
+      await client.result(target.name);
+      const live = {
+        ...target,
+        migration: { mode: 'live' as const, source: { type: 'standalone' as const, host: '127.0.0.1', port } },
+      };
+      const handle = await client.migrate(live);
+      for (;;) {
+        const sync = (await client.progress(handle.workflowId).catch(() => undefined))?.migration?.sync;
+        if (sync?.every((s) => s.phase === 'streaming')) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await client.cutover(handle.workflowId, { pauseBudgetMs: 1000 });
+      await client.migrationResult(target.name);
+      const history = await client.handle(handle.workflowId).fetchHistory();
+      const file = path.join(__dirname, 'histories', 'migrate-live.json');
+      writeFileSync(file, JSON.stringify(JSON.parse(historyToJSON(history)), null, 1) + '\n');
+      console.log(`wrote ${history.events?.length} events to ${path.relative(process.cwd(), file)}`);
     });
     await stopTestServers();
   } finally {

@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { crc64 } from '../../src/migration/sync/crc64';
 import { type RdbEvent, RdbError, RdbParser, dumpPayload, lzfDecompress } from '../../src/migration/sync/rdb';
+import { encodeRestores } from '../../src/migration/sync/snapshot';
+import { encodeCommands } from '../../src/redis/bulk';
 
 const dir = path.join(__dirname, '../fixtures/rdb');
 const rdb = readFileSync(path.join(dir, 'every-type.rdb'));
@@ -72,4 +74,21 @@ test('a module type is refused, naming the key', () => {
 test('LZF: literal runs and back references', () => {
   // "abcabcabc": literal "abc" (ctrl 2), then a back reference of length 6 to offset 3.
   expect(lzfDecompress(Buffer.from([2, 0x61, 0x62, 0x63, (4 << 5) | 0, 2]), 9).toString()).toBe('abcabcabc');
+});
+
+test('RESTORE commands written in place are exactly the generic encoding of the same commands', () => {
+  const { events, parser } = parseInChunks(rdb, 65_536);
+  const keys = events.filter((e): e is Extract<RdbEvent, { kind: 'key' }> => e.kind === 'key');
+  const entries = keys.map((k) => ({ key: k.key, type: k.type, value: k.value, expireAt: k.expireAt }));
+  const generic = encodeCommands(
+    entries.map((e) => [
+      'RESTORE',
+      e.key,
+      e.expireAt > 0 ? e.expireAt : 0,
+      dumpPayload(e.type, e.value, parser.version),
+      'REPLACE',
+      ...(e.expireAt > 0 ? ['ABSTTL'] : []),
+    ]),
+  );
+  expect(encodeRestores(entries, parser.version).equals(generic)).toBe(true);
 });
