@@ -11,6 +11,7 @@ import {
 } from '@temporalio/client';
 import type { SearchAttributePair } from '@temporalio/common';
 import {
+  type Approval,
   type ClusterSpecInput,
   type CutoverReport,
   type CutoverRequest,
@@ -21,6 +22,7 @@ import {
 } from './model';
 import { type TemporalSettings, WORKFLOW_TYPE, temporalSettings } from './settings';
 import {
+  approveUpdate,
   clusterSearchAttribute,
   cutoverUpdate,
   pauseSignal,
@@ -29,13 +31,26 @@ import {
   stepSearchAttribute,
   throttleUpdate,
 } from './workflows/messages';
+import type { FailoverInput, FailoverResult } from './workflows/failover-redis-cluster';
 import type { MigrateResult } from './workflows/migrate-redis-data';
+import type { RepairInput, RepairResult } from './workflows/repair-redis-cluster';
 import type { ProvisionResult } from './workflows/provision-redis-cluster';
 
-export type { MigrateResult, ProvisionProgress, ProvisionResult };
+export type {
+  FailoverInput,
+  FailoverResult,
+  MigrateResult,
+  ProvisionProgress,
+  ProvisionResult,
+  RepairInput,
+  RepairResult,
+};
 
 /** Workflow id of a migration-only run (migrateRedisData) for a cluster. */
 export const migrationWorkflowId = (clusterName: string) => `redis-cluster-${clusterName}-migration`;
+/** Workflow ids of a cluster's repair and failover runs. */
+export const repairWorkflowId = (clusterName: string) => `redis-cluster-${clusterName}-repair`;
+export const failoverWorkflowId = (clusterName: string) => `redis-cluster-${clusterName}-failover`;
 
 export class RedisClusterClient {
   private searchAttributesRegistered?: Promise<boolean>;
@@ -82,6 +97,44 @@ export class RedisClusterClient {
     });
   }
 
+  /**
+   * Brings the live cluster back to its spec (or attaches to the repair running). Takeover and forget wait for
+   * `approve` unless `input.approve` grants them.
+   */
+  async repair(
+    spec: ClusterSpecInput,
+    options: Omit<RepairInput, 'spec'> = {},
+  ): Promise<WorkflowHandleWithFirstExecutionRunId> {
+    const parsed = parseClusterSpec(spec);
+    return this.client.workflow.start('repairRedisCluster', {
+      taskQueue: this.settings.taskQueue,
+      workflowId: repairWorkflowId(parsed.name),
+      args: [{ spec, ...options }],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      typedSearchAttributes: await this.searchAttributesFor(parsed.name),
+    });
+  }
+
+  /** Moves one master's role to its spec replica (planned), or takes over a master that is down (`force`). */
+  async failover(
+    spec: ClusterSpecInput,
+    options: Omit<FailoverInput, 'spec'>,
+  ): Promise<WorkflowHandleWithFirstExecutionRunId> {
+    const parsed = parseClusterSpec(spec);
+    return this.client.workflow.start('failoverRedisCluster', {
+      taskQueue: this.settings.taskQueue,
+      workflowId: failoverWorkflowId(parsed.name),
+      args: [{ spec, ...options }],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      typedSearchAttributes: await this.searchAttributesFor(parsed.name),
+    });
+  }
+
+  /** Lets a repair or failover run's destructive step go on; resolves to every approval in force. */
+  async approve(clusterOrWorkflowId: string, approvals: Approval[]): Promise<Approval[]> {
+    return (await this.running(clusterOrWorkflowId)).executeUpdate(approveUpdate, { args: [approvals] });
+  }
+
   /** True when the namespace has our search attributes registered (asked once per client). */
   hasSearchAttributes(): Promise<boolean> {
     this.searchAttributesRegistered ??= this.connection.operatorService
@@ -120,12 +173,14 @@ export class RedisClusterClient {
   }
 
   /**
-   * The run a control (pause, resume, throttle, cutover) is for: a full workflow id as it is; for a cluster name,
-   * whichever of its runs is running: its migration (migrateRedisData) or its provisioning, in that order.
+   * The run a control (pause, resume, throttle, cutover, approve) is for: a full workflow id as it is; for a cluster
+   * name, whichever of its runs is running: its repair, failover, migration or provisioning, in that order.
    */
   async running(clusterOrWorkflowId: string): Promise<WorkflowHandle> {
     if (clusterOrWorkflowId.startsWith('redis-cluster-')) return this.handle(clusterOrWorkflowId);
-    for (const id of [migrationWorkflowId(clusterOrWorkflowId), workflowIdFor({ name: clusterOrWorkflowId })]) {
+    const name = clusterOrWorkflowId;
+    const ids = [repairWorkflowId(name), failoverWorkflowId(name), migrationWorkflowId(name), workflowIdFor({ name })];
+    for (const id of ids) {
       const handle = this.client.workflow.getHandle(id);
       const status = await handle.describe().then(
         (d) => d.status.name,

@@ -6,10 +6,12 @@ import { Context } from '@temporalio/activity';
 import { clusterAccessFor } from '../cluster/access';
 import { fetchConfigs } from '../cluster/configs';
 import { assignSlots, formCluster } from '../cluster/form';
-import { startNodes } from '../cluster/nodes';
+import { type StartMode, startNodes } from '../cluster/nodes';
 import { setNoFailover } from '../cluster/nofailover';
 import { inspectNodes } from '../cluster/preflight';
 import { replicateNodes } from '../cluster/replicate';
+import { type FailoverRequest, failoverMaster, planFailover } from '../cluster/failover';
+import { forgetLostNodes, inspectRepair, rejoinNodes, restoreRoles, takeoverMasters } from '../cluster/repair';
 import { verifyCluster } from '../cluster/report';
 import { clearCheckpoints, ownerFromActivity } from '../migration/checkpoint';
 import { type CopyChunkInput, copyShardChunk, recopyKeys } from '../migration/copy';
@@ -76,12 +78,23 @@ export function createActivities(deps: ActivityDeps = {}) {
     // Every activity heartbeats (these two through withHeartbeat): a killed worker is noticed in seconds.
     inspectNodes: (spec: ClusterSpec) => withHeartbeat(() => inspectNodes(spec)),
     fetchConfigs: (spec: ClusterSpec) => withHeartbeat(() => fetchConfigs(spec, s3)),
-    startNodes: (spec: ClusterSpec) => startNodes(spec),
+    startNodes: (spec: ClusterSpec, mode?: StartMode) => startNodes(spec, mode),
     assignSlots: (spec: ClusterSpec) => assignSlots(spec),
     formCluster: (spec: ClusterSpec) => formCluster(spec),
     replicateNodes: (spec: ClusterSpec) => replicateNodes(spec),
     setNoFailover: (spec: ClusterSpec) => setNoFailover(spec),
     verifyCluster: (spec: ClusterSpec) => verifyCluster(spec),
+    // Repair and failover (src/cluster/repair.ts); destructive steps act only on the node ids approved.
+    inspectRepair: (spec: ClusterSpec, held?: string[]) => inspectRepair(spec, held),
+    takeoverMasters: (spec: ClusterSpec, approved: string[]) => takeoverMasters(spec, approved),
+    forgetLostNodes: (spec: ClusterSpec, approved: string[], held?: string[]) => forgetLostNodes(spec, approved, held),
+    rejoinNodes: (spec: ClusterSpec) => rejoinNodes(spec),
+    restoreRoles: (spec: ClusterSpec) => restoreRoles(spec),
+    /** After a failover the epochs have moved on: they must agree, not equal provisioning's. */
+    verifyRepaired: (spec: ClusterSpec) => verifyCluster(spec, 60_000, { exactEpochs: false }),
+    planFailover: (spec: ClusterSpec, request: FailoverRequest) => planFailover(spec, request),
+    failoverMaster: (spec: ClusterSpec, request: FailoverRequest, approvedTakeover?: string) =>
+      failoverMaster(spec, request, approvedTakeover),
     planMigration: (spec: ClusterSpec) => planMigration(spec),
     prepareRdbShard: (spec: ClusterSpec, shard: Shard) => prepareRdbShard(spec, shard, s3),
     copyShardChunk: (input: CopyChunkInput) => copyShardChunk(input),
@@ -118,7 +131,9 @@ export function createActivities(deps: ActivityDeps = {}) {
 export type Activities = ReturnType<typeof createActivities>;
 export type { ClusterReport, NodeReport } from '../cluster/report';
 export type { FetchConfigsResult } from '../cluster/configs';
-export type { StartNodesResult } from '../cluster/nodes';
+export type { StartMode, StartNodesResult } from '../cluster/nodes';
+export type { FailoverPlan, FailoverRequest } from '../cluster/failover';
+export type { RepairPlan } from '../cluster/repair';
 export type { CopyCounters, CopyMode } from '../migration/checkpoint';
 export type { MigrationPlan } from '../migration/plan';
 export type { Shard } from '../migration/sources';

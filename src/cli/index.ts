@@ -9,6 +9,7 @@ import { registerMigrate } from './migrate';
 import { registerPause } from './pause';
 import { registerPlan } from './plan';
 import { registerProvision } from './provision';
+import { registerRepair } from './repair';
 import { registerResume } from './resume';
 import { registerStatus } from './status';
 import { registerThrottle } from './throttle';
@@ -34,6 +35,7 @@ registerPause(program);
 registerResume(program);
 registerThrottle(program);
 registerCutover(program);
+registerRepair(program);
 registerWorker(program);
 registerLocal(program);
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { planProvisioning } from '../cluster/inspect';
+import { planClusterRepair, planProvisioning } from '../cluster/inspect';
 import { printJson, readSpecFile } from './common';
 
 export function registerPlan(program: Command): void {
@@ -7,8 +7,20 @@ export function registerPlan(program: Command): void {
     .command('plan')
     .description('show what provisioning a spec would change on the live nodes; reads only, changes nothing')
     .argument('<spec>', 'cluster spec, JSON or YAML')
+    .option('--repair', 'what `rco repair` would do instead (approvals it would wait for are marked)')
     .option('--json', 'JSON output')
-    .action(async (file: string, options: { json?: boolean }) => {
+    .action(async (file: string, options: { json?: boolean; repair?: boolean }) => {
+      if (options.repair) {
+        const repair = await planClusterRepair(readSpecFile(file));
+        if (options.json) printJson(repair);
+        else {
+          for (const refusal of repair.refusals) console.log(`  refused: ${refusal}`);
+          if (repair.changes.length === 0) console.log('  nothing to repair');
+          for (const c of repair.changes) console.log(`  ${c.step.padEnd(15)} ${(c.node ?? '').padEnd(4)} ${c.change}`);
+        }
+        if (repair.refusals.length > 0) process.exitCode = 2;
+        return;
+      }
       const plan = await planProvisioning(readSpecFile(file));
       if (options.json) printJson(plan);
       else {

@@ -19,14 +19,29 @@ function shardDetail(s: Migration['shards'][number]): string {
   return `copied ${s.copied} skipped ${s.skipped} failed ${s.failed}, ${s.rate} keys/s${eta}${s.done ? ', done' : ''}`;
 }
 
+/** What a run waits for an operator to approve, with its plan and how to approve it; undefined when it does not. */
+function approvalLines(p: ProvisionProgress): string[] | undefined {
+  const waiting = p.waitingForApproval;
+  if (!waiting) return undefined;
+  return [
+    `waiting for approval: ${waiting.approval}`,
+    ...waiting.plan.map((c) => `  ${(c.node ?? '').padEnd(4)} ${c.change}`),
+    `approve with: rco approve ${p.cluster} ${waiting.approval}`,
+  ];
+}
+
 /** One line per step change and per shard every few seconds, for logs and pipes (no terminal). */
 class LinePrinter {
   private lastStep?: string;
   private lastShardLine = 0;
+  private lastApproval?: string;
   show(p: ProvisionProgress): void {
     const step = p.currentStep ?? 'idle';
     if (step !== this.lastStep) console.log(`step ${step}`);
     this.lastStep = step;
+    const approval = approvalLines(p);
+    if (approval && approval.join() !== this.lastApproval) for (const line of approval) console.log(line);
+    this.lastApproval = approval?.join();
     if (p.migration && Date.now() - this.lastShardLine > 5000) {
       this.lastShardLine = Date.now();
       for (const s of p.migration.shards)
@@ -45,10 +60,15 @@ class Bars {
   );
   private steps?: SingleBar;
   private readonly shards = new Map<string, SingleBar>();
+  private lastApproval?: string;
   show(p: ProvisionProgress): void {
     const counted = p.steps.filter((s) => s.status !== 'skipped');
     const done = counted.filter((s) => s.status === 'done').length;
-    const detail = p.migration?.paused ? 'paused' : (p.currentStep ?? '');
+    const approval = approvalLines(p);
+    if (approval && approval.join() !== this.lastApproval) this.multi.log(`${approval.join('\n')}\n`);
+    this.lastApproval = approval?.join();
+    const waiting = p.waitingForApproval ? `waiting for approval: ${p.waitingForApproval.approval}` : undefined;
+    const detail = waiting ?? (p.migration?.paused ? 'paused' : (p.currentStep ?? ''));
     this.steps ??= this.multi.create(counted.length, 0, { label: 'steps'.padEnd(24), detail });
     this.steps.setTotal(counted.length);
     this.steps.update(done, { detail });

@@ -6,9 +6,15 @@ import type { ClusterSpec } from '../model';
 import { defaultS3ClientFactory } from '../s3/client';
 import { withSpecAccess } from './access';
 import { type ClusterPlan, planCluster } from './plan';
+import { type RepairPlan, planRepair } from './repair';
 import { type ClusterReport, inspectCluster } from './report';
 
-export type { ClusterPlan, ClusterReport };
+export type { ClusterPlan, ClusterReport, RepairPlan };
+
+/** What a repair would do on the live cluster now. */
+export function planClusterRepair(spec: ClusterSpec): Promise<RepairPlan> {
+  return withSpecAccess(spec, () => planRepair(spec));
+}
 
 /** What provisioning the spec would change on the live nodes. */
 export function planProvisioning(spec: ClusterSpec): Promise<ClusterPlan> {

@@ -8,6 +8,16 @@ import { probePort } from '../redis/connection';
 import { fail, log, sleep } from '../runtime/context';
 import { toolPath } from './tools';
 
+/** Whether the node of this config file has its cluster state (its nodes.conf: its id, epochs, slots) on disk. */
+export async function hasClusterState(file: string): Promise<boolean> {
+  const facts = confFacts(await readFile(file, 'utf8'));
+  const dir = path.resolve(path.dirname(file), facts.dir ?? '.');
+  return stat(path.resolve(dir, facts.clusterConfigFile)).then(
+    () => true,
+    () => false,
+  );
+}
+
 /**
  * Starts `redis-server <file>` for a node and waits until it answers PING; returns its pid. A start that fails for
  * good (bad config, missing binary) is a NodeStartFailed failure naming the node, with the end of its log.

@@ -49,6 +49,18 @@ export const ErrorType = {
    * module type) or what it refused: the sync stops there, naming the command and its offset; nothing is flushed.
    */
   SyncStopped: 'SyncStopped',
+  /**
+   * A takeover was asked for a master that answers, or that most other masters do not flag `fail`: a master that
+   * answers is never taken over.
+   */
+  TakeoverRefused: 'TakeoverRefused',
+  /**
+   * A node is down with no cluster state left (it lost its data) while the cluster still knows it: provisioning does
+   * not start it empty (its replicas could resync from nothing); a repair does, once its old identity is gone.
+   */
+  NodeLostData: 'NodeLostData',
+  /** A master and every replica of it are gone: its slots' data can only come from a backup. */
+  SlotsLost: 'SlotsLost',
 } as const;
 
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];

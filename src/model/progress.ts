@@ -14,7 +14,39 @@ export const STEPS = [
   'verifyData',
 ] as const;
 
-export type StepName = (typeof STEPS)[number];
+/** repairRedisCluster: bring a live cluster back to its spec. */
+export const REPAIR_STEPS = [
+  'validate',
+  'inspectNodes',
+  'fetchConfigs',
+  'startNodes',
+  'takeoverMasters',
+  'forgetLostNodes',
+  'startEmptyNodes',
+  'rejoinNodes',
+  'restoreRoles',
+  'replicateNodes',
+  'setNoFailover',
+  'verifyCluster',
+] as const;
+
+/** failoverRedisCluster: one master's role to its spec replica. */
+export const FAILOVER_STEPS = ['validate', 'failover'] as const;
+
+export type StepName = (typeof STEPS)[number] | (typeof REPAIR_STEPS)[number] | (typeof FAILOVER_STEPS)[number];
+
+/**
+ * Destructive steps wait for an operator: `takeover` (CLUSTER FAILOVER TAKEOVER: a replica takes a dead master's
+ * slots without its agreement) and `forget` (CLUSTER FORGET of a node id that lost its data, on every node).
+ */
+export const APPROVALS = ['takeover', 'forget'] as const;
+export type Approval = (typeof APPROVALS)[number];
+
+/** What a run waits for an operator to approve, and exactly what it will do then. */
+export interface WaitingForApproval {
+  approval: Approval;
+  plan: { node?: string; change: string }[];
+}
 export type StepStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
 
 export interface StepProgress {
@@ -95,6 +127,8 @@ export interface ProvisionProgress {
   steps: StepProgress[];
   /** Hosts whose worker has not picked up their node-local step yet (spec hostWorkers): the run waits for them. */
   waitingForHosts?: string[];
+  /** A destructive step waits for the `approve` update (repair and failover runs). */
+  waitingForApproval?: WaitingForApproval;
   migration?: MigrationProgress;
 }
 

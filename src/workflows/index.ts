@@ -1,2 +1,4 @@
 export { migrateRedisData } from './migrate-redis-data';
 export { provisionRedisCluster } from './provision-redis-cluster';
+export { repairRedisCluster } from './repair-redis-cluster';
+export { failoverRedisCluster } from './failover-redis-cluster';

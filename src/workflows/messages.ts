@@ -1,7 +1,7 @@
 /** Queries, signals, updates and search attribute keys of the workflows, defined once. */
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { CutoverReport, CutoverRequest, ProvisionProgress } from '../model/progress';
+import type { Approval, CutoverReport, CutoverRequest, ProvisionProgress } from '../model/progress';
 
 export const progressQuery = defineQuery<ProvisionProgress>('progress');
 
@@ -20,6 +20,12 @@ export const throttleUpdate = defineUpdate<number | null, [number | null]>('thro
  * within the budget, it says why and the sync goes on.
  */
 export const cutoverUpdate = defineUpdate<CutoverReport, [CutoverRequest]>('cutover');
+
+/**
+ * Repair and failover: let a destructive step go on (`takeover`, `forget`); answers with every approval in force.
+ * A run waiting for one shows it in progress.waitingForApproval, with the exact plan.
+ */
+export const approveUpdate = defineUpdate<Approval[], [Approval[]]>('approve');
 
 /**
  * Search attributes, so that runs can be filtered in the UI and with `temporal workflow list --query`. They must

@@ -32,7 +32,7 @@ export interface Carried {
 }
 
 /** Keeps RedisClusterStep current, only for runs started with RedisCluster set (so it is registered). */
-function showStep(value: StepName | 'done' | `failed:${StepName}`): void {
+function showStep(value: StepName | 'done' | `failed:${StepName}` | `approval:${string}`): void {
   if (workflowInfo().typedSearchAttributes.get(clusterSearchAttribute) === undefined) return;
   upsertSearchAttributes([{ key: stepSearchAttribute, value }]);
 }
@@ -44,10 +44,11 @@ export class Run {
     input: ClusterSpecInput,
     private readonly carried: Carried | undefined,
     private readonly next: (carried: Carried) => Promise<never>,
+    stepNames: readonly StepName[] = STEPS,
   ) {
     this.progress = {
       cluster: typeof input?.name === 'string' ? input.name : '(unnamed)',
-      steps: carried?.steps ?? STEPS.map((name) => ({ name, status: 'pending' })),
+      steps: carried?.steps ?? stepNames.map((name) => ({ name, status: 'pending' })),
       runs: (carried?.runs ?? 0) + 1,
     };
     setHandler(progressQuery, () => this.progress);
@@ -85,6 +86,11 @@ export class Run {
     } finally {
       entry.durationMs = (entry.durationMs ?? 0) + Date.now() - started;
     }
+  }
+
+  /** RedisClusterStep while the run waits for an operator (e.g. `approval:takeover`). */
+  showWaiting(approval: string): void {
+    showStep(`approval:${approval}`);
   }
 
   skip(names: StepName[]): void {

@@ -11,7 +11,9 @@ import { createWorker } from '../../src/worker';
 import { fillEveryType } from '../../src/local/sample-data';
 import { connectNode } from '../../src/redis/connection';
 import type { ClusterSpecInput } from '../../src/model';
+import { dayTwo } from '../helpers/day-two';
 import { startTestRedis, stopTestServers } from '../helpers/servers';
+import { waitFor } from '../helpers/wait';
 import { freePortBlock, seedTopology, startStack, workflowBundle } from '../helpers/stack';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -33,8 +35,43 @@ async function main(): Promise<void> {
       writeFileSync(file, JSON.stringify(JSON.parse(historyToJSON(history)), null, 1) + '\n');
       console.log(`wrote ${history.events?.length} events to ${path.relative(process.cwd(), file)}`);
     };
-    // One worker run for both recordings: a worker runs only once.
+    const save = async (workflowId: string, name: string) => {
+      const history = await client.handle(workflowId).fetchHistory();
+      const file = path.join(__dirname, 'histories', `${name}.json`);
+      writeFileSync(file, JSON.stringify(JSON.parse(historyToJSON(history)), null, 1) + '\n');
+      console.log(`wrote ${history.events?.length} events to ${path.relative(process.cwd(), file)}`);
+    };
+    // One worker run for every recording: a worker runs only once.
     await worker.runUntil(async () => {
+      // RECORD_ONLY=repair records only the day-two runs (the others stay as recorded by earlier code).
+      if (process.env.RECORD_ONLY !== 'repair') await recordProvisioningAndMigrations();
+      await recordDayTwo();
+    });
+    await stopTestServers();
+
+    /** A planned failover, then a repair of a master that lost its data, approved while it waits. */
+    async function recordDayTwo(): Promise<void> {
+      const spec = await seedTopology(stack, 'day-two');
+      await client.provision(spec);
+      await client.result(spec.name);
+      const failover = await client.failover(spec, { master: 'm1' });
+      await failover.result();
+      await save(failover.workflowId, 'failover-planned');
+      const d = dayTwo(spec, stack.stateDir);
+      await d.killNode('m2', true);
+      await waitFor('the cluster to fail', async () => ((await d.clusterState('m1')) === 'fail' ? true : undefined));
+      const repair = await client.repair(spec);
+      for (const approval of ['takeover', 'forget'] as const) {
+        await waitFor(`the repair to wait for ${approval}`, async () =>
+          (await client.progress(repair.workflowId)).waitingForApproval?.approval === approval ? true : undefined,
+        );
+        await client.approve(spec.name, [approval]);
+      }
+      await repair.result();
+      await save(repair.workflowId, 'repair-lost-master');
+    }
+
+    async function recordProvisioningAndMigrations(): Promise<void> {
       await record('provision-seed', await seedTopology(stack, 'my-redis'));
       // The same topology with data copied from a legacy Redis.
       const port = await freePortBlock(1);
@@ -69,12 +106,8 @@ async function main(): Promise<void> {
       }
       await client.cutover(handle.workflowId, { pauseBudgetMs: 1000 });
       await client.migrationResult(target.name);
-      const history = await client.handle(handle.workflowId).fetchHistory();
-      const file = path.join(__dirname, 'histories', 'migrate-live.json');
-      writeFileSync(file, JSON.stringify(JSON.parse(historyToJSON(history)), null, 1) + '\n');
-      console.log(`wrote ${history.events?.length} events to ${path.relative(process.cwd(), file)}`);
-    });
-    await stopTestServers();
+      await save(handle.workflowId, 'migrate-live');
+    }
   } finally {
     await connection.close();
     await client.close();
