@@ -193,3 +193,41 @@ test('a replica that lost its data and a master killed with its data: one repair
   await d.expectSpecRoles();
   await d.expectAcknowledgedKeys();
 });
+
+test('forced failover of a master that is down, after approval; the repair restarts it and fails back', async () => {
+  await d.writeAcknowledged('before-m4-down', 100);
+  const m4 = await d.myId('m4');
+  await d.killNode('m4', false);
+  await waitFor(
+    'the cluster to fail',
+    async () => ((await d.clusterState('m1')) === 'fail' ? true : undefined),
+    30_000,
+  );
+
+  const handle = await rs.client.failover(spec, { master: 'm4', force: true });
+  const waiting = await waitFor('the failover to wait for takeover', async () => {
+    const progress = await rs.client.progress(handle.workflowId);
+    return progress.waitingForApproval;
+  });
+  expect(waiting).toEqual({
+    approval: 'takeover',
+    plan: [expect.objectContaining({ node: 'r3', change: expect.stringContaining(`of m4 (node ${m4.slice(0, 8)}`) })],
+  });
+  await rs.client.approve(spec.name, ['takeover']);
+  const result = (await handle.result()) as { changes: { node?: string; change: string }[] };
+  expect(result.changes).toEqual([
+    expect.objectContaining({ node: 'r3', change: expect.stringMatching(/12288-16383/) }),
+  ]);
+  expect(await d.clusterState('m1')).toBe('ok');
+  expect((await d.clusterNodes('r3')).find((n) => n.myself)).toMatchObject({ role: 'master', slots: [[12288, 16383]] });
+
+  // m4 comes back with its data, as a replica of r3, and takes its slots back.
+  const repaired = await repairResult((await rs.client.repair(spec)).workflowId);
+  expect(repaired.report.problems).toEqual([]);
+  expect(repaired.changes.map((c) => `${c.step} ${c.node}`)).toEqual(
+    expect.arrayContaining(['startNodes m4', 'restoreRoles m4']),
+  );
+  expect(await d.myId('m4')).toBe(m4);
+  await d.expectSpecRoles();
+  await d.expectAcknowledgedKeys();
+});
