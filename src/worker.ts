@@ -7,6 +7,7 @@ import { NativeConnection, Worker, type WorkerInterceptors } from '@temporalio/w
 import { type ActivityDeps, createActivities } from './activities';
 import { type TemporalSettings, temporalSettings } from './settings';
 import { hostTaskQueue } from './model';
+import { installRuntime, telemetrySettings } from './runtime/telemetry';
 
 export interface WorkerOptions extends Partial<TemporalSettings> {
   deps?: ActivityDeps;
@@ -53,10 +54,13 @@ export async function createWorker(
 }
 
 export async function runWorker(options: WorkerOptions = {}): Promise<void> {
+  const telemetry = telemetrySettings();
+  installRuntime(telemetry);
   const { worker, connection } = await createWorker(options);
   const settings = temporalSettings(options);
   const queue = options.host ? hostTaskQueue(options.host) : settings.taskQueue;
-  console.log(`worker polling task queue ${queue} on ${settings.address} (namespace ${settings.namespace})`);
+  const metrics = telemetry.metricsAddress ? `; metrics on http://${telemetry.metricsAddress}/metrics` : '';
+  console.log(`worker polling task queue ${queue} on ${settings.address} (namespace ${settings.namespace})${metrics}`);
   try {
     await worker.run();
   } finally {

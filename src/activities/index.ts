@@ -27,6 +27,7 @@ import { type ClusterSpec, ErrorType } from '../model';
 import { NodeAuthError, withClusterAccess } from '../redis/connection';
 import { type S3ClientFactory, defaultS3ClientFactory } from '../s3/client';
 import { fail, log, withHeartbeat } from '../runtime/context';
+import { recordActivity } from '../runtime/metrics';
 
 export interface ActivityDeps {
   /** Builds the S3 client for a spec's settings. @default credentials from the standard AWS chain */
@@ -45,11 +46,15 @@ function specOf(args: unknown[]): ClusterSpec | undefined {
  */
 function wrapped<A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
   return async (...args: A) => {
-    const access = clusterAccessFor(specOf(args));
+    const spec = specOf(args);
+    const access = clusterAccessFor(spec);
+    const started = Date.now();
     let result: R;
     try {
       result = await withClusterAccess(access, () => fn(...args));
+      recordActivity(name, spec, args, Date.now() - started, result, false);
     } catch (err) {
+      recordActivity(name, spec, args, Date.now() - started, undefined, true);
       if (err instanceof NodeAuthError) fail(ErrorType.NodeAuthFailed, `auth: ${err.message}`);
       if (/\bNOAUTH\b/.test((err as Error).message))
         fail(

@@ -2,7 +2,7 @@
  * No Docker engine runs here, so the deployment file is checked by reading it: the services exist, depend on
  * each other through healthchecks, and the worker gets what it needs to reach Temporal and S3.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { WORKER_HEAP_FLAG } from '../../src/settings';
@@ -23,12 +23,15 @@ const compose = YAML.parse(readFileSync(path.join(__dirname, '../../docker-compo
   services: Record<string, Service>;
 };
 const services = compose.services;
+const root = path.join(__dirname, '../..');
 const publishedPort = (service: Service, port: number) =>
   (service.ports ?? []).some((p) => p.split(':')[0] === String(port));
 
 test('the deployment shape: PostgreSQL, Temporal, its UI, an S3 store and our worker', () => {
   expect(Object.keys(services).sort()).toEqual([
+    'grafana',
     'postgresql',
+    'prometheus',
     'register-search-attributes',
     's3',
     'temporal',
@@ -61,6 +64,27 @@ test('the worker is built here and reaches Temporal and S3 on their published po
   const scripts = JSON.parse(readFileSync(path.join(__dirname, '../../package.json'), 'utf8')).scripts;
   expect(scripts.worker).toContain(WORKER_HEAP_FLAG);
   expect(scripts.build).toContain('scripts/bundle-workflows.ts');
+});
+
+test("Prometheus scrapes the worker's metrics port, and the dashboard charts only metrics that exist", () => {
+  const metricsPort = services.worker!.environment!.RCO_METRICS_ADDRESS!.split(':')[1];
+  const prometheus = YAML.parse(readFileSync(path.join(root, 'examples/prometheus.yml'), 'utf8')) as {
+    scrape_configs: { static_configs: { targets: string[] }[] }[];
+  };
+  const targets = prometheus.scrape_configs.flatMap((c) => c.static_configs.flatMap((s) => s.targets));
+  expect(targets).toContain(`host.docker.internal:${metricsPort}`);
+  const mounts = (services.prometheus as Service & { volumes: string[] }).volumes;
+  expect(mounts).toContain('./examples/prometheus.yml:/etc/prometheus/prometheus.yml:ro');
+
+  const dashboard = JSON.parse(
+    readFileSync(path.join(root, 'examples/grafana/redis-cluster-orchestrator.json'), 'utf8'),
+  ) as { panels: { targets: { expr: string }[] }[] };
+  const recorded = readFileSync(path.join(root, 'src/runtime/metrics.ts'), 'utf8');
+  const charted = dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/rco_[a-z_]+/g) ?? []));
+  expect(charted.length).toBeGreaterThan(8);
+  for (const name of charted) expect(recorded).toContain(`'${name.replace(/_(bucket|count|sum)$/, '')}'`);
+  for (const mount of (services.grafana as Service & { volumes: string[] }).volumes)
+    expect(existsSync(path.join(root, mount.split(':')[0]!))).toBe(true);
 });
 
 test('our search attributes are registered before the worker starts', () => {
