@@ -18,6 +18,7 @@ import {
   type ProvisionProgress,
   SEARCH_ATTRIBUTES,
   parseClusterSpec,
+  runSummary,
   workflowIdFor,
 } from './model';
 import { type TemporalSettings, WORKFLOW_TYPE, temporalSettings } from './settings';
@@ -78,6 +79,7 @@ export class RedisClusterClient {
     const parsed = parseClusterSpec(spec);
     return this.client.workflow.start(WORKFLOW_TYPE, {
       taskQueue: this.settings.taskQueue,
+      staticSummary: runSummary(WORKFLOW_TYPE, parsed),
       workflowId: options.workflowId ?? workflowIdFor(parsed),
       args: [spec],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
@@ -90,6 +92,7 @@ export class RedisClusterClient {
     const parsed = parseClusterSpec(spec);
     return this.client.workflow.start('migrateRedisData', {
       taskQueue: this.settings.taskQueue,
+      staticSummary: runSummary('migrateRedisData', parsed),
       workflowId: migrationWorkflowId(parsed.name),
       args: [spec],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
@@ -108,6 +111,7 @@ export class RedisClusterClient {
     const parsed = parseClusterSpec(spec);
     return this.client.workflow.start('repairRedisCluster', {
       taskQueue: this.settings.taskQueue,
+      staticSummary: runSummary('repairRedisCluster', parsed),
       workflowId: repairWorkflowId(parsed.name),
       args: [{ spec, ...options }],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
@@ -123,6 +127,7 @@ export class RedisClusterClient {
     const parsed = parseClusterSpec(spec);
     return this.client.workflow.start('failoverRedisCluster', {
       taskQueue: this.settings.taskQueue,
+      staticSummary: `${runSummary('failoverRedisCluster', parsed)}: ${options.force ? 'takeover' : 'planned failover'} of ${options.master}`,
       workflowId: failoverWorkflowId(parsed.name),
       args: [{ spec, ...options }],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,

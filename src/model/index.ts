@@ -10,3 +10,4 @@ export * from './slots';
 export * from './source-writes';
 export * from './changes';
 export * from './node-config';
+export * from './summaries';

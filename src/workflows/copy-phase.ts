@@ -3,17 +3,18 @@
  * take effect within seconds and each chunk's cursor is recorded). When Temporal suggests it, the run continues as
  * new between chunks, carrying each shard's cursor, counters and progress, and the pause and throttle in force.
  */
-import { condition, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { Activities, CopyCounters, CopyMode, MigrationPlan, Shard } from '../activities';
+import { condition, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { CopyCounters, CopyMode, MigrationPlan, Shard } from '../activities';
 import type { MigrationProgress, ShardProgress } from '../model/progress';
 import type { ClusterSpec } from '../model/schema';
 import { pauseSignal, resumeSignal, throttleUpdate } from './messages';
 import { profiles } from './profiles';
+import { summarizedActivities } from './activities';
 import type { Run } from './run';
 import type { CopiedData } from './verify-phase';
 
-const planning = proxyActivities<Activities>(profiles.migrationCheck);
-const copying = proxyActivities<Activities>(profiles.migrationChunk);
+const planning = summarizedActivities(profiles.migrationCheck);
+const copying = summarizedActivities(profiles.migrationChunk);
 
 /** How long one copy activity runs before it hands its cursor back. */
 const CHUNK_MS = 5000;

@@ -4,17 +4,18 @@
  * only when the orchestrator cannot reach the master and most other masters flag it failed, and only once approved
  * (`takeover`). A master that answers is never taken over. Failing back to the spec's roles is repairRedisCluster.
  */
-import { continueAsNew, proxyActivities } from '@temporalio/workflow';
-import type { Activities, FailoverRequest } from '../activities';
+import { continueAsNew } from '@temporalio/workflow';
+import type { FailoverRequest } from '../activities';
 import type { PlannedChange } from '../model/changes';
 import { type Approval, FAILOVER_STEPS, type ProvisionProgress } from '../model/progress';
 import type { ClusterSpecInput } from '../model/schema';
 import { Approvals } from './approvals';
 import { profiles } from './profiles';
+import { summarizedActivities } from './activities';
 import { Run } from './run';
 
-const quick = proxyActivities<Activities>(profiles.quick);
-const clusterChange = proxyActivities<Activities>(profiles.clusterChange);
+const quick = summarizedActivities(profiles.quick);
+const clusterChange = summarizedActivities(profiles.clusterChange);
 
 export interface FailoverInput extends FailoverRequest {
   spec: ClusterSpecInput;

@@ -4,9 +4,10 @@
  * again (its task stays queued: a worker that comes back takes it at once). The history stays bounded: after the
  * first 10 s, each wait is 5 minutes long, and the run continues as new when Temporal suggests it.
  */
-import { ActivityFailure, TimeoutFailure, proxyActivities } from '@temporalio/workflow';
+import { ActivityFailure, TimeoutFailure } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { type ClusterSpec, hostTaskQueue, nodesOnHost } from '../model/schema';
+import { summarizedActivities } from './activities';
 import type { profiles } from './profiles';
 import type { Run } from './run';
 
@@ -40,7 +41,7 @@ export async function onEveryHost<R extends object>(
   const results = await Promise.all(
     hosts.map(async (host) => {
       for (let attempt = 1; ; attempt++) {
-        const activities = proxyActivities<Activities>({
+        const activities = summarizedActivities({
           ...profile,
           taskQueue: hostTaskQueue(host),
           scheduleToStartTimeout: attempt === 1 ? FIRST_PICKUP : LATER_PICKUP,

@@ -3,19 +3,20 @@
  * into it when the spec has a migration section. Every activity reads the live state first and applies only the
  * difference, so runs can be repeated and resumed; a long run continues as new (see run.ts).
  */
-import { continueAsNew, proxyActivities } from '@temporalio/workflow';
-import type { Activities, ClusterReport } from '../activities';
+import { continueAsNew } from '@temporalio/workflow';
+import type { ClusterReport } from '../activities';
 import type { ProvisionProgress } from '../model/progress';
 import type { ClusterSpecInput } from '../model/schema';
 import { onEveryHost } from './hosts';
 import { type MigrationReport, migrate } from './migrate-redis-data';
 import { profiles } from './profiles';
+import { summarizedActivities } from './activities';
 import { type Carried, Run } from './run';
 
-const quick = proxyActivities<Activities>(profiles.quick);
-const configFetch = proxyActivities<Activities>(profiles.configFetch);
-const nodeStart = proxyActivities<Activities>(profiles.nodeStart);
-const clusterChange = proxyActivities<Activities>(profiles.clusterChange);
+const quick = summarizedActivities(profiles.quick);
+const configFetch = summarizedActivities(profiles.configFetch);
+const nodeStart = summarizedActivities(profiles.nodeStart);
+const clusterChange = summarizedActivities(profiles.clusterChange);
 
 export interface ProvisionResult {
   /** The cluster as verified. */

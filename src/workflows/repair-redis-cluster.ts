@@ -5,20 +5,21 @@
  * replicas; a spec master that is a replica of its own replica takes its slots back; replicas and nofailover as
  * provisioning leaves them. Re-running provisioning never does the destructive part on its own: only this does.
  */
-import { continueAsNew, proxyActivities } from '@temporalio/workflow';
-import type { Activities, ClusterReport, StartMode } from '../activities';
+import { continueAsNew } from '@temporalio/workflow';
+import type { ClusterReport, StartMode } from '../activities';
 import type { PlannedChange } from '../model/changes';
 import { type Approval, type ProvisionProgress, REPAIR_STEPS } from '../model/progress';
 import type { ClusterSpecInput } from '../model/schema';
 import { Approvals } from './approvals';
 import { onEveryHost } from './hosts';
 import { profiles } from './profiles';
+import { summarizedActivities } from './activities';
 import { Run } from './run';
 
-const quick = proxyActivities<Activities>(profiles.quick);
-const configFetch = proxyActivities<Activities>(profiles.configFetch);
-const nodeStart = proxyActivities<Activities>(profiles.nodeStart);
-const clusterChange = proxyActivities<Activities>(profiles.clusterChange);
+const quick = summarizedActivities(profiles.quick);
+const configFetch = summarizedActivities(profiles.configFetch);
+const nodeStart = summarizedActivities(profiles.nodeStart);
+const clusterChange = summarizedActivities(profiles.clusterChange);
 
 export interface RepairInput {
   spec: ClusterSpecInput;

@@ -4,25 +4,19 @@
  * 30 s and a warning shown when it nears the source's backlog. The run continues as new when Temporal suggests it:
  * where each shard stands is in the target, so only the progress is carried.
  */
-import { ApplicationFailure, condition, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type {
-  Activities,
-  LiveShard,
-  LiveSyncRef,
-  MigrationPlan,
-  ShardVerification,
-  SyncChunkResult,
-} from '../activities';
+import { ApplicationFailure, condition, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { LiveShard, LiveSyncRef, MigrationPlan, ShardVerification, SyncChunkResult } from '../activities';
 import { ErrorType } from '../model/errors';
 import type { CutoverReport, CutoverRequest, MigrationProgress, SyncShardProgress } from '../model/progress';
 import type { ClusterSpec } from '../model/schema';
 import { cutoverUpdate } from './messages';
 import { profiles } from './profiles';
+import { summarizedActivities } from './activities';
 import type { Run } from './run';
 
-const planning = proxyActivities<Activities>(profiles.migrationCheck);
-const syncing = proxyActivities<Activities>(profiles.syncChunk);
-const control = proxyActivities<Activities>(profiles.cutover);
+const planning = summarizedActivities(profiles.migrationCheck);
+const syncing = summarizedActivities(profiles.syncChunk);
+const control = summarizedActivities(profiles.cutover);
 
 const CHUNK_MS = 10_000;
 /** Warn when a paused sync's lag passes this share of the source's backlog. */

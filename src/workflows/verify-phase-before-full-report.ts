@@ -3,16 +3,17 @@
  * histories replay through this code, test/replay). New runs take verify-phase.ts (patch
  * "verify-reports-every-difference").
  */
-import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
-import type { Activities, Shard } from '../activities';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
+import type { Shard } from '../activities';
 import { ErrorType } from '../model/errors';
 import { VERIFY_DIFFERENCES_LIMIT } from '../model/migration';
 import type { MigrationProgress } from '../model/progress';
 import type { ClusterSpec } from '../model/schema';
 import { profiles } from './profiles';
+import { summarizedActivities } from './activities';
 import type { MigrationReport } from './verify-phase';
 
-const planning = proxyActivities<Activities>(profiles.migrationCheck);
+const planning = summarizedActivities(profiles.migrationCheck);
 
 /** Verification as it was before every difference was reported (kept for runs recorded then). */
 export async function verifyDataBeforeFullReport(

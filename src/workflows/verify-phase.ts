@@ -3,16 +3,17 @@
  * as they are found, look for keys only the target holds, and check that the source stood still meanwhile. What
  * still differs fails the run with DataVerifyFailed, listed and counted; it never reports success over differences.
  */
-import { ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { Activities, ExtraKeys, KeyDifference, MigrationPlan, Shard, ShardVerification } from '../activities';
+import { ApplicationFailure, patched, workflowInfo } from '@temporalio/workflow';
+import type { ExtraKeys, KeyDifference, MigrationPlan, Shard, ShardVerification } from '../activities';
 import { ErrorType } from '../model/errors';
 import type { CutoverReport, MigrationProgress, ShardProgress, SyncShardProgress } from '../model/progress';
 import type { ClusterSpec } from '../model/schema';
 import { type SourceChange, type WriteStamp, describeSourceChanges, sourceChange } from '../model/source-writes';
 import { profiles } from './profiles';
+import { summarizedActivities } from './activities';
 import { verifyDataBeforeFullReport } from './verify-phase-before-full-report';
 
-const planning = proxyActivities<Activities>(profiles.migrationCheck);
+const planning = summarizedActivities(profiles.migrationCheck);
 
 export interface MigrationReport {
   shards: (ShardProgress & { failedKeys: string[] })[];

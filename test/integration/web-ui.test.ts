@@ -77,3 +77,39 @@ test('start provisionRedisCluster from the Web UI form, see it complete, read th
   }
   await expectRunbookCluster(spec);
 });
+
+test("the run's page says what the run and each step do (user metadata)", async () => {
+  const spec = await seedTopology(stack, 'ui-summary');
+  const client = await RedisClusterClient.connect({ address: stack.temporal.address });
+  try {
+    await client.provision(spec);
+    await client.result(spec.name);
+  } finally {
+    await client.close();
+  }
+  const page = await browser!.newPage({ viewport: { width: 1400, height: 1600 } });
+  try {
+    await page.goto(`${stack.uiAddress}/namespaces/default/workflows/redis-cluster-${spec.name}`);
+    await page.getByText('Completed', { exact: true }).first().waitFor({ timeout: 30_000 });
+    // The timeline names each step's target beside the activity.
+    await page.getByText('assignSlots • m1 0-4095, m2 4096-8191, m3 8192-12287, m4 12288-16383').waitFor();
+    await page.getByText('replicateNodes • r1→m3, r2→m1, r3→m4, r4→m2').waitFor();
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'web-ui-summaries.png'), fullPage: true });
+    // The run's own summary, under User Metadata.
+    await page.getByText('User Metadata', { exact: true }).first().click();
+    // The UI renders it as markdown in a sandboxed frame.
+    await page
+      .frameLocator('iframe')
+      .first()
+      .getByText(`provision cluster ${spec.name} (8 nodes)`)
+      .waitFor({ timeout: 30_000 });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'web-ui-run-summary.png') });
+  } catch (err) {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'web-ui-summaries-failure.png'), fullPage: true });
+    throw err;
+  } finally {
+    await page.close();
+  }
+});
