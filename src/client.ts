@@ -5,11 +5,12 @@
 import {
   Client,
   Connection,
+  ScheduleOverlapPolicy,
   WorkflowIdConflictPolicy,
   type WorkflowHandle,
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
-import type { SearchAttributePair } from '@temporalio/common';
+import type { Duration, SearchAttributePair } from '@temporalio/common';
 import {
   type Approval,
   type ClusterSpecInput,
@@ -52,6 +53,8 @@ export const migrationWorkflowId = (clusterName: string) => `redis-cluster-${clu
 /** Workflow ids of a cluster's repair and failover runs. */
 export const repairWorkflowId = (clusterName: string) => `redis-cluster-${clusterName}-repair`;
 export const failoverWorkflowId = (clusterName: string) => `redis-cluster-${clusterName}-failover`;
+/** The id of a cluster's drift-check schedule; its runs' workflow ids start with it. */
+export const driftScheduleId = (clusterName: string) => `redis-cluster-${clusterName}-drift`;
 
 export class RedisClusterClient {
   private searchAttributesRegistered?: Promise<boolean>;
@@ -138,6 +141,37 @@ export class RedisClusterClient {
   /** Lets a repair or failover run's destructive step go on; resolves to every approval in force. */
   async approve(clusterOrWorkflowId: string, approvals: Approval[]): Promise<Approval[]> {
     return (await this.running(clusterOrWorkflowId)).executeUpdate(approveUpdate, { args: [approvals] });
+  }
+
+  /**
+   * A Temporal Schedule that runs the read-only drift check (verifyRedisCluster) every `every` (e.g. "5m"); an
+   * existing schedule for the cluster is replaced. Each run's drift is in its result and its RedisClusterStep.
+   */
+  async scheduleVerify(spec: ClusterSpecInput, every: string): Promise<string> {
+    const parsed = parseClusterSpec(spec);
+    const scheduleId = driftScheduleId(parsed.name);
+    await this.deleteSchedule(parsed.name).catch(() => undefined);
+    await this.client.schedule.create({
+      scheduleId,
+      spec: { intervals: [{ every: every as Duration }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'verifyRedisCluster',
+        workflowId: scheduleId,
+        taskQueue: this.settings.taskQueue,
+        args: [spec],
+        staticSummary: runSummary('verifyRedisCluster', parsed),
+        typedSearchAttributes: await this.searchAttributesFor(parsed.name),
+      },
+      // A check still running when the next is due: the next is skipped, not queued.
+      policies: { overlap: ScheduleOverlapPolicy.SKIP },
+    });
+    return scheduleId;
+  }
+
+  /** Deletes the cluster's drift-check schedule. */
+  async deleteSchedule(clusterName: string): Promise<void> {
+    await this.client.schedule.getHandle(driftScheduleId(clusterName)).delete();
   }
 
   /** True when the namespace has our search attributes registered (asked once per client). */

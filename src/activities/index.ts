@@ -5,6 +5,7 @@
 import { Context } from '@temporalio/activity';
 import { clusterAccessFor } from '../cluster/access';
 import { fetchConfigs } from '../cluster/configs';
+import { checkDrift } from '../cluster/drift';
 import { assignSlots, formCluster } from '../cluster/form';
 import { type StartMode, startNodes } from '../cluster/nodes';
 import { setNoFailover } from '../cluster/nofailover';
@@ -89,6 +90,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     replicateNodes: (spec: ClusterSpec) => replicateNodes(spec),
     setNoFailover: (spec: ClusterSpec) => setNoFailover(spec),
     verifyCluster: (spec: ClusterSpec) => verifyCluster(spec),
+    checkDrift: (spec: ClusterSpec) => checkDrift(spec),
     // Repair and failover (src/cluster/repair.ts); destructive steps act only on the node ids approved.
     inspectRepair: (spec: ClusterSpec, held?: string[]) => inspectRepair(spec, held),
     takeoverMasters: (spec: ClusterSpec, approved: string[]) => takeoverMasters(spec, approved),
@@ -136,6 +138,7 @@ export function createActivities(deps: ActivityDeps = {}) {
 export type Activities = ReturnType<typeof createActivities>;
 export type { ClusterReport, NodeReport } from '../cluster/report';
 export type { FetchConfigsResult } from '../cluster/configs';
+export type { DriftReport } from '../cluster/drift';
 export type { StartMode, StartNodesResult } from '../cluster/nodes';
 export type { FailoverPlan, FailoverRequest } from '../cluster/failover';
 export type { RepairPlan } from '../cluster/repair';

@@ -10,6 +10,7 @@ import { registerPause } from './pause';
 import { registerPlan } from './plan';
 import { registerProvision } from './provision';
 import { registerRepair } from './repair';
+import { registerSchedule } from './schedule';
 import { registerResume } from './resume';
 import { registerStatus } from './status';
 import { registerThrottle } from './throttle';
@@ -36,6 +37,7 @@ registerResume(program);
 registerThrottle(program);
 registerCutover(program);
 registerRepair(program);
+registerSchedule(program);
 registerWorker(program);
 registerLocal(program);
 

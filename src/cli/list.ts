@@ -5,7 +5,9 @@ import { printJson } from './common';
 export function registerList(program: Command): void {
   program
     .command('list')
-    .description('list runs, newest first, with the step each is on (from the RedisClusterStep search attribute)')
+    .description(
+      'list runs, newest first, with the step each is on (RedisClusterStep; a drift check shows drift:<n> or no-drift)',
+    )
     .option('--cluster <name>', 'only the runs of this cluster (search attribute RedisCluster)')
     .option('--query <visibility-query>', 'any Temporal visibility query, e.g. \'RedisClusterStep="migrateData"\'')
     .option('--json', 'JSON output')

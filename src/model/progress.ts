@@ -30,10 +30,17 @@ export const REPAIR_STEPS = [
   'verifyCluster',
 ] as const;
 
+/** verifyRedisCluster: the scheduled drift check, read only. */
+export const VERIFY_STEPS = ['validate', 'checkDrift'] as const;
+
 /** failoverRedisCluster: one master's role to its spec replica. */
 export const FAILOVER_STEPS = ['validate', 'failover'] as const;
 
-export type StepName = (typeof STEPS)[number] | (typeof REPAIR_STEPS)[number] | (typeof FAILOVER_STEPS)[number];
+export type StepName =
+  | (typeof STEPS)[number]
+  | (typeof REPAIR_STEPS)[number]
+  | (typeof FAILOVER_STEPS)[number]
+  | (typeof VERIFY_STEPS)[number];
 
 /**
  * Destructive steps wait for an operator: `takeover` (CLUSTER FAILOVER TAKEOVER: a replica takes a dead master's

@@ -26,6 +26,7 @@ export function runSummary(workflow: string, spec: Pick<ClusterSpec, 'name'> & P
     migrateRedisData: `${spec.migration?.mode === 'live' ? 'live migration' : 'copy'} of ${spec.migration?.source.type ?? 'a source'} data into cluster ${spec.name}`,
     repairRedisCluster: `repair cluster ${spec.name} to its spec${size}`,
     failoverRedisCluster: `failover in cluster ${spec.name}`,
+    verifyRedisCluster: `drift check of cluster ${spec.name}${size} against its spec`,
   };
   return what[workflow] ?? `${workflow} for cluster ${spec.name}`;
 }
@@ -55,6 +56,7 @@ export function activitySummary(name: string, args: unknown[]): string | undefin
       return `cluster-replica-no-failover yes on ${ids(replicas(spec))}`;
     case 'verifyCluster':
     case 'verifyRepaired':
+    case 'checkDrift':
       return `${spec.nodes.length} nodes of ${spec.name} against the spec`;
     case 'copyShardChunk':
       return `copy ${input?.shard?.id} from cursor ${input?.cursor} (${input?.counters?.copied ?? 0} keys so far)`;

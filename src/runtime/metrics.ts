@@ -5,6 +5,7 @@
  */
 import { Context } from '@temporalio/activity';
 import type { MetricMeter } from '@temporalio/common';
+import type { DriftReport } from '../cluster/drift';
 import type { ClusterReport } from '../cluster/report';
 import type { CopyChunkInput, CopyChunkResult } from '../migration/copy';
 import type { SyncChunkInput, SyncChunkResult } from '../migration/sync/sync';
@@ -67,6 +68,15 @@ export function recordActivity(
       verification.differencesFound,
       { cluster, shard: verification.shard },
     );
+  } else if (name === 'checkDrift') {
+    const report = result as DriftReport;
+    m.createGauge('rco_cluster_drift', 'int', 'differences', 'differences from the spec at the last drift check').set(
+      report.drift.length,
+      { cluster },
+    );
+    m.createGauge('rco_cluster_nodes_up', 'int', 'nodes', 'nodes answering at the last verify').set(report.nodesUp, {
+      cluster,
+    });
   } else if (name === 'verifyCluster' || name === 'verifyRepaired') {
     const report = result as ClusterReport;
     m.createGauge('rco_cluster_nodes_up', 'int', 'nodes', 'nodes answering at the last verify').set(

@@ -32,7 +32,9 @@ export interface Carried {
 }
 
 /** Keeps RedisClusterStep current, only for runs started with RedisCluster set (so it is registered). */
-function showStep(value: StepName | 'done' | `failed:${StepName}` | `approval:${string}`): void {
+function showStep(
+  value: StepName | 'done' | `failed:${StepName}` | `approval:${string}` | `drift:${number}` | 'no-drift',
+): void {
   if (workflowInfo().typedSearchAttributes.get(clusterSearchAttribute) === undefined) return;
   upsertSearchAttributes([{ key: stepSearchAttribute, value }]);
 }
@@ -97,9 +99,10 @@ export class Run {
     for (const entry of this.progress.steps) if (names.includes(entry.name)) entry.status = 'skipped';
   }
 
-  finish(): void {
+  /** Done; `shown` replaces "done" in RedisClusterStep (the drift check shows what it found). */
+  finish(shown?: `drift:${number}` | 'no-drift'): void {
     this.progress.currentStep = undefined;
-    showStep('done');
+    showStep(shown ?? 'done');
   }
 
   /** The spec, validated (the `validate` step); a bad spec fails the run as InvalidSpec. */
