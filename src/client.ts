@@ -5,6 +5,7 @@
 import {
   Client,
   Connection,
+  type ConnectionOptions,
   ScheduleOverlapPolicy,
   WorkflowIdConflictPolicy,
   type WorkflowHandle,
@@ -67,7 +68,10 @@ export class RedisClusterClient {
 
   static async connect(overrides: Partial<TemporalSettings> = {}): Promise<RedisClusterClient> {
     const settings = temporalSettings(overrides);
-    const connection = await Connection.connect({ address: settings.address });
+    const connection = await Connection.connect({
+      ...(settings.connection as ConnectionOptions),
+      address: settings.address,
+    });
     return new RedisClusterClient(new Client({ connection, namespace: settings.namespace }), connection, settings);
   }
 

@@ -1,22 +1,38 @@
-/** Connection settings, from the environment, shared by worker, client and CLI. */
+/**
+ * Connection settings shared by worker, client and CLI, the way every Temporal tool takes them
+ * (@temporalio/envconfig): TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, and the profiles
+ * file the `temporal` CLI shares (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE). Explicit overrides (tests) win.
+ */
+import type { NativeConnectionOptions } from '@temporalio/worker';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
 
 export const TASK_QUEUE = 'redis-cluster';
 export const WORKFLOW_TYPE = 'provisionRedisCluster';
 
 export interface TemporalSettings {
-  /** host:port of the Temporal frontend. @default TEMPORAL_ADDRESS or "127.0.0.1:7233" */
+  /** host:port of the Temporal frontend. @default the environment or profile, else "127.0.0.1:7233" */
   address: string;
-  /** @default TEMPORAL_NAMESPACE or "default" */
+  /** @default the environment or profile, else "default" */
   namespace: string;
-  /** @default "redis-cluster" */
+  /** @default RCO_TASK_QUEUE or "redis-cluster" */
   taskQueue: string;
+  /** TLS, API key and gRPC metadata from the environment or profile, for the connection. */
+  connection: Omit<NativeConnectionOptions, 'address'>;
 }
 
-export function temporalSettings(overrides: Partial<TemporalSettings> = {}): TemporalSettings {
+export function temporalSettings(
+  overrides: Partial<Omit<TemporalSettings, 'connection'>> = {},
+  env: Record<string, string | undefined> = process.env,
+): TemporalSettings {
+  const loaded = loadClientConnectConfig({
+    overrideEnvVars: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)),
+  });
+  const { address, ...connection } = loaded.connectionOptions;
   return {
-    address: overrides.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
-    namespace: overrides.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default',
-    taskQueue: overrides.taskQueue ?? process.env.RCO_TASK_QUEUE ?? TASK_QUEUE,
+    address: overrides.address ?? address ?? '127.0.0.1:7233',
+    namespace: overrides.namespace ?? loaded.namespace ?? 'default',
+    taskQueue: overrides.taskQueue ?? env.RCO_TASK_QUEUE ?? TASK_QUEUE,
+    connection,
   };
 }
 

@@ -26,7 +26,7 @@ export async function createWorker(
   options: WorkerOptions = {},
 ): Promise<{ worker: Worker; connection: NativeConnection }> {
   const settings = temporalSettings(options);
-  const connection = await NativeConnection.connect({ address: settings.address });
+  const connection = await NativeConnection.connect({ ...settings.connection, address: settings.address });
   const activities = createActivities(options.deps);
   const worker = await Worker.create({
     connection,

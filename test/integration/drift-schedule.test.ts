@@ -3,7 +3,12 @@
  * check every 2 s; a clean run reports no drift; a replica's nofailover turned off by hand is reported by a later
  * run (its result, its RedisClusterStep, and a visibility query); deleting the schedule stops it.
  */
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import type { DriftReport } from '../../src/activities';
+import { PROJECT_ROOT } from '../../src/host/tools';
 import { driftScheduleId } from '../../src/client';
 import type { ClusterSpec } from '../../src/model';
 import { withNode } from '../../src/redis/connection';
@@ -11,6 +16,7 @@ import { type RunningStack, startRunningStack } from '../helpers/running-stack';
 import { seedTopology } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
 
+const execFileAsync = promisify(execFile);
 let rs: RunningStack;
 let spec: ClusterSpec;
 
@@ -65,6 +71,15 @@ test('a scheduled check finds no drift, then the drift made by hand, and stops w
   } finally {
     await withNode(r1, (c) => c.call('CONFIG', 'SET', 'cluster-replica-no-failover', 'yes'));
   }
+
+  // `rco list` shows them, reaching the server through a profile of the profiles file the temporal CLI shares.
+  const profiles = path.join(rs.stack.stateDir, 'temporal.toml');
+  writeFileSync(profiles, `[profile.ops]\naddress = "${rs.stack.temporal.address}"\nnamespace = "default"\n`);
+  const { TEMPORAL_ADDRESS: _unset, ...env } = process.env;
+  const { stdout } = await execFileAsync(path.join(PROJECT_ROOT, 'bin', 'rco'), ['list', '--cluster', spec.name], {
+    env: { ...env, TEMPORAL_CONFIG_FILE: profiles, TEMPORAL_PROFILE: 'ops' },
+  });
+  expect(stdout).toMatch(new RegExp(`${scheduleId}\\S*\\s+verifyRedisCluster\\s+COMPLETED\\s+drift:\\d+`));
 
   await rs.client.deleteSchedule(spec.name);
   await expect(rs.client.client.schedule.getHandle(scheduleId).describe()).rejects.toThrow(/not found/i);
