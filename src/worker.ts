@@ -4,9 +4,10 @@
  * start redis-server) of the nodes on that host, on task queue `redis-host-<host>`, and no workflows.
  */
 import { NativeConnection, Worker, type WorkerInterceptors } from '@temporalio/worker';
-import { type ActivityDeps, createActivities } from './activities';
+import { type ActivityDeps, type Activities, createActivities } from './activities';
 import { type TemporalSettings, temporalSettings } from './settings';
-import { hostTaskQueue } from './model';
+import { ErrorType, hostTaskQueue } from './model';
+import { fail } from './runtime/context';
 import { installRuntime, telemetrySettings } from './runtime/telemetry';
 
 export interface WorkerOptions extends Partial<TemporalSettings> {
@@ -17,17 +18,38 @@ export interface WorkerOptions extends Partial<TemporalSettings> {
   interceptors?: WorkerInterceptors;
   /** Serve this host's node-local activities only (spec hostWorkers). */
   host?: string;
+  /**
+   * Serve everything but the node-local steps (RCO_CLUSTER_ONLY=1): a worker in a container, which must not start
+   * redis-server inside it; specs then need hostWorkers, with a host worker on each Redis host.
+   */
+  clusterOnly?: boolean;
 }
 
 /** What a host worker runs: the activities that must run on the node's own machine. */
 const NODE_LOCAL_ACTIVITIES = ['fetchConfigs', 'startNodes'] as const;
+
+/** The activities with the node-local ones refusing, saying what to do instead. */
+export function clusterOnlyActivities(activities: Activities): Activities {
+  const refused = Object.fromEntries(
+    NODE_LOCAL_ACTIVITIES.map((name) => [
+      name,
+      async () =>
+        fail(
+          ErrorType.InvalidSpec,
+          `hostWorkers: this worker runs only cluster-wide steps (RCO_CLUSTER_ONLY), so it does not write configs or start redis-server; set "hostWorkers": true in the spec and run a host worker on each Redis host (rco worker --host <host>)`,
+        ),
+    ]),
+  );
+  return { ...activities, ...refused };
+}
 
 export async function createWorker(
   options: WorkerOptions = {},
 ): Promise<{ worker: Worker; connection: NativeConnection }> {
   const settings = temporalSettings(options);
   const connection = await NativeConnection.connect({ ...settings.connection, address: settings.address });
-  const activities = createActivities(options.deps);
+  const all = createActivities(options.deps);
+  const activities = (options.clusterOnly ?? process.env.RCO_CLUSTER_ONLY === '1') ? clusterOnlyActivities(all) : all;
   const worker = await Worker.create({
     connection,
     namespace: settings.namespace,

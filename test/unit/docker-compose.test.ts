@@ -50,8 +50,11 @@ test('the worker is built here and reaches Temporal and S3 on their published po
   expect(worker.build).toBe('.');
   expect(worker.depends_on?.temporal?.condition).toBe('service_healthy');
   expect(worker.depends_on?.s3?.condition).toBe('service_healthy');
-  // On the host network (it starts redis-server there): service names do not resolve, published ports do.
+  // On the host network (it reaches the nodes): service names do not resolve, published ports do.
   expect(worker.network_mode).toBe('host');
+  // No Redis node lives in the container: node-local steps go to host workers.
+  expect(worker.environment!.RCO_CLUSTER_ONLY).toBe('1');
+  expect((worker as Service & { volumes?: string[] }).volumes ?? []).toEqual([]);
   const [, temporalPort] = worker.environment!.TEMPORAL_ADDRESS!.split(':');
   expect(publishedPort(services.temporal!, Number(temporalPort))).toBe(true);
   const s3Port = new URL(worker.environment!.RCO_S3_ENDPOINT!).port;
