@@ -93,8 +93,13 @@ export function dayTwo(spec: ClusterSpec, stateDir: string) {
       for (const entry of readdirSync(dataDir)) rmSync(path.join(dataDir, entry), { recursive: true, force: true });
   }
 
+  /** Nodes report cluster_state:fail once they flag a lost master (nofailover: nothing takes its place). */
+  const waitForClusterFail = (viewer = 'm1') =>
+    waitFor('the cluster to fail', async () => ((await clusterState(viewer)) === 'fail' ? true : undefined), 30_000);
+
   return {
     acknowledged,
+    waitForClusterFail,
     onNode,
     node,
     clusterNodes,

@@ -8,7 +8,6 @@ import { RedisClusterClient } from '../../src/client';
 import type { ClusterSpec } from '../../src/model';
 import { dayTwo } from '../helpers/day-two';
 import { type Stack, seedTopology, startStack } from '../helpers/stack';
-import { waitFor } from '../helpers/wait';
 import { type WorkerProcess, killWorker, startWorkerProcess } from '../helpers/worker-process';
 
 let stack: Stack;
@@ -45,11 +44,7 @@ test('SIGKILL of the worker in each repair step it is seen in: the same run comp
   await d.writeAcknowledged('k', 200);
   const oldId = await d.myId('m3');
   await d.killNode('m3', true);
-  await waitFor(
-    'the cluster to fail',
-    async () => ((await d.clusterState('m1')) === 'fail' ? true : undefined),
-    30_000,
-  );
+  await d.waitForClusterFail();
 
   const handle = await client.repair(spec, { approve: ['takeover', 'forget'] });
   const killedIn: string[] = [];

@@ -102,11 +102,7 @@ test('a master that lost its data: the cluster fails (nofailover), the repair wa
   const oldId = await d.myId('m2');
   await d.killNode('m2', true);
   // Nothing fails over by itself: the cluster is down until someone acts.
-  await waitFor(
-    'the cluster to fail',
-    async () => ((await d.clusterState('m1')) === 'fail' ? true : undefined),
-    30_000,
-  );
+  await d.waitForClusterFail();
   expect((await d.clusterNodes('r4')).find((n) => n.myself)!.role).toBe('replica');
 
   // Re-running provisioning does not start it empty (its replica would resync from nothing): it refuses.
@@ -176,11 +172,7 @@ test('a replica that lost its data and a master killed with its data: one repair
   const m4 = await d.myId('m4');
   await d.killNode('r1', true);
   await d.killNode('m4', false);
-  await waitFor(
-    'the cluster to fail',
-    async () => ((await d.clusterState('m1')) === 'fail' ? true : undefined),
-    30_000,
-  );
+  await d.waitForClusterFail();
 
   const result = await repairResult((await rs.client.repair(spec, { approve: ['forget'] })).workflowId);
   expect(result.report.problems).toEqual([]);
@@ -198,11 +190,7 @@ test('forced failover of a master that is down, after approval; the repair resta
   await d.writeAcknowledged('before-m4-down', 100);
   const m4 = await d.myId('m4');
   await d.killNode('m4', false);
-  await waitFor(
-    'the cluster to fail',
-    async () => ((await d.clusterState('m1')) === 'fail' ? true : undefined),
-    30_000,
-  );
+  await d.waitForClusterFail();
 
   const handle = await rs.client.failover(spec, { master: 'm4', force: true });
   const waiting = await waitFor('the failover to wait for takeover', async () => {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { RedisClusterClient } from '../../src/client';
 import { createWorker } from '../../src/worker';
 import { fillEveryType } from '../../src/local/sample-data';
-import { connectNode } from '../../src/redis/connection';
+import { connectNode, withNode } from '../../src/redis/connection';
 import type { ClusterSpecInput } from '../../src/model';
 import { dayTwo } from '../helpers/day-two';
 import { startTestRedis, stopTestServers } from '../helpers/servers';
@@ -43,11 +43,29 @@ async function main(): Promise<void> {
     };
     // One worker run for every recording: a worker runs only once.
     await worker.runUntil(async () => {
-      // RECORD_ONLY=repair records only the day-two runs (the others stay as recorded by earlier code).
-      if (process.env.RECORD_ONLY !== 'repair') await recordProvisioningAndMigrations();
-      await recordDayTwo();
+      // RECORD_ONLY=repair or =drift records only those runs (the others stay as recorded by earlier code).
+      const only = process.env.RECORD_ONLY;
+      if (!only) await recordProvisioningAndMigrations();
+      if (!only || only === 'repair') await recordDayTwo();
+      if (!only || only === 'drift') await recordDriftCheck();
     });
     await stopTestServers();
+
+    /** A drift check that finds a replica's nofailover turned off by hand. */
+    async function recordDriftCheck(): Promise<void> {
+      const spec = await seedTopology(stack, 'drift');
+      await client.provision(spec);
+      await client.result(spec.name);
+      const r1 = spec.nodes.find((n) => n.id === 'r1')!;
+      await withNode(r1, (c) => c.call('CONFIG', 'SET', 'cluster-replica-no-failover', 'no'));
+      const check = await client.client.workflow.start('verifyRedisCluster', {
+        taskQueue: 'redis-cluster',
+        workflowId: 'redis-cluster-drift-drift-check',
+        args: [spec],
+      });
+      await check.result();
+      await save(check.workflowId, 'verify-drift');
+    }
 
     /** A planned failover, then a repair of a master that lost its data, approved while it waits. */
     async function recordDayTwo(): Promise<void> {
@@ -59,7 +77,7 @@ async function main(): Promise<void> {
       await save(failover.workflowId, 'failover-planned');
       const d = dayTwo(spec, stack.stateDir);
       await d.killNode('m2', true);
-      await waitFor('the cluster to fail', async () => ((await d.clusterState('m1')) === 'fail' ? true : undefined));
+      await d.waitForClusterFail();
       const repair = await client.repair(spec);
       for (const approval of ['takeover', 'forget'] as const) {
         await waitFor(`the repair to wait for ${approval}`, async () =>
