@@ -1,5 +1,5 @@
 /**
- * The docker-compose shape without Docker (`npm run test:deploy` alone; part of `npm test`):
+ * The docker-compose shape without Docker (`npm run test:deploy` alone; part of `npm test`), with mutual TLS:
  * the Temporal server built from its Go module on Debian's PostgreSQL (schema set up by temporal-sql-tool, as
  * Temporal documents for deployments), the S3 store, a cluster-only worker (RCO_CLUSTER_ONLY, as in the compose
  * file) and a host worker for the node-local steps. The seed cluster is provisioned with a migration from a
@@ -18,6 +18,7 @@ import { LOCAL_S3_ENV } from '../../src/local/seed';
 import { SEARCH_ATTRIBUTES } from '../../src/model';
 import { stopTestServers } from '../helpers/servers';
 import { type Stack, freePortBlock, seedTopology, startPlainSource, stopRedisNodes } from '../helpers/stack';
+import { makeCertificates } from '../helpers/certs';
 import { waitFor } from '../helpers/wait';
 import { type WorkerProcess, killWorker, startWorkerProcess } from '../helpers/worker-process';
 
@@ -91,8 +92,8 @@ async function setupSchema(): Promise<void> {
   }
 }
 
-/** The server's config: the module's development-postgres12.yaml, on free loopback ports. */
-async function writeServerConfig(): Promise<string> {
+/** The server's config: the module's development-postgres12.yaml, on free loopback ports, with mTLS. */
+async function writeServerConfig(certs: ReturnType<typeof makeCertificates>): Promise<string> {
   // Below 32768: the server stores membership ports as a PostgreSQL smallint (a port from the ephemeral range made
   // it exit with "value 40913 is out of range for type smallint").
   const base = await freePortBlock(9);
@@ -123,6 +124,24 @@ global:
   membership:
     maxJoinDuration: 30s
     broadcastAddress: 127.0.0.1
+  # Mutual TLS on the frontend: every client (ours, the temporal CLI, the server's own system worker) shows a
+  # certificate the CA signed.
+  tls:
+    frontend:
+      server:
+        certFile: ${certs.certFile}
+        keyFile: ${certs.keyFile}
+        clientCaFiles: [${certs.caFile}]
+        requireClientAuth: true
+      client:
+        serverName: 127.0.0.1
+        rootCaFiles: [${certs.caFile}]
+    systemWorker:
+      certFile: ${certs.certFile}
+      keyFile: ${certs.keyFile}
+      client:
+        serverName: 127.0.0.1
+        rootCaFiles: [${certs.caFile}]
 services:
   frontend:
     rpc: { grpcPort: ${frontend}, membershipPort: ${frontendM}, bindOnLocalHost: true, httpPort: ${frontendHttp} }
@@ -158,16 +177,30 @@ dynamicConfigClient:
   return `127.0.0.1:${frontend}`;
 }
 
+/** The temporal CLI, with this test's TEMPORAL_TLS_* (Jest's process.env is its own copy: a child gets it only when passed). */
 const temporalCli = (address: string, ...args: string[]) =>
-  run(path.join(BIN, 'temporal'), [...args, '--address', address], { timeout: 60_000 });
+  run(path.join(BIN, 'temporal'), [...args, '--address', address], { timeout: 60_000, env: process.env });
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'rco-deploy-'));
+  Object.assign(process.env, {
+    TEMPORAL_TLS: 'true',
+    TEMPORAL_TLS_CLIENT_CERT_PATH: path.join(dir, 'certs', 'node.crt'),
+    TEMPORAL_TLS_CLIENT_KEY_PATH: path.join(dir, 'certs', 'node.key'),
+    TEMPORAL_TLS_SERVER_CA_CERT_PATH: path.join(dir, 'certs', 'ca.crt'),
+  });
   await startPostgres();
   await setupSchema();
 }, 300_000);
 
 afterAll(async () => {
+  for (const name of [
+    'TEMPORAL_TLS',
+    'TEMPORAL_TLS_CLIENT_CERT_PATH',
+    'TEMPORAL_TLS_CLIENT_KEY_PATH',
+    'TEMPORAL_TLS_SERVER_CA_CERT_PATH',
+  ])
+    delete process.env[name];
   await Promise.all(workers.map(killWorker));
   await client?.close();
   if (server?.pid) await stopPid(server.pid);
@@ -178,7 +211,10 @@ afterAll(async () => {
 });
 
 test('provisioning with a migration on a real Temporal server on PostgreSQL, with a cluster-only and a host worker', async () => {
-  const address = await writeServerConfig();
+  // Every Temporal client here takes the client certificate the way every Temporal tool does: TEMPORAL_TLS_* (the
+  // temporal CLI, our workers and our client through @temporalio/envconfig).
+  const certs = makeCertificates(path.join(dir, 'certs'));
+  const address = await writeServerConfig(certs);
   const log = openSync(path.join(dir, 'temporal-server.log'), 'a');
   server = spawn(
     path.join(BIN, 'temporal-server'),
@@ -214,6 +250,11 @@ test('provisioning with a migration on a real Temporal server on PostgreSQL, wit
       `${err.message}: ${lastError}\n${readFileSync(path.join(dir, 'temporal-server.log'), 'utf8').slice(-3000)}`,
     );
   });
+  // Without a client certificate the server refuses: mTLS is on.
+  const { TEMPORAL_TLS_CLIENT_CERT_PATH: _c, TEMPORAL_TLS_CLIENT_KEY_PATH: _k, ...withoutCert } = process.env;
+  await expect(
+    run(path.join(BIN, 'temporal'), ['operator', 'namespace', 'list', '--address', address], { env: withoutCert }),
+  ).rejects.toThrow();
   const attributes = Object.entries(SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--name', name, '--type', type]);
   await temporalCli(address, 'operator', 'search-attribute', 'create', '--namespace', 'default', ...attributes);
 

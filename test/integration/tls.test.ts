@@ -4,14 +4,14 @@
  * with the same certificate as a client. A plain source is then copied in: MIGRATE from a plain Redis cannot
  * speak TLS, so the copy falls back to DUMP/RESTORE through the worker by itself.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type Redis from 'ioredis';
 import { type ClusterAccess, probePort, withClusterAccess, withNode } from '../../src/redis/connection';
 import { type ClusterSpec, adminAddress, masters } from '../../src/model';
 import { expectRunbookCluster } from '../helpers/cluster-assert';
 import { compareAllKeys, fillEveryType } from '../helpers/dataset';
+import { makeCertificates } from '../helpers/certs';
 import { type RunningStack, startRunningStack } from '../helpers/running-stack';
 import { renderedTopology, startPlainSource } from '../helpers/stack';
 
@@ -19,49 +19,6 @@ let running: RunningStack;
 let spec: ClusterSpec;
 let access: ClusterAccess;
 let source: Redis;
-
-/** A throwaway CA and one certificate for 127.0.0.1, good for server and client use, valid for two days. */
-function makeCertificates(dir: string): { caFile: string; certFile: string; keyFile: string } {
-  mkdirSync(dir, { recursive: true });
-  const at = (name: string) => path.join(dir, name);
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=rco-test-ca',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-  );
-  openssl('genrsa', '-out', 'node.key', '2048');
-  openssl('req', '-new', '-key', 'node.key', '-subj', '/CN=127.0.0.1', '-out', 'node.csr');
-  writeFileSync(at('ext.cnf'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    'node.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    'ext.cnf',
-    '-out',
-    'node.crt',
-  );
-  return { caFile: at('ca.crt'), certFile: at('node.crt'), keyFile: at('node.key') };
-}
 
 beforeAll(async () => {
   running = await startRunningStack('tls');
