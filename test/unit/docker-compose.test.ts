@@ -35,20 +35,26 @@ test('the deployment shape: PostgreSQL, Temporal, its UI, an S3 store and our wo
     'register-search-attributes',
     's3',
     'temporal',
+    'temporal-schema',
     'temporal-ui',
     'worker',
   ]);
   expect(services.temporal!.environment).toMatchObject({ DB: 'postgres12', POSTGRES_SEEDS: 'postgresql' });
   expect(services['temporal-ui']!.environment!.TEMPORAL_ADDRESS).toBe('temporal:7233');
-  for (const name of ['postgresql', 'temporal', 's3'])
-    expect(services[name]!.healthcheck?.test.length).toBeGreaterThan(0);
-  expect(services.temporal!.depends_on?.postgresql?.condition).toBe('service_healthy');
+  for (const name of ['postgresql', 's3']) expect(services[name]!.healthcheck?.test.length).toBeGreaterThan(0);
+  // The server image, not the development-only auto-setup, on a schema set up by temporal-sql-tool first.
+  expect(services.temporal!.image).toMatch(/^temporalio\/server:/);
+  expect(services.temporal!.depends_on?.['temporal-schema']?.condition).toBe('service_completed_successfully');
+  expect(services['temporal-schema']!.depends_on?.postgresql?.condition).toBe('service_healthy');
+  const schema = services['temporal-schema']!.command!.join(' ');
+  for (const db of ['temporal', 'temporal_visibility'])
+    for (const step of ['create-database', 'setup-schema -v 0.0', 'update-schema -d'])
+      expect(schema).toContain(`--db ${db} ${step}`);
 });
 
 test('the worker is built here and reaches Temporal and S3 on their published ports', () => {
   const worker = services.worker!;
   expect(worker.build).toBe('.');
-  expect(worker.depends_on?.temporal?.condition).toBe('service_healthy');
   expect(worker.depends_on?.s3?.condition).toBe('service_healthy');
   // On the host network (it reaches the nodes): service names do not resolve, published ports do.
   expect(worker.network_mode).toBe('host');
@@ -92,7 +98,9 @@ test("Prometheus scrapes the worker's metrics port, and the dashboard charts onl
 
 test('our search attributes are registered before the worker starts', () => {
   const register = services['register-search-attributes']!;
-  expect(register.depends_on?.temporal?.condition).toBe('service_healthy');
+  // It waits for the server to answer, then creates the namespace (the server image creates none) if missing.
+  expect(register.command!.join(' ')).toMatch(/^until temporal operator cluster health/);
+  expect(register.command!.join(' ')).toContain('temporal operator namespace create --namespace default');
   expect(services.worker!.depends_on?.['register-search-attributes']?.condition).toBe('service_completed_successfully');
   const command = register.command!.join(' ');
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES))
