@@ -52,13 +52,17 @@ function dbKeys(info: Record<string, string>): Map<number, number> {
   return result;
 }
 
-/** Shards of a standalone source: one per non-empty database; a database the spec does not map is refused. */
+/**
+ * Shards of a standalone source: one per non-empty database (every mapped one when `live`: a database empty now can
+ * be written to while the sync runs, and its keys must be verified then); a database the spec does not map is refused.
+ */
 function standaloneShards(
   id: string,
   host: string,
   port: number,
   info: Record<string, string>,
-  databases?: Record<string, { prefix: string }>,
+  databases: Record<string, { prefix: string }> | undefined,
+  live: boolean,
 ): Shard[] {
   const mapping = databases ?? { '0': { prefix: '' } };
   const unmapped = [...dbKeys(info)].filter(([db, keys]) => keys > 0 && !mapping[String(db)]);
@@ -69,7 +73,7 @@ function standaloneShards(
     );
   const keys = dbKeys(info);
   return Object.entries(mapping)
-    .filter(([db]) => (keys.get(Number(db)) ?? 0) > 0)
+    .filter(([db]) => live || (keys.get(Number(db)) ?? 0) > 0)
     .map(([db, { prefix }]) => ({
       id: `${id}/db${db}`,
       host,
@@ -108,7 +112,14 @@ export async function planMigration(spec: ClusterSpec): Promise<MigrationPlan> {
           ErrorType.InvalidSpec,
           `migration source ${source.host}:${source.port} is a cluster node; use "type": "cluster"`,
         );
-      shards = standaloneShards(`${source.host}:${source.port}`, source.host, source.port, info, source.databases);
+      shards = standaloneShards(
+        `${source.host}:${source.port}`,
+        source.host,
+        source.port,
+        info,
+        source.databases,
+        migration.mode === 'live',
+      );
     } finally {
       client.disconnect();
     }
