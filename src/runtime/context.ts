@@ -29,6 +29,11 @@ export const log = {
   },
 };
 
+/** Whether Temporal cancelled the current activity (or gave up on it): false outside an activity. */
+export function cancelled(): boolean {
+  return currentContext()?.cancellationSignal.aborted ?? false;
+}
+
 export function heartbeat(details?: unknown): void {
   currentContext()?.heartbeat(details);
 }

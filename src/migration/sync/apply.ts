@@ -1,13 +1,16 @@
 /**
- * Applies stream commands to the cluster exactly once. A batch goes to each slot as one MULTI ... EXEC that also sets
- * that slot's checkpoint (a cluster takes no transaction across slots), so a crash at any moment leaves each slot
- * either without its commands and with the old checkpoint, or with both: a resumed sync skips, per slot, what the slot
- * already holds. A source transaction (MULTI/EXEC, also what scripts propagate) stays atomic per slot.
+ * Applies stream commands to the cluster exactly once. A batch goes to each slot as one script that also sets that
+ * slot's checkpoint (a cluster takes nothing atomic across slots), so a crash at any moment leaves each slot either
+ * without its commands and with the old checkpoint, or with both: a resumed sync skips, per slot, what the slot
+ * already holds. The script skips it too, in the node, so that an older attempt still running cannot apply anything
+ * twice or out of order (fence.ts). A source transaction (MULTI/EXEC, also what scripts propagate) stays atomic per
+ * slot.
  */
 import { type Arg, type Reply, ReplyError } from '../../redis/bulk';
 import { type SlotMap, redirection } from '../../redis/slot-map';
 import type { SyncCheckpoint, SyncKeys } from './checkpoints';
-import { type CommandTable, routeCommand } from './commands';
+import { type CommandTable, routeCommand, scriptable } from './commands';
+import { APPLY_SLOT_SHA, Superseded, setIfCurrent, slotApplied, slotStamp } from './fence';
 import type { StreamCommand } from './stream';
 
 /** A command the cluster cannot take, or refused when applied: the sync stops here, naming it and its offset. */
@@ -40,6 +43,8 @@ export interface ApplierOptions {
   keys: SyncKeys;
   /** Slot -> the offset it already holds (commands up to it are skipped there). */
   slotOffsets: Map<number, number>;
+  /** This attempt's generation (fence.ts). */
+  generation: number;
 }
 
 /** A command for messages: its name upper-case, its first arguments shortened. */
@@ -152,17 +157,16 @@ export class StreamApplier {
     for (const slot of this.bySlot(batch.filter((p) => !p.everywhere)).keys())
       this.options.slotOffsets.set(slot, offset);
     this.applied += batch.length;
+    const { generation } = this.options;
     const checkpoint = JSON.stringify({
       replid: this.options.replid,
       offset,
       phase: 'streaming',
       db,
+      generation,
     } satisfies SyncCheckpoint);
     await Promise.all(
-      map.masters().map(async (owner) => {
-        const [reply] = await (await map.bulk(owner)).exec([['SET', this.options.keys.master(owner), checkpoint]]);
-        if (reply instanceof ReplyError) throw new Error(`checkpoint on ${owner}: ${reply.message}`);
-      }),
+      map.masters().map((owner) => setIfCurrent(map, owner, this.options.keys.master(owner), checkpoint, generation)),
     );
     return offset;
   }
@@ -191,12 +195,13 @@ export class StreamApplier {
   }
 
   /**
-   * One MULTI ... EXEC per slot, with the slot's checkpoint, each owner's in one round trip. Returns the slots whose
-   * owner answered MOVED (their transaction aborted: nothing of it applied).
+   * One script per slot (fence.ts), with the slot's checkpoint, each owner's in one round trip; a MULTI ... EXEC for a
+   * slot with a command no script can run. Returns the slots whose owner answered MOVED (nothing of them applied).
    */
   private async send(slots: Map<number, Pending[]>, offset: number): Promise<Map<number, Pending[]>> {
     const map = this.options.map;
-    const stamp = `${this.options.replid} ${offset}`;
+    const { replid, generation, table } = this.options;
+    const stamp = slotStamp(replid, offset, generation);
     const byOwner = new Map<string, [number, Pending[]][]>();
     for (const entry of slots) {
       const owner = map.ownerOfSlot(entry[0]);
@@ -208,16 +213,54 @@ export class StreamApplier {
     await Promise.all(
       [...byOwner].map(async ([owner, groups]) => {
         const commands: Arg[][] = [];
-        for (const [slot, pending] of groups)
-          commands.push(
-            ['MULTI'],
-            ...pending.map((p) => p.command),
-            ['SET', this.options.keys.slot(slot), stamp],
-            ['EXEC'],
-          );
+        const scripted = groups.map(([, pending]) => pending.every((p) => scriptable(table, p.command)));
+        for (const [n, [slot, pending]] of groups.entries()) {
+          if (scripted[n]) {
+            const args: Arg[] = [
+              'EVALSHA',
+              APPLY_SLOT_SHA,
+              1,
+              this.options.keys.slot(slot),
+              generation,
+              replid,
+              offset,
+            ];
+            for (const p of pending) args.push(p.end, p.command.length, ...p.command);
+            commands.push(args);
+          } else
+            commands.push(
+              ['MULTI'],
+              ...pending.map((p) => p.command),
+              ['SET', this.options.keys.slot(slot), stamp],
+              ['EXEC'],
+            );
+        }
         const replies = await (await map.bulk(owner)).exec(commands);
         let at = 0;
-        for (const [slot, pending] of groups) {
+        for (const [n, [slot, pending]] of groups.entries()) {
+          if (scripted[n]) {
+            const reply = replies[at++]!;
+            if (reply instanceof ReplyError) {
+              // Refused before it ran: nothing of it applied. A node that restarted lost the script (NOSCRIPT).
+              if (redirection(reply) === 'MOVED') moved.set(slot, pending);
+              else if (TRANSIENT.test(reply.message) || reply.message.startsWith('NOSCRIPT'))
+                throw new Error(`${owner} refused to apply slot ${slot} for now: ${reply.message}`);
+              else
+                throw new SyncRefused(`the cluster refused it (${reply.message})`, text(pending[0]!.command), offset);
+              continue;
+            }
+            const outcome = slotApplied(reply);
+            if (outcome.kind === 'superseded') throw new Superseded(`slot ${slot}`, generation, outcome.newer);
+            if (outcome.failedAt > 0) {
+              const command = pending[outcome.failedAt - 1]!;
+              throw new SyncRefused(
+                `the cluster answered ${outcome.failure}; from here the cluster and the source differ`,
+                text(command.command),
+                command.end,
+              );
+            }
+            continue;
+          }
           const queued = replies.slice(at + 1, at + 2 + pending.length);
           const result = replies[at + 2 + pending.length];
           at += pending.length + 3;

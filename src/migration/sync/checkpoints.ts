@@ -1,15 +1,17 @@
 /**
  * Where a live sync keeps its state in the target, per source master (shard):
- * - per slot, a checkpoint key in that very slot (`replid offset`), set inside every transaction that applies stream
+ * - per slot, a checkpoint key in that very slot (`replid offset generation`), set by the script that applies stream
  *   commands to the slot: after a crash, what a slot holds is known exactly, so nothing is applied twice;
  * - per target master, the offset applied on all of it, set after each batch: where a resumed sync starts, and what
  *   the cutover waits for;
- * - one stop marker, which the cutover sets.
+ * - one stop marker, which the cutover sets;
+ * - the generation of the newest attempt (fence.ts).
  */
 import calculateSlot from 'cluster-key-slot';
 import { createHash } from 'node:crypto';
 import { SLOT_COUNT } from '../../model';
 import type { SlotMap } from '../../redis/slot-map';
+import { setIfCurrent } from './fence';
 
 /** What a master holds of the stream. */
 export interface SyncCheckpoint {
@@ -19,6 +21,8 @@ export interface SyncCheckpoint {
   phase: 'snapshot' | 'streaming';
   /** The source database the stream is in at `offset` (its last SELECT before it): where commands after it go. */
   db?: number;
+  /** The attempt that set it (fence.ts). */
+  generation?: number;
 }
 
 let tagsBySlot: string[] | undefined;
@@ -47,6 +51,8 @@ export interface SyncKeys {
   /** The offset applied on all of one master (in a slot it owns). */
   master: (owner: string) => Buffer;
   stop: Buffer;
+  /** The newest attempt's generation (fence.ts). */
+  generation: Buffer;
 }
 
 export function syncKeys(map: SlotMap, syncId: string, shardId: string): SyncKeys {
@@ -64,6 +70,7 @@ export function syncKeys(map: SlotMap, syncId: string, shardId: string): SyncKey
       return Buffer.from(`rco:sync:{${tag}}:${base}:applied`);
     },
     stop: Buffer.from(`rco:sync:{${slotTag(0)}}:${base}:stop`),
+    generation: Buffer.from(`rco:sync:{${slotTag(0)}}:${base}:generation`),
   };
 }
 
@@ -74,9 +81,16 @@ export async function readCheckpoints(map: SlotMap, keys: SyncKeys): Promise<Map
   return new Map(owners.map((owner, i) => [owner, values[i] ? (JSON.parse(values[i]!) as SyncCheckpoint) : undefined]));
 }
 
-export async function writeCheckpoints(map: SlotMap, keys: SyncKeys, checkpoint: SyncCheckpoint): Promise<void> {
+/** Sets every master's checkpoint, unless a newer attempt set it (then Superseded). */
+export async function writeCheckpoints(
+  map: SlotMap,
+  keys: SyncKeys,
+  checkpoint: SyncCheckpoint & { generation: number },
+): Promise<void> {
   const value = JSON.stringify(checkpoint);
-  await Promise.all(map.masters().map(async (owner) => (await map.client(owner)).set(keys.master(owner), value)));
+  await Promise.all(
+    map.masters().map((owner) => setIfCurrent(map, owner, keys.master(owner), value, checkpoint.generation)),
+  );
 }
 
 /** Each slot's offset in the stream of `replid` (slots without a checkpoint of that stream are left out). */
@@ -120,7 +134,7 @@ export async function clearSyncKeys(map: SlotMap, keys: SyncKeys): Promise<void>
     map.masters().map(async (owner) => {
       const own: Buffer[] = [keys.master(owner)];
       for (let slot = 0; slot < SLOT_COUNT; slot++) if (map.ownerOfSlot(slot) === owner) own.push(keys.slot(slot));
-      if (map.ownerOf(keys.stop) === owner) own.push(keys.stop);
+      if (map.ownerOf(keys.stop) === owner) own.push(keys.stop, keys.generation);
       const connection = await map.bulk(owner);
       for (let i = 0; i < own.length; i += 1000)
         await connection.execOrThrow(

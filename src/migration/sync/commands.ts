@@ -12,6 +12,8 @@ export interface KeySpec {
   step: number;
   /** The key positions depend on the arguments (ZUNIONSTORE, SORT ... STORE). */
   movable: boolean;
+  /** Not allowed in a script (applied in a MULTI/EXEC instead). */
+  noscript?: boolean;
 }
 
 /** Lower-case command name (or "container|sub") -> where its keys are. */
@@ -27,6 +29,7 @@ export function commandTable(reply: unknown[]): CommandTable {
       last: Number(last),
       step: Number(step),
       movable: (flags ?? []).map(String).includes('movablekeys'),
+      noscript: (flags ?? []).map(String).includes('noscript'),
     });
     for (const sub of (entry[9] as unknown[][] | undefined) ?? []) add(sub);
   };
@@ -74,6 +77,19 @@ function movableKeys(name: string, args: Buffer[]): number[] | undefined {
     return keys;
   }
   return undefined;
+}
+
+/**
+ * Whether a script can run the command (fence.ts). One that cannot is applied in a MULTI/EXEC instead, where only
+ * this attempt's own record of the slot offsets guards it: more arguments than Lua passes to one call (its stack
+ * holds 8000), or flagged noscript.
+ */
+export const SCRIPT_MAX_ARGS = 7900;
+
+export function scriptable(table: CommandTable, args: Buffer[]): boolean {
+  if (args.length > SCRIPT_MAX_ARGS) return false;
+  const name = lower(args[0]);
+  return !(table.get(`${name}|${lower(args[1])}`) ?? table.get(name))?.noscript;
 }
 
 export function keyPositions(table: CommandTable, args: Buffer[]): number[] | undefined {

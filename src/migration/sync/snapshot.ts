@@ -96,7 +96,13 @@ export async function loadSnapshot(
   link: ReplicaLink,
   framing: RdbFraming,
   map: SlotMap,
-  options: { prefixes: Map<number, Buffer | undefined>; collectKeys: boolean; now?: number },
+  options: {
+    prefixes: Map<number, Buffer | undefined>;
+    collectKeys: boolean;
+    now?: number;
+    /** Called before each batch is sent (it throws to stop the load). */
+    beforeBatch?: () => Promise<void>;
+  },
 ): Promise<SnapshotResult> {
   const parser = new RdbParser();
   const result: SnapshotResult = {
@@ -132,6 +138,7 @@ export async function loadSnapshot(
   };
   const flush = async () => {
     if (batch.length === 0) return;
+    await options.beforeBatch?.();
     const items = batch;
     batch = [];
     bytes = 0;

@@ -8,7 +8,7 @@ import { type ClusterSpec, ErrorType } from '../../model';
 import { parseInfo } from '../../redis/cluster-nodes';
 import { ReplyError } from '../../redis/bulk';
 import type { SlotMap } from '../../redis/slot-map';
-import { fail, heartbeat, log, sleep, withHeartbeat } from '../../runtime/context';
+import { cancelled, fail, heartbeat, log, sleep, withHeartbeat } from '../../runtime/context';
 import { connectSource, migrationOf, sourceAccess } from '../sources';
 import { targetMap } from '../target';
 import { StreamApplier, SyncRefused } from './apply';
@@ -23,6 +23,7 @@ import {
   writeCheckpoints,
 } from './checkpoints';
 import { type CommandTable, commandTable } from './commands';
+import { checkGeneration, loadFenceScripts, stampEverySlot, takeGeneration } from './fence';
 import { LinkRefused, ReplicaLink } from './link';
 import { belongsToShard, removeKeysNotWritten, shardSlots } from './resync';
 import { loadSnapshot } from './snapshot';
@@ -97,6 +98,9 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
   try {
     await map.refresh();
     const keys: SyncKeys = syncKeys(map, syncId, shard.id);
+    await loadFenceScripts(map);
+    // From here an older attempt still running (one Temporal gave up on) can no longer write (fence.ts).
+    const generation = await takeGeneration(map, keys);
     const checkpoints = await readCheckpoints(map, keys);
     const resume = appliedEverywhere(checkpoints);
     const prefixes = prefixesOf(spec);
@@ -132,7 +136,8 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
       if (anyCheckpoint) log.warn('full resync of the live sync', { shard: shard.id, reason });
       ({ replid, offset } = psync);
       // Marked first: a crash while loading makes the next chunk take a snapshot again, never continue on half of one.
-      await writeCheckpoints(map, keys, { replid, offset, phase: 'snapshot' });
+      await writeCheckpoints(map, keys, { replid, offset, phase: 'snapshot', generation });
+      await stampEverySlot(map, keys, replid, offset, generation);
       const asked = Date.now();
       // The source may wait before it sends (repl-diskless-sync-delay, or a BGSAVE to disk): not loading time.
       const framing = await withHeartbeat(
@@ -143,6 +148,8 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
       const loaded = await loadSnapshot(link, framing, map, {
         prefixes,
         collectKeys: anyCheckpoint && input.ownTarget,
+        // RESTORE is not fenced in the node: each batch first makes sure no newer attempt started.
+        beforeBatch: () => checkGeneration(map, keys, generation),
       });
       let removed = 0;
       if (loaded.written) {
@@ -150,7 +157,7 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
         removed = await removeKeysNotWritten(map, loaded.written, (key) => belongsToShard(key, prefixes, slots));
       }
       db = loaded.streamDb;
-      await writeCheckpoints(map, keys, { replid, offset, phase: 'streaming', db });
+      await writeCheckpoints(map, keys, { replid, offset, phase: 'streaming', db, generation });
       snapshot = {
         keys: loaded.keys,
         expired: loaded.expired,
@@ -167,7 +174,7 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
 
     // The stream, from `offset`; each slot skips what it already holds (a batch cut off by a crash).
     const slotOffsets = psync.kind === 'full' ? new Map<number, number>() : await readSlotOffsets(map, keys, replid);
-    const applier = new StreamApplier({ map, table, prefixes, replid, keys, slotOffsets }, offset, db);
+    const applier = new StreamApplier({ map, table, prefixes, replid, keys, slotOffsets, generation }, offset, db);
     const stream = new ReplicationStream(offset);
     let applied = offset;
     let stopped = false;
@@ -188,6 +195,9 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
     };
     if (head.length > 0) await apply(head);
     for (;;) {
+      // Temporal gave up on this attempt (it says so in the answer to a heartbeat): a newer one is taking over.
+      if (cancelled())
+        throw new Error(`live sync of ${shard.id}: this attempt was cancelled (generation ${generation})`);
       const stop = await stopAt();
       if (stop !== undefined && applied >= stop) {
         stopped = true;
