@@ -8,7 +8,7 @@ import { type SlotMap, groupByOwner, redirection } from '../redis/slot-map';
 import { type ClusterSpec, VERIFY_DIFFERENCES_LIMIT } from '../model';
 import { heartbeat } from '../runtime/context';
 import { type Shard, migrationOf, openShardBulk } from './sources';
-import { isInternalKey, targetMap } from './target';
+import { isInternalKey, scanMasters, targetMap } from './target';
 import { type KeyDifference, SETTLE_ROUNDS, type Settle } from './verify';
 
 export interface ExtraKeys {
@@ -171,16 +171,7 @@ export async function findExtraKeys(
           tolerance,
         ),
       );
-    else
-      for (const address of map.masters()) {
-        const client = await map.client(address);
-        let cursor = '0';
-        do {
-          const [next, batch] = await client.scanBuffer(cursor, 'COUNT', 1000);
-          cursor = next.toString();
-          await check(batch);
-        } while (cursor !== '0');
-      }
+    else for await (const { keys: batch } of scanMasters(map)) await check(batch);
     return result;
   } finally {
     lookup.close();

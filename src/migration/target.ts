@@ -51,14 +51,19 @@ export async function userKeysInTarget(map: SlotMap): Promise<number> {
   const total = (await countOn(map)).reduce((sum, n) => sum + n.keys, 0);
   if (total > 1000) return total;
   let user = 0;
-  for (const address of map.masters()) {
-    const client = await map.client(address);
+  for await (const { keys } of scanMasters(map)) user += keys.filter((key) => !isInternalKey(key)).length;
+  return user;
+}
+
+/** Every key of every target master, a SCAN batch (of about 1,000) at a time, with the master it came from. */
+export async function* scanMasters(map: SlotMap): AsyncGenerator<{ owner: string; keys: Buffer[] }> {
+  for (const owner of map.masters()) {
+    const client = await map.client(owner);
     let cursor = '0';
     do {
       const [next, keys] = await client.scanBuffer(cursor, 'COUNT', 1000);
       cursor = next.toString();
-      user += keys.filter((key) => !isInternalKey(key)).length;
+      yield { owner, keys };
     } while (cursor !== '0');
   }
-  return user;
 }

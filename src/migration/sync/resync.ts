@@ -7,7 +7,8 @@ import type { ClusterSpec } from '../../model';
 import { parseClusterNodes } from '../../redis/cluster-nodes';
 import type { SlotMap } from '../../redis/slot-map';
 import { migrationOf } from '../sources';
-import { isInternalKey } from '../target';
+import { heartbeat } from '../../runtime/context';
+import { isInternalKey, scanMasters } from '../target';
 import { keyHash } from './snapshot';
 
 /** Removes the shard's keys that the new snapshot did not write: the source deleted them while it was away. */
@@ -17,23 +18,18 @@ export async function removeKeysNotWritten(
   belongs: (key: Buffer) => boolean,
 ): Promise<number> {
   let removed = 0;
-  for (const owner of map.masters()) {
-    const client = await map.client(owner);
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scanBuffer(cursor, 'COUNT', 1000);
-      cursor = next.toString();
-      const stale = keys.filter((key) => !isInternalKey(key) && belongs(key) && !written.has(keyHash(key)));
-      if (stale.length > 0) {
-        await (
-          await map.bulk(owner)
-        ).execOrThrow(
-          stale.map((key) => ['UNLINK', key]),
-          'removing keys the source no longer has',
-        );
-        removed += stale.length;
-      }
-    } while (cursor !== '0');
+  for await (const { owner, keys } of scanMasters(map)) {
+    const stale = keys.filter((key) => !isInternalKey(key) && belongs(key) && !written.has(keyHash(key)));
+    if (stale.length > 0) {
+      await (
+        await map.bulk(owner)
+      ).execOrThrow(
+        stale.map((key) => ['UNLINK', key]),
+        'removing keys the source no longer has',
+      );
+      removed += stale.length;
+    }
+    heartbeat({ phase: 'snapshot', removed }); // a big target takes a while: no missed heartbeat meanwhile
   }
   return removed;
 }
