@@ -97,8 +97,27 @@ export function dayTwo(spec: ClusterSpec, stateDir: string) {
   const waitForClusterFail = (viewer = 'm1') =>
     waitFor('the cluster to fail', async () => ((await clusterState(viewer)) === 'fail' ? true : undefined), 30_000);
 
+  /**
+   * The day-two failure the repair tests start from: acknowledged keys written (under `prefix`), then nodes killed
+   * (`lost`: their data wiped too; `down`: killed with it), then the cluster failed. Resolves to the killed nodes' ids.
+   */
+  async function breakNodes<L extends string = never, D extends string = never>(
+    prefix: string,
+    nodes: { lost?: L[]; down?: D[] },
+    keys = 100,
+  ): Promise<Record<L | D, string>> {
+    await writeAcknowledged(prefix, keys);
+    const killed = [...(nodes.lost ?? []), ...(nodes.down ?? [])];
+    const ids = Object.fromEntries(await Promise.all(killed.map(async (id) => [id, await myId(id)] as const)));
+    for (const id of nodes.lost ?? []) await killNode(id, true);
+    for (const id of nodes.down ?? []) await killNode(id, false);
+    await waitForClusterFail();
+    return ids as Record<L | D, string>;
+  }
+
   return {
     acknowledged,
+    breakNodes,
     waitForClusterFail,
     onNode,
     node,

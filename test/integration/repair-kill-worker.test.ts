@@ -41,10 +41,7 @@ test('SIGKILL of the worker in each repair step it is seen in: the same run comp
   await client.provision(spec);
   await client.result(spec.name);
   const d = dayTwo(spec, stack.stateDir);
-  await d.writeAcknowledged('k', 200);
-  const oldId = await d.myId('m3');
-  await d.killNode('m3', true);
-  await d.waitForClusterFail();
+  const { m3: oldId } = await d.breakNodes('k', { lost: ['m3'] }, 200);
 
   const handle = await client.repair(spec, { approve: ['takeover', 'forget'] });
   const killedIn: string[] = [];

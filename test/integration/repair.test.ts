@@ -98,11 +98,8 @@ test('planned failover and the repair failing back, under a write load from a cl
 });
 
 test('a master that lost its data: the cluster fails (nofailover), the repair waits for approvals and restores the spec', async () => {
-  await d.writeAcknowledged('before-m2-lost', 100);
-  const oldId = await d.myId('m2');
-  await d.killNode('m2', true);
   // Nothing fails over by itself: the cluster is down until someone acts.
-  await d.waitForClusterFail();
+  const { m2: oldId } = await d.breakNodes('before-m2-lost', { lost: ['m2'] });
   expect((await d.clusterNodes('r4')).find((n) => n.myself)!.role).toBe('replica');
 
   // Re-running provisioning does not start it empty (its replica would resync from nothing): it refuses.
@@ -167,12 +164,7 @@ test('a master that lost its data: the cluster fails (nofailover), the repair wa
 });
 
 test('a replica that lost its data and a master killed with its data: one repair, forget approved in advance', async () => {
-  await d.writeAcknowledged('before-r1-lost', 100);
-  const oldReplica = await d.myId('r1');
-  const m4 = await d.myId('m4');
-  await d.killNode('r1', true);
-  await d.killNode('m4', false);
-  await d.waitForClusterFail();
+  const { r1: oldReplica, m4 } = await d.breakNodes('before-r1-lost', { lost: ['r1'], down: ['m4'] });
 
   const result = await repairResult((await rs.client.repair(spec, { approve: ['forget'] })).workflowId);
   expect(result.report.problems).toEqual([]);
@@ -187,10 +179,7 @@ test('a replica that lost its data and a master killed with its data: one repair
 });
 
 test('forced failover of a master that is down, after approval; the repair restarts it and fails back', async () => {
-  await d.writeAcknowledged('before-m4-down', 100);
-  const m4 = await d.myId('m4');
-  await d.killNode('m4', false);
-  await d.waitForClusterFail();
+  const { m4 } = await d.breakNodes('before-m4-down', { down: ['m4'] });
 
   const handle = await rs.client.failover(spec, { master: 'm4', force: true });
   const waiting = await waitFor('the failover to wait for takeover', async () => {

@@ -4,18 +4,18 @@
  * source streams and while paused; a cutover whose lag does not reach zero says why and the sync goes on; one that
  * finds differences fails the run.
  */
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { DrainResult, LiveSyncRef, ShardVerification, SyncChunkResult } from '../../src/activities';
 import type { Shard } from '../../src/migration/sources';
-import { toolPath } from '../../src/host/tools';
 import { type ClusterSpecInput, ErrorType } from '../../src/model';
 import { cutoverUpdate, pauseSignal, progressQuery, resumeSignal } from '../../src/workflows/messages';
 import type { MigrateResult } from '../../src/workflows/migrate-redis-data';
 import { rootApplicationFailure } from '../helpers/failures';
 import { workflowBundle } from '../helpers/stack';
+import { localTestEnv } from '../helpers/test-env';
 import { sleep, waitFor } from '../helpers/wait';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -32,13 +32,7 @@ const spec = {
 const shard: Shard = { id: '10.0.0.5:6379/db0', host: '10.0.0.5', port: 6379, db: 0, prefix: '', keys: 1000 };
 
 beforeAll(async () => {
-  env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: toolPath('temporal') },
-      ip: '127.0.0.1',
-      extraArgs: ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=40'],
-    },
-  });
+  env = await localTestEnv({ suggestContinueAsNewAfter: 40 });
 });
 
 afterAll(async () => {

@@ -4,19 +4,19 @@
  * run; pause, resume and throttle act across runs; verification reports every difference it keeps finding.
  */
 import type { ApplicationFailure } from '@temporalio/common';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { CopyChunkInput, CopyChunkResult } from '../../src/migration/copy';
 import type { Shard } from '../../src/migration/sources';
 import type { ShardVerification } from '../../src/migration/verify';
-import { toolPath } from '../../src/host/tools';
 import { type ClusterSpecInput, ErrorType, type WriteStamp } from '../../src/model';
 import { pauseSignal, progressQuery, resumeSignal, throttleUpdate } from '../../src/workflows/messages';
 import type { MigrationReport } from '../../src/workflows/verify-phase';
 import { rootApplicationFailure } from '../helpers/failures';
 import { workflowBundle } from '../helpers/stack';
+import { localTestEnv } from '../helpers/test-env';
 import { sleep, waitFor } from '../helpers/wait';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -32,14 +32,7 @@ const spec = {
 } as ClusterSpecInput;
 
 beforeAll(async () => {
-  env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: toolPath('temporal') },
-      ip: '127.0.0.1',
-      // Temporal suggests continuing as new far sooner than its default (thousands of events).
-      extraArgs: ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=40'],
-    },
-  });
+  env = await localTestEnv({ suggestContinueAsNewAfter: 40 });
 });
 
 afterAll(async () => {

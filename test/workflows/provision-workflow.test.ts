@@ -3,18 +3,18 @@
  * what reaches the activities, and how failures end the run.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { WorkflowFailedError } from '@temporalio/client';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Activities, ClusterReport } from '../../src/activities';
-import { toolPath } from '../../src/host/tools';
 import { type ClusterSpecInput, ErrorType } from '../../src/model';
 import { STEPS } from '../../src/model';
 import { progressQuery } from '../../src/workflows/messages';
 import { rootApplicationFailure } from '../helpers/failures';
 import { workflowBundle } from '../helpers/stack';
+import { localTestEnv } from '../helpers/test-env';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -25,9 +25,7 @@ const seed = JSON.parse(
 let counter = 0;
 
 beforeAll(async () => {
-  env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: toolPath('temporal') }, ip: '127.0.0.1' },
-  });
+  env = await localTestEnv();
 });
 
 afterAll(async () => {
