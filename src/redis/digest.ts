@@ -20,8 +20,13 @@ export interface KeyDigest {
 }
 
 export async function digestKey(client: Redis, key: Buffer): Promise<KeyDigest> {
-  const type = (await client.type(key)) as string;
-  const expireAt = Number(await client.call('PEXPIRETIME', key));
+  // Read together: a key expiring between two separate reads looked like a string without an expiry, so a caller
+  // could not tell "expiring now" from "missing on the other side".
+  const replies = (await client.multi().type(key).call('PEXPIRETIME', key).exec()) ?? [];
+  const failed = replies.find(([error]) => error)?.[0];
+  if (failed || replies.length !== 2) throw failed ?? new Error('TYPE and PEXPIRETIME: the transaction was aborted');
+  const type = String(replies[0]![1]);
+  const expireAt = Number(replies[1]![1]);
   const hash = createHash('sha1');
   const add = (items: Buffer[]) => items.forEach((b) => hash.update(String(b.length)).update(':').update(b));
   switch (type) {
