@@ -12,6 +12,7 @@ import { type ClusterSpec, ErrorType, adminAddress, masters } from '../../src/mo
 import { parseInfo } from '../../src/redis/cluster-nodes';
 import { compareAllKeys, fillEveryType, keysOnlyInTarget } from '../helpers/dataset';
 import { rootApplicationFailure } from '../helpers/failures';
+import { startPlainCluster } from '../helpers/plain-cluster';
 import { startTestRedis, stopTestServers } from '../helpers/servers';
 import { type Stack, freePortBlock, seedTopology, startStack, workflowBundle } from '../helpers/stack';
 import { portOpen } from '../../src/host/processes';
@@ -268,24 +269,7 @@ test('worker SIGKILLed in the snapshot and in the stream, the source restarted: 
 }, 400_000);
 
 test('a 3-master source cluster under load: one replica link per source master, cut over, every key equal', async () => {
-  const base = await freePortBlock(3);
-  const ports = [base, base + 1, base + 2];
-  for (const port of ports) await startTestRedis(port, path.join(stack.stateDir, `src-cluster-${port}`));
-  const nodes = ports.map((port) => new Redis({ host: '127.0.0.1', port }));
-  const thirds = [
-    [0, 5460],
-    [5461, 10922],
-    [10923, 16383],
-  ];
-  for (const [i, node] of nodes.entries())
-    await node.call('CLUSTER', 'ADDSLOTSRANGE', String(thirds[i]![0]), String(thirds[i]![1]));
-  for (const port of ports.slice(1)) await nodes[0]!.call('CLUSTER', 'MEET', '127.0.0.1', String(port));
-  await waitFor('the source cluster', async () => {
-    const states = await Promise.all(
-      nodes.map(async (n) => parseInfo((await n.call('CLUSTER', 'INFO')) as string).cluster_state),
-    );
-    return states.every((s) => s === 'ok') ? true : undefined;
-  });
+  const { ports, nodes } = await startPlainCluster(path.join(stack.stateDir, 'src-cluster'));
   const cluster = new Redis.Cluster(ports.map((port) => ({ host: '127.0.0.1', port })));
   await fillEveryType(cluster);
   const spec = await provisioned('live-from-cluster');

@@ -10,12 +10,12 @@ import path from 'node:path';
 import type { RedisClusterClient } from '../../src/client';
 import { freePort } from '../../src/host/processes';
 import { localS3Client } from '../../src/local/seed';
-import { parseInfo } from '../../src/redis/cluster-nodes';
 import { withNode } from '../../src/redis/connection';
 import { type ClusterSpec, ErrorType, type MigrationSpecInput, adminAddress, masters } from '../../src/model';
 import { compareAllKeys, fillBigHash, fillEveryType } from '../helpers/dataset';
 import { expectRefusal } from '../helpers/failures';
 import { historyText } from '../helpers/history';
+import { startPlainCluster } from '../helpers/plain-cluster';
 import { startTestRedis } from '../helpers/servers';
 import { type RunningStack, startRunningStack } from '../helpers/running-stack';
 import { type Stack, freePortBlock, seedTopology } from '../helpers/stack';
@@ -86,32 +86,8 @@ test('standalone source: every type, binary names, TTLs, and a 500,000-field has
   }
 });
 
-async function startSourceCluster(): Promise<Redis[]> {
-  const base = await freePortBlock(3);
-  const ports = [base, base + 1, base + 2];
-  for (const port of ports) await startTestRedis(port, path.join(stack.stateDir, `source-cluster-${port}`));
-  const nodes = ports.map((port) => new Redis({ host: '127.0.0.1', port, lazyConnect: true }));
-  const thirds = [
-    [0, 5460],
-    [5461, 10922],
-    [10923, 16383],
-  ];
-  for (const [i, node] of nodes.entries())
-    await node.call('CLUSTER', 'ADDSLOTSRANGE', String(thirds[i]![0]), String(thirds[i]![1]));
-  for (const port of ports.slice(1)) await nodes[0]!.call('CLUSTER', 'MEET', '127.0.0.1', String(port));
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const states = await Promise.all(
-      nodes.map(async (n) => parseInfo((await n.call('CLUSTER', 'INFO')) as string).cluster_state),
-    );
-    if (states.every((s) => s === 'ok')) return nodes;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('source cluster did not become ok');
-}
-
 test('3-master source cluster: one reader per source master, every key equal', async () => {
-  const nodes = await startSourceCluster();
+  const { nodes } = await startPlainCluster(path.join(stack.stateDir, 'source-cluster'));
   const sourceCluster = new Redis.Cluster(nodes.map((n) => ({ host: '127.0.0.1', port: n.options.port! })));
   await fillEveryType(sourceCluster);
   sourceCluster.disconnect();

@@ -7,16 +7,14 @@ import Redis from 'ioredis';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseInfo } from '../../src/redis/cluster-nodes';
 import { SlotMap } from '../../src/redis/slot-map';
 import { StreamApplier } from '../../src/migration/sync/apply';
 import { type SyncKeys, readCheckpoints, syncKeys, writeCheckpoints } from '../../src/migration/sync/checkpoints';
 import { commandTable } from '../../src/migration/sync/commands';
 import { Superseded, loadFenceScripts, stampEverySlot, takeGeneration } from '../../src/migration/sync/fence';
 import type { StreamCommand } from '../../src/migration/sync/stream';
-import { startTestRedis, stopTestServers } from '../helpers/servers';
-import { freePortBlock } from '../helpers/stack';
-import { waitFor } from '../helpers/wait';
+import { startPlainCluster } from '../helpers/plain-cluster';
+import { stopTestServers } from '../helpers/servers';
 
 let dir: string;
 let ports: number[];
@@ -27,24 +25,9 @@ let table: ReturnType<typeof commandTable>;
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'rco-fence-'));
-  const base = await freePortBlock(3);
-  ports = [base, base + 1, base + 2];
-  for (const port of ports) await startTestRedis(port, path.join(dir, String(port)));
-  const nodes = ports.map((port) => new Redis({ host: '127.0.0.1', port }));
-  const thirds = [
-    [0, 5460],
-    [5461, 10922],
-    [10923, 16383],
-  ];
-  for (const [i, node] of nodes.entries())
-    await node.call('CLUSTER', 'ADDSLOTSRANGE', String(thirds[i]![0]), String(thirds[i]![1]));
-  for (const port of ports.slice(1)) await nodes[0]!.call('CLUSTER', 'MEET', '127.0.0.1', String(port));
-  await waitFor('the cluster', async () => {
-    const states = await Promise.all(
-      nodes.map(async (n) => parseInfo((await n.call('CLUSTER', 'INFO')) as string).cluster_state),
-    );
-    return states.every((s) => s === 'ok') ? true : undefined;
-  });
+  const started = await startPlainCluster(dir);
+  ports = started.ports;
+  const nodes = started.nodes;
   table = commandTable((await nodes[0]!.call('COMMAND')) as unknown[]);
   for (const node of nodes) node.disconnect();
   map = new SlotMap(ports.map((port) => ({ host: '127.0.0.1', port })));

@@ -1,0 +1,38 @@
+/** A bare 3-master Redis Cluster started by a test (no replicas, no orchestrator): a source, or a target to poke at. */
+import Redis from 'ioredis';
+import path from 'node:path';
+import { parseInfo } from '../../src/redis/cluster-nodes';
+import { startTestRedis } from './servers';
+import { freePortBlock } from './stack';
+import { waitFor } from './wait';
+
+const THIRDS = [
+  [0, 5460],
+  [5461, 10922],
+  [10923, 16383],
+];
+
+/**
+ * Three cluster-enabled redis-servers under `dir` (stopped by stopTestServers), a third of the slots each, met and
+ * ok. Returns their ports and a connection to each (the caller disconnects them).
+ */
+export async function startPlainCluster(dir: string): Promise<{ ports: number[]; nodes: Redis[] }> {
+  const base = await freePortBlock(3);
+  const ports = [base, base + 1, base + 2];
+  for (const port of ports) await startTestRedis(port, path.join(dir, `cluster-${port}`));
+  const nodes = ports.map((port) => new Redis({ host: '127.0.0.1', port }));
+  for (const [i, node] of nodes.entries())
+    await node.call('CLUSTER', 'ADDSLOTSRANGE', String(THIRDS[i]![0]), String(THIRDS[i]![1]));
+  for (const port of ports.slice(1)) await nodes[0]!.call('CLUSTER', 'MEET', '127.0.0.1', String(port));
+  await waitFor(
+    'the plain cluster to be ok',
+    async () => {
+      const states = await Promise.all(
+        nodes.map(async (n) => parseInfo((await n.call('CLUSTER', 'INFO')) as string).cluster_state),
+      );
+      return states.every((s) => s === 'ok') ? true : undefined;
+    },
+    30_000,
+  );
+  return { ports, nodes };
+}
