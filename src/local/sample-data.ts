@@ -25,6 +25,9 @@ export async function fillEveryType(client: Client, prefix = ''): Promise<void> 
   await client.xgroup('CREATE', k('stream'), 'g1', '0');
   await client.xgroup('CREATE', k('stream'), 'g2', '$');
   await client.xreadgroup('GROUP', 'g1', 'c1', 'COUNT', 10, 'STREAMS', k('stream'), '>');
+  // Scores that some servers print differently (0.1 as 0.10000000000000001): the same doubles all the same.
+  await client.zadd(k('zset:fractions'), '0.1', 'a', String(1 / 3), 'b', '-2.5e-10', 'c', 'inf', 'd', '-inf', 'e');
+  await fillConsumerState(client, k('stream:consumers'));
   await client.pfadd(k('hll'), ...Array.from({ length: 1000 }, (_, i) => `visitor-${i}`));
   for (const offset of [0, 7, 100, 1000, 65535]) await client.setbit(k('bitmap'), offset, 1);
   for (let i = 0; i < 200; i++) await client.set(k(`ttl:${i}`), `expiring-${i}`, 'PX', 600_000 + i * 1000);
@@ -42,4 +45,23 @@ export async function fillBigHash(client: Client, key: string, fields: number): 
     for (let i = start; i < Math.min(start + 5000, fields); i++) args.push(`field:${i}`, `value:${i}`);
     await client.hset(key, ...args);
   }
+}
+
+/**
+ * A stream whose consumer state must survive a copy: a group with three consumers (one with nothing pending), entries
+ * pending with delivery counts above one, acknowledged entries, deleted entries, and a second group behind the first.
+ */
+export async function fillConsumerState(client: Client, key: string): Promise<void> {
+  const ids: string[] = [];
+  for (let i = 0; i < 50; i++) ids.push((await client.xadd(key, '*', 'n', String(i)))!);
+  await client.xgroup('CREATE', key, 'workers', '0');
+  await client.xgroup('CREATE', key, 'audit', ids[4]!);
+  await client.xreadgroup('GROUP', 'workers', 'alice', 'COUNT', 10, 'STREAMS', key, '>');
+  await client.xreadgroup('GROUP', 'workers', 'bob', 'COUNT', 5, 'STREAMS', key, '>');
+  await client.xreadgroup('GROUP', 'audit', 'eve', 'COUNT', 3, 'STREAMS', key, '>');
+  await client.xack(key, 'workers', ids[0]!, ids[1]!, ids[2]!);
+  // Delivered again: their delivery counts go to 2.
+  await client.xclaim(key, 'workers', 'alice', 0, ids[10]!, ids[11]!);
+  await client.call('XGROUP', 'CREATECONSUMER', key, 'workers', 'carol');
+  await client.xdel(key, ids[40]!, ids[41]!);
 }

@@ -15,6 +15,10 @@ export interface CopyCounters {
   skipped: number;
   failed: number;
   bigKeys: number;
+  /** Keys rebuilt by type, their payloads being of an RDB version the target cannot restore. */
+  rebuilt?: number;
+  /** Hash field expirations left out (migration.dropHashFieldTtls), on a target without HEXPIRE. */
+  fieldTtlsDropped?: number;
 }
 
 export const zeroCounters = (): CopyCounters => ({

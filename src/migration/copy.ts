@@ -8,6 +8,7 @@ import type { ClusterSpec, MigrationSpec } from '../model';
 import { parseInfo } from '../redis/cluster-nodes';
 import type { SlotMap } from '../redis/slot-map';
 import { log, sleep } from '../runtime/context';
+import { capabilitiesOf } from '../redis/servers';
 import {
   type Checkpoint,
   type CopyCounters,
@@ -57,6 +58,13 @@ export interface CopyContext {
   rescan?: boolean;
 }
 
+async function lowestTargetRdbVersion(map: SlotMap): Promise<number> {
+  const versions = await Promise.all(
+    map.masters().map(async (node) => (await capabilitiesOf(await map.client(node))).rdbVersion),
+  );
+  return Math.min(...versions);
+}
+
 /** Copies SCAN batches from the shard's cursor until the shard is done or maxMs has passed. */
 export async function copyShardChunk(input: CopyChunkInput): Promise<CopyChunkResult> {
   const migration = migrationOf(input.spec);
@@ -86,7 +94,10 @@ export async function copyShardChunk(input: CopyChunkInput): Promise<CopyChunkRe
     position.runId = runId;
     let cursor = position.cursor;
     const counters = { ...start.counters };
-    let mode: CopyMode = input.shard.prefix ? 'dump-restore' : start.mode;
+    // MIGRATE sends the source's own payloads, which a target of an older RDB version refuses: through the worker,
+    // payloads are relabelled or keys rebuilt by type (writes.ts).
+    const older = (await capabilitiesOf(source)).rdbVersion > (await lowestTargetRdbVersion(map));
+    let mode: CopyMode = input.shard.prefix || older ? 'dump-restore' : start.mode;
     const started = Date.now();
     const copy: CopyContext = {
       spec: input.spec,

@@ -4,6 +4,7 @@
  */
 import { type BulkConnection, ReplyError, asNumber } from '../redis/bulk';
 import { printableKey } from '../redis/digest';
+import { capabilitiesOf, expireAtFrom, expiryCommand } from '../redis/servers';
 import { type SlotMap, groupByOwner, redirection } from '../redis/slot-map';
 import { type ClusterSpec, VERIFY_DIFFERENCES_LIMIT } from '../model';
 import { heartbeat } from '../runtime/context';
@@ -99,13 +100,15 @@ async function stillIn(map: SlotMap, keys: Buffer[], toleranceMs: number): Promi
   const present: Buffer[] = [];
   for (const [owner, group] of groupByOwner(keys, map, (k) => k)) {
     const connection = await map.bulk(owner);
+    const server = await capabilitiesOf(await map.client(owner));
+    const sentAt = Date.now();
     const replies = await connection.execOrThrow(
-      group.map((k) => ['PEXPIRETIME', k]),
+      group.map((k) => expiryCommand(server, k)),
       'looking keys up',
     );
     // Expiring now (its source copy may just have expired first) is not a key the source lacks.
     group.forEach((key, i) => {
-      const expireAt = asNumber(replies[i]);
+      const expireAt = expireAtFrom(server, replies[i], sentAt);
       if (expireAt === -1 || expireAt - Date.now() > toleranceMs) present.push(key);
     });
   }

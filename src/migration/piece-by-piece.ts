@@ -4,8 +4,12 @@
  */
 import calculateSlot from 'cluster-key-slot';
 import { printableKey } from '../redis/digest';
-import { heartbeat } from '../runtime/context';
+import { fail, heartbeat } from '../runtime/context';
+import { ErrorType, describeServer } from '../model';
+import { capabilitiesOf } from '../redis/servers';
+import type Redis from 'ioredis';
 import type { CopyContext } from './copy';
+import { rebuildStream } from './rebuild-stream';
 import { targetKey } from './sources';
 
 /** A temporary key in the same slot as `key`, or undefined when the name leaves no way to make one. */
@@ -41,7 +45,10 @@ export async function copyPieceByPiece(ctx: CopyContext, key: Buffer, expireAt: 
   };
   switch (type) {
     case 'hash':
-      await scanInto('HSCAN', (items) => target.callBuffer('HSET', tmp, ...items));
+      await scanInto('HSCAN', async (items) => {
+        await target.callBuffer('HSET', tmp, ...items);
+        await copyFieldTtls(ctx, key, target, tmp, items);
+      });
       break;
     case 'set':
       await scanInto('SSCAN', (items) => target.callBuffer('SADD', tmp, ...items));
@@ -75,27 +82,9 @@ export async function copyPieceByPiece(ctx: CopyContext, key: Buffer, expireAt: 
       }
       break;
     }
-    case 'stream': {
-      let start = '-';
-      for (;;) {
-        const entries = (await src.callBuffer('XRANGE', key, start, '+', 'COUNT', '1000')) as [Buffer, Buffer[]][];
-        for (const [id, fields] of entries) await target.callBuffer('XADD', tmp, id, ...fields);
-        if (entries.length < 1000) break;
-        start = `(${entries[entries.length - 1]![0].toString()}`;
-      }
-      const info = (await src.call('XINFO', 'STREAM', key)) as unknown[];
-      const lastId = String(info[info.indexOf('last-generated-id') + 1]);
-      if ((await target.exists(tmp)) === 0)
-        await target.call('XADD', tmp, 'MAXLEN', '0', lastId === '0-0' ? '*' : lastId, 'x', 'x');
-      await target.call('XSETID', tmp, lastId);
-      // Groups and their last delivered ids are carried; their pending entries are not (they name consumers).
-      for (const group of (await src.call('XINFO', 'GROUPS', key)) as unknown[][]) {
-        const name = String(group[group.indexOf('name') + 1]);
-        const delivered = String(group[group.indexOf('last-delivered-id') + 1]);
-        await target.call('XGROUP', 'CREATE', tmp, name, delivered);
-      }
+    case 'stream':
+      await rebuildStream(src, key, target, tmp, () => heartbeat());
       break;
-    }
     default:
       ctx.counters.failed++;
       ctx.failedKeys.push(`${printableKey(key)}: type ${type} cannot be copied piece by piece`);
@@ -104,4 +93,38 @@ export async function copyPieceByPiece(ctx: CopyContext, key: Buffer, expireAt: 
   if (tmp !== destination) await target.callBuffer('RENAME', tmp, destination);
   if (expireAt > 0) await target.callBuffer('PEXPIREAT', destination, String(expireAt));
   ctx.counters.copied++;
+}
+
+/**
+ * Hash field expirations (Redis 7.4+) of one piece of fields: set on the target field by field where it has them;
+ * where it has none, the run is refused at this key unless the spec lets them be dropped (they are counted then).
+ */
+async function copyFieldTtls(
+  ctx: CopyContext,
+  key: Buffer,
+  target: Redis,
+  tmp: Buffer,
+  items: Buffer[],
+): Promise<void> {
+  const from = await capabilitiesOf(ctx.source);
+  if (!from.hashFieldTtl) return;
+  const fields = items.filter((_, i) => i % 2 === 0);
+  const expiries = (await ctx.source.call('HPEXPIRETIME', key, 'FIELDS', fields.length, ...fields)) as number[];
+  const expiring = fields.map((field, i) => [field, expiries[i]!] as const).filter(([, at]) => at > 0);
+  if (expiring.length === 0) return;
+  const to = await capabilitiesOf(target);
+  if (!to.hashFieldTtl) {
+    if (!ctx.migration.dropHashFieldTtls) {
+      await target.del(tmp);
+      fail(
+        ErrorType.UnsupportedData,
+        `key ${printableKey(key)} of migration source ${ctx.shard.id} (${describeServer(from)}) has hash field expirations, which the target (${describeServer(to)}) cannot hold; nothing of it was written. Set migration.dropHashFieldTtls to copy such hashes without their field expirations`,
+      );
+    }
+    ctx.counters.fieldTtlsDropped = (ctx.counters.fieldTtlsDropped ?? 0) + expiring.length;
+    return;
+  }
+  const pipeline = target.pipeline();
+  for (const [field, at] of expiring) pipeline.call('HPEXPIREAT', tmp, String(at), 'FIELDS', '1', field);
+  await pipeline.exec();
 }

@@ -2,7 +2,17 @@
 import type Redis from 'ioredis';
 import { parseClusterNodes, parseInfo } from '../redis/cluster-nodes';
 import { PLAIN_ACCESS, probePort } from '../redis/connection';
-import { type ClusterSpec, type WriteStamp, ErrorType, describeRanges, rangesFromSlots } from '../model';
+import {
+  type ClusterSpec,
+  type MigrationServers,
+  type ServerDescription,
+  type WriteStamp,
+  ErrorType,
+  describeRanges,
+  describeServer,
+  rangesFromSlots,
+} from '../model';
+import { capabilitiesOf } from '../redis/servers';
 import { fail, log, sleep } from '../runtime/context';
 import { type Shard, connectSource, migrationOf } from './sources';
 import { readWriteStamp } from './source-writes';
@@ -15,6 +25,8 @@ export interface MigrationPlan {
   writeStamps?: WriteStamp[];
   /** Keys the target held before the copy (internal keys left out): with none, every extra key is ours. */
   targetUserKeys?: number;
+  /** Engine, version and RDB version of every source node and target master. */
+  servers?: MigrationServers;
 }
 
 async function probeSource(spec: ClusterSpec, host: string, port: number): Promise<Redis> {
@@ -89,6 +101,7 @@ export async function planMigration(spec: ClusterSpec): Promise<MigrationPlan> {
   const migration = migrationOf(spec);
   const map = targetMap(spec);
   let targetUserKeys: number;
+  let targets: ServerDescription[];
   try {
     await map.refresh();
     const uncovered = map.uncoveredSlots();
@@ -98,6 +111,7 @@ export async function planMigration(spec: ClusterSpec): Promise<MigrationPlan> {
         `target cluster ${spec.name}: slots ${describeRanges(rangesFromSlots(uncovered))} have no owner; nothing was copied`,
       );
     targetUserKeys = await userKeysInTarget(map);
+    targets = await Promise.all(map.masters().map(async (node) => describe(node, await map.client(node))));
   } finally {
     map.close();
   }
@@ -151,8 +165,35 @@ export async function planMigration(spec: ClusterSpec): Promise<MigrationPlan> {
   }
   const totalKeys = shards.reduce((sum, s) => sum + s.keys, 0);
   const writeStamps = await readSourceWriteStamps(spec, shards);
-  log.info('migration planned', { shards: shards.map((s) => s.id), totalKeys, targetUserKeys });
-  return { shards, totalKeys, writeStamps, targetUserKeys };
+  const servers: MigrationServers = { sources: await describeSources(spec, shards), targets };
+  log.info('migration planned', {
+    shards: shards.map((s) => s.id),
+    totalKeys,
+    targetUserKeys,
+    servers: [...servers.sources, ...servers.targets].map((s) => `${s.node}: ${describeServer(s)}`),
+  });
+  return { shards, totalKeys, writeStamps, targetUserKeys, servers };
+}
+
+async function describe(node: string, client: Redis): Promise<ServerDescription> {
+  const { engine, version, rdbVersion } = await capabilitiesOf(client);
+  return { node, engine, version, rdbVersion };
+}
+
+/** The server of each live source node (RDB files are read by a server of ours). */
+async function describeSources(spec: ClusterSpec, shards: Shard[]): Promise<ServerDescription[]> {
+  const nodes = new Map<string, Shard>();
+  for (const shard of shards) if (!shard.rdbObject && shard.host) nodes.set(`${shard.host}:${shard.port}`, shard);
+  return Promise.all(
+    [...nodes].map(async ([node, shard]) => {
+      const client = await connectSource(spec, shard.host!, shard.port!, shard.db);
+      try {
+        return await describe(node, client);
+      } finally {
+        client.disconnect();
+      }
+    }),
+  );
 }
 
 /** A write stamp of each live source node of these shards (RDB files take no writes). */

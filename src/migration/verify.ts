@@ -7,7 +7,8 @@
 import type Redis from 'ioredis';
 import { heartbeat } from '../runtime/context';
 import { parseInfo } from '../redis/cluster-nodes';
-import { digestKey, printableKey } from '../redis/digest';
+import { compareKey, printableKey } from '../redis/digest';
+import { capabilitiesOf, expireAtFrom, expiryCommand } from '../redis/servers';
 import { type SlotMap, groupByOwner, redirection } from '../redis/slot-map';
 import { type ClusterSpec, VERIFY_DIFFERENCES_LIMIT } from '../model';
 import { type BulkConnection, asNumber } from '../redis/bulk';
@@ -53,6 +54,14 @@ interface BatchOutcome {
   ttlDriftMaxMs: number;
 }
 
+/**
+ * Equal payloads up to their RDB version (the last 10 bytes: version and checksum) are equal values: a string dumped
+ * by Redis 6.2 and by 7.0 differs only there.
+ */
+function samePayload(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && a.subarray(0, -10).equals(b.subarray(0, -10));
+}
+
 /** Compares keys of one shard with the target: batch connections for the bulk, ioredis for type-aware digests. */
 class ShardComparer {
   constructor(
@@ -67,15 +76,18 @@ class ShardComparer {
   async compare(keys: Buffer[]): Promise<BatchOutcome> {
     const outcome: BatchOutcome = { checked: 0, differences: [], ttlDriftMaxMs: 0 };
     if (keys.length === 0) return outcome;
+    const server = await capabilitiesOf(this.sourceClient);
+    const sentAt = Date.now();
     const meta = await this.source.execOrThrow(
-      keys.flatMap((key) => [
-        ['PEXPIRETIME', key],
-        ['MEMORY', 'USAGE', key],
-      ]),
+      keys.flatMap((key) => [expiryCommand(server, key), ['MEMORY', 'USAGE', key]]),
       `reading keys of ${this.shard.id}`,
     );
     const candidates = keys
-      .map((key, i) => ({ key, expireAt: asNumber(meta[2 * i]), bytes: asNumber(meta[2 * i + 1]) || 0 }))
+      .map((key, i) => ({
+        key,
+        expireAt: expireAtFrom(server, meta[2 * i], sentAt),
+        bytes: asNumber(meta[2 * i + 1]) || 0,
+      }))
       .filter((c) => c.expireAt !== -2); // gone from the source since it was listed
     for (const slice of slicesByBytes(candidates, PAYLOAD_SLICE_BYTES)) await this.compareSlice(slice, outcome);
     return outcome;
@@ -99,7 +111,7 @@ class ShardComparer {
         // Expiring while compared: its absolute expiry passed between the two reads.
         if (!(c.expireAt > 0 && c.expireAt - Date.now() <= this.ttlToleranceMs))
           outcome.differences.push({ key: c.key, reason: 'missing in the target' });
-      } else if (dump && got.dump && dump.equals(got.dump))
+      } else if (dump && got.dump && samePayload(dump, got.dump))
         this.compareExpiry(c.key, c.expireAt, got.expireAt, outcome);
       else slow.push(c);
     }
@@ -108,18 +120,15 @@ class ShardComparer {
       slow.map(async (c) => {
         const destination = targetKey(this.shard, c.key);
         const client = await this.map.client(this.map.ownerOf(destination));
-        const [want, got] = await Promise.all([digestKey(this.sourceClient, c.key), digestKey(client, destination)]);
+        const compared = await compareKey(this.sourceClient, c.key, client, destination, {
+          onPiece: () => heartbeat({ comparing: printableKey(c.key) }),
+        });
+        const want = compared.source;
         if (want.type === 'none') return;
         // Expiring while compared: a read between TYPE and the value finds it gone on one side.
         if (want.expireAt > 0 && want.expireAt - Date.now() <= this.ttlToleranceMs) return;
-        if (got.type === 'none') outcome.differences.push({ key: c.key, reason: 'missing in the target' });
-        else if (got.type !== want.type)
-          outcome.differences.push({
-            key: c.key,
-            reason: `type ${got.type} in the target, ${want.type} in the source`,
-          });
-        else if (got.digest !== want.digest) outcome.differences.push({ key: c.key, reason: 'value differs' });
-        else this.compareExpiry(c.key, want.expireAt, got.expireAt, outcome);
+        if (compared.difference) outcome.differences.push({ key: c.key, reason: compared.difference });
+        else this.compareExpiry(c.key, want.expireAt, compared.target.expireAt, outcome);
       }),
     );
   }
@@ -146,19 +155,16 @@ class ShardComparer {
         await Promise.all(
           [...groupByOwner(slice, this.map, (c) => targetKey(this.shard, c.key))].map(async ([owner, group]) => {
             const connection = await this.map.bulk(owner);
+            const server = await capabilitiesOf(await this.map.client(owner));
             const commands = group.flatMap((c) => {
               const key = targetKey(this.shard, c.key);
-              return sourceDump.has(c)
-                ? [
-                    ['PEXPIRETIME', key],
-                    ['DUMP', key],
-                  ]
-                : [['PEXPIRETIME', key]];
+              return sourceDump.has(c) ? [expiryCommand(server, key), ['DUMP', key]] : [expiryCommand(server, key)];
             });
+            const sentAt = Date.now();
             const replies = await connection.execOrThrow(commands, 'reading keys');
             let i = 0;
             for (const c of group) {
-              const expireAt = asNumber(replies[i++]);
+              const expireAt = expireAtFrom(server, replies[i++], sentAt);
               reads.set(c, sourceDump.has(c) ? { expireAt, dump: replies[i++] as Buffer | null } : { expireAt });
             }
           }),

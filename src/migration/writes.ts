@@ -4,10 +4,12 @@
  */
 import { clusterAuth } from '../redis/connection';
 import { printableKey } from '../redis/digest';
+import { capabilitiesOf, expireAtFrom, expiryCommand, payloadRdbVersion } from '../redis/servers';
+import { dumpPayload } from './sync/rdb';
 import { ReplyError } from '../redis/bulk';
 import { sendFollowingRedirects } from '../redis/redirects';
 import { groupByOwner, splitAddress } from '../redis/slot-map';
-import { ErrorType } from '../model';
+import { ErrorType, MODULE_TYPES, type ServerCapabilities, targetKnowsType } from '../model';
 import { fail, heartbeat, log } from '../runtime/context';
 import { PAYLOAD_SLICE_BYTES, isRedisReply, repliesOrThrow, slicesByBytes } from './batches';
 import type { CopyContext } from './copy';
@@ -18,7 +20,7 @@ const PAYLOAD_REJECTED = /payload version or checksum are wrong/i;
 
 export interface BatchKey {
   key: Buffer;
-  /** PEXPIRETIME: -1 without expiry. */
+  /** Absolute expiry in ms: -1 without expiry. */
   expireAt: number;
   big: boolean;
   /** MEMORY USAGE (sampled); bounds the payload bytes held in the worker at once. */
@@ -45,15 +47,17 @@ export async function readBatch(ctx: CopyContext, cursor: string): Promise<ReadB
 export async function readKeys(ctx: CopyContext, cursor: string, keys: Buffer[]): Promise<ReadBatch> {
   const batch: ReadBatch = { cursor, scanned: keys.length, gone: 0, keys: [] };
   if (keys.length === 0) return batch;
+  const server = await capabilitiesOf(ctx.source);
   const meta = ctx.source.pipeline();
+  const sentAt = Date.now();
   for (const key of keys) {
-    meta.call('PEXPIRETIME', key);
+    meta.call(...expiryCommand(server, key));
     // Default sampling: exact sizes would walk every element of every big key.
     meta.call('MEMORY', 'USAGE', key);
   }
   const replies = repliesOrThrow(await meta.exec(), `reading keys from the source ${ctx.shard.id}`);
   keys.forEach((key, i) => {
-    const expireAt = Number(replies[2 * i]);
+    const expireAt = expireAtFrom(server, replies[2 * i], sentAt);
     const usage = Number(replies[2 * i + 1] ?? 0);
     // -2: deleted or already expired since SCAN saw it; nothing to carry.
     if (expireAt === -2) batch.gone++;
@@ -170,8 +174,9 @@ async function dumpRestoreSlice(ctx: CopyContext, items: BatchKey[]): Promise<vo
   const live = items.filter((i) => i.payload);
   ctx.counters.skipped += items.length - live.length; // gone between SCAN and DUMP
   await Promise.all(
-    [...groupByOwner(live, ctx.map, (i) => targetKey(ctx.shard, i.key))].map(async ([owner, group]) => {
+    [...groupByOwner(live, ctx.map, (i) => targetKey(ctx.shard, i.key))].map(async ([owner, all]) => {
       const client = await ctx.map.client(owner);
+      const group = await restorableOnly(ctx, await capabilitiesOf(client), all);
       const commands = group.map((item) => {
         const args: (string | Buffer)[] = [
           targetKey(ctx.shard, item.key),
@@ -189,6 +194,34 @@ async function dumpRestoreSlice(ctx: CopyContext, items: BatchKey[]): Promise<vo
         else await restoreOne(ctx, item.key, item.expireAt, item.payload!, error);
       }
     }),
+  );
+}
+
+/**
+ * The keys whose payloads this target can RESTORE, relabelled with its RDB version where it is older than the
+ * source's but knows the value's type (the encoding is the same); the others are rebuilt by type, here and now.
+ */
+async function restorableOnly(ctx: CopyContext, target: ServerCapabilities, items: BatchKey[]): Promise<BatchKey[]> {
+  const restorable: BatchKey[] = [];
+  for (const item of items) {
+    const payload = item.payload!;
+    if (payloadRdbVersion(payload) <= target.rdbVersion) restorable.push(item);
+    else if (targetKnowsType(target, payload[0]!)) {
+      item.payload = dumpPayload(payload[0]!, payload.subarray(1, -10), target.rdbVersion);
+      restorable.push(item);
+    } else if (MODULE_TYPES.has(payload[0]!)) refuseModuleKey(ctx, item.key);
+    else {
+      ctx.counters.rebuilt = (ctx.counters.rebuilt ?? 0) + 1;
+      await copyPieceByPiece(ctx, item.key, item.expireAt);
+    }
+  }
+  return restorable;
+}
+
+function refuseModuleKey(ctx: CopyContext, key: Buffer): never {
+  return fail(
+    ErrorType.UnsupportedData,
+    `key ${printableKey(key)} of migration source ${ctx.shard.id} is of a module type, which only a target with the same module can hold; nothing of it was written`,
   );
 }
 

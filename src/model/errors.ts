@@ -59,6 +59,12 @@ export const ErrorType = {
    * not start it empty (its replicas could resync from nothing); a repair does, once its old identity is gone.
    */
   NodeLostData: 'NodeLostData',
+  /**
+   * A source key the target cannot hold as it is: a module type, hash field expirations on a target without HEXPIRE
+   * (unless migration.dropHashFieldTtls), a value its RDB version cannot express. Names the source, its server, the
+   * key and the reason.
+   */
+  UnsupportedData: 'UnsupportedData',
   /** A master and every replica of it are gone: its slots' data can only come from a backup. */
   SlotsLost: 'SlotsLost',
 } as const;

@@ -11,3 +11,4 @@ export * from './source-writes';
 export * from './changes';
 export * from './node-config';
 export * from './summaries';
+export * from './servers';

@@ -63,6 +63,11 @@ export const migrationSchema = z
       .int()
       .min(1024)
       .default(8 * 1024 * 1024),
+    /**
+     * Hash field expirations (Redis 7.4+ HEXPIRE) on a target that has none: false refuses the run at the first such
+     * key, naming it; true copies the fields without their expirations and counts them in the report. @default false
+     */
+    dropHashFieldTtls: z.boolean().default(false),
     /** Throttle at start; changeable while running. @default unlimited */
     keysPerSecond: z.number().positive().optional(),
     /** Expiry drift that verify accepts. @default 2000 */

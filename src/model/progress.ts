@@ -1,4 +1,5 @@
 /** The steps of a run and the shape of its progress: what the progress query answers. Pure. */
+import type { Engine } from './servers';
 
 export const STEPS = [
   'validate',
@@ -76,6 +77,10 @@ export interface ShardProgress {
   skipped: number;
   failed: number;
   bigKeys: number;
+  /** Keys rebuilt by type: their payloads' RDB version is newer than the target's and their type unknown to it. */
+  rebuilt?: number;
+  /** Hash field expirations left out on request (migration.dropHashFieldTtls), the target having none. */
+  fieldTtlsDropped?: number;
   mode: 'migrate' | 'dump-restore';
   /** Keys scanned per second since the shard started. */
   rate: number;
@@ -115,8 +120,24 @@ export interface SyncShardProgress {
   warning?: string;
 }
 
+/** A node of either side as the preflight read it (src/model/servers.ts). */
+export interface ServerDescription {
+  node: string;
+  engine: Engine;
+  version: string;
+  rdbVersion: number;
+}
+
+/** The servers of a migration: every source node and every target master. */
+export interface MigrationServers {
+  sources: ServerDescription[];
+  targets: ServerDescription[];
+}
+
 export interface MigrationProgress {
   paused: boolean;
+  /** The servers on both sides, read at the preflight. */
+  servers?: MigrationServers;
   /** Current throttle (keys/s while copying, commands/s while streaming); undefined means unlimited. */
   keysPerSecond?: number;
   shards: ShardProgress[];

@@ -1,73 +1,299 @@
-/** A type-aware digest of a key's value, equal for equal values whatever their internal encoding. */
-import { createHash } from 'node:crypto';
+/**
+ * Comparing one key's value on two servers by what it means, not by how it is encoded or printed, and piece by piece:
+ * never a whole value in memory, whatever its size. Sorted-set scores compare as doubles (Redis 7.0 prints 0.1 as
+ * 0.10000000000000001, 8.x and Valkey as 0.1), streams with their consumer groups, consumers and pending entries.
+ */
 import type Redis from 'ioredis';
+import type { ServerCapabilities } from '../model/servers';
+import { capabilitiesOf, expireAtFrom, expiryCommand } from './servers';
 
-function sortBuffers(items: Buffer[]): Buffer[] {
-  return items.sort(Buffer.compare);
-}
+/** Elements read per round trip: a piece of a big value. */
+const PIECE = 1000;
+const STRING_PIECE = 1 << 20;
 
-function pairs(flat: Buffer[]): Buffer[][] {
-  const result: Buffer[][] = [];
-  for (let i = 0; i < flat.length; i += 2) result.push([flat[i]!, flat[i + 1]!]);
-  return result;
-}
-
-export interface KeyDigest {
+export interface KeyState {
   type: string;
-  digest: string;
   /** Absolute expiry in ms since the epoch, or -1 without TTL, or -2 when the key does not exist. */
   expireAt: number;
 }
 
-export async function digestKey(client: Redis, key: Buffer): Promise<KeyDigest> {
-  // Read together: a key expiring between two separate reads looked like a string without an expiry, so a caller
-  // could not tell "expiring now" from "missing on the other side".
-  const replies = (await client.multi().type(key).call('PEXPIRETIME', key).exec()) ?? [];
+/** TYPE and expiry, read in one transaction: between two reads a key could expire, and look present without one. */
+export async function readTypeAndExpiry(client: Redis, key: Buffer): Promise<KeyState> {
+  const server = await capabilitiesOf(client);
+  const sentAt = Date.now();
+  const replies =
+    (await client
+      .multi()
+      .type(key)
+      .call(...expiryCommand(server, key))
+      .exec()) ?? [];
   const failed = replies.find(([error]) => error)?.[0];
-  if (failed || replies.length !== 2) throw failed ?? new Error('TYPE and PEXPIRETIME: the transaction was aborted');
+  if (failed || replies.length !== 2) throw failed ?? new Error('TYPE and expiry: the transaction was aborted');
   const type = String(replies[0]![1]);
-  const expireAt = Number(replies[1]![1]);
-  const hash = createHash('sha1');
-  const add = (items: Buffer[]) => items.forEach((b) => hash.update(String(b.length)).update(':').update(b));
-  switch (type) {
-    case 'none':
-      return { type, digest: '', expireAt: -2 };
-    case 'string':
-      add([(await client.getBuffer(key)) ?? Buffer.alloc(0)]);
-      break;
-    case 'hash':
-      add(
-        sortBuffers(
-          pairs((await client.callBuffer('HGETALL', key)) as Buffer[]).map((p) =>
-            Buffer.concat([p[0]!, Buffer.from([0]), p[1]!]),
-          ),
-        ),
-      );
-      break;
-    case 'set':
-      add(sortBuffers((await client.callBuffer('SMEMBERS', key)) as Buffer[]));
-      break;
-    case 'zset':
-      add((await client.callBuffer('ZRANGE', key, '0', '-1', 'WITHSCORES')) as Buffer[]);
-      break;
-    case 'list':
-      add((await client.callBuffer('LRANGE', key, '0', '-1')) as Buffer[]);
-      break;
-    case 'stream': {
-      const entries = (await client.callBuffer('XRANGE', key, '-', '+')) as [Buffer, Buffer[]][];
-      for (const [id, fields] of entries) add([id, ...fields]);
-      const groups = (await client.call('XINFO', 'GROUPS', key)) as unknown[][];
-      for (const group of groups) {
-        const info = new Map<string, unknown>();
-        for (let i = 0; i < group.length; i += 2) info.set(String(group[i]), group[i + 1]);
-        hash.update(`group:${String(info.get('name'))}:${String(info.get('last-delivered-id'))}`);
-      }
-      break;
-    }
-    default:
-      add([((await client.callBuffer('DUMP', key)) as Buffer | null) ?? Buffer.alloc(0)]);
+  return { type, expireAt: type === 'none' ? -2 : expireAtFrom(server, replies[1]![1], sentAt) };
+}
+
+/** A score as the double it denotes: "0.10000000000000001" and "0.1" are the same double. */
+export function canonicalScore(text: Buffer | string): string {
+  const s = String(text).toLowerCase();
+  if (s === 'inf' || s === '+inf') return 'inf';
+  if (s === '-inf') return '-inf';
+  return String(Number(s));
+}
+
+interface Side {
+  client: Redis;
+  key: Buffer;
+  server: ServerCapabilities;
+}
+
+export interface KeyComparison {
+  source: KeyState;
+  target: KeyState;
+  /** Why the values differ; undefined when they are equal (expiries are the caller's to compare). */
+  difference?: string;
+}
+
+export interface CompareOptions {
+  /** Called after each piece: long comparisons heartbeat. */
+  onPiece?: () => void;
+}
+
+/** Compares the value of `sourceKey` on `source` with `targetKey` on `target`, piece by piece. */
+export async function compareKey(
+  source: Redis,
+  sourceKey: Buffer,
+  target: Redis,
+  targetKey: Buffer,
+  options: CompareOptions = {},
+): Promise<KeyComparison> {
+  const [want, got] = await Promise.all([readTypeAndExpiry(source, sourceKey), readTypeAndExpiry(target, targetKey)]);
+  const result: KeyComparison = { source: want, target: got };
+  if (want.type === 'none' || got.type === 'none') {
+    if (want.type !== got.type)
+      result.difference = got.type === 'none' ? 'missing in the target' : 'missing in the source';
+    return result;
   }
-  return { type, digest: hash.digest('hex'), expireAt };
+  if (want.type !== got.type) {
+    result.difference = `type ${got.type} in the target, ${want.type} in the source`;
+    return result;
+  }
+  const a: Side = { client: source, key: sourceKey, server: await capabilitiesOf(source) };
+  const b: Side = { client: target, key: targetKey, server: await capabilitiesOf(target) };
+  result.difference = await compareValues(want.type, a, b, options.onPiece ?? (() => undefined));
+  return result;
+}
+
+const same = (x: Buffer[], y: Buffer[]) => x.length === y.length && x.every((item, i) => item.equals(y[i]!));
+
+async function both<T>(a: Side, b: Side, read: (side: Side) => Promise<T>): Promise<[T, T]> {
+  return Promise.all([read(a), read(b)]);
+}
+
+async function compareValues(type: string, a: Side, b: Side, onPiece: () => void): Promise<string | undefined> {
+  switch (type) {
+    case 'string':
+      return compareString(a, b, onPiece);
+    case 'list':
+      return compareByIndex(a, b, 'LLEN', (s, i) => s.client.callBuffer('LRANGE', s.key, i, i + PIECE - 1), onPiece);
+    case 'zset':
+      return compareByIndex(
+        a,
+        b,
+        'ZCARD',
+        async (s, i) => {
+          const flat = (await s.client.callBuffer('ZRANGE', s.key, i, i + PIECE - 1, 'WITHSCORES')) as Buffer[];
+          return flat.map((item, n) => (n % 2 === 1 ? Buffer.from(canonicalScore(item)) : item));
+        },
+        onPiece,
+      );
+    case 'hash':
+      return compareHash(a, b, onPiece);
+    case 'set':
+      return compareSet(a, b, onPiece);
+    case 'stream':
+      return compareStream(a, b, onPiece);
+    default: {
+      // A module type: only its own encoding can be compared.
+      const [x, y] = await both(a, b, (s) => s.client.callBuffer('DUMP', s.key) as Promise<Buffer | null>);
+      return x && y && x.subarray(0, -10).equals(y.subarray(0, -10)) ? undefined : 'value differs';
+    }
+  }
+}
+
+async function compareString(a: Side, b: Side, onPiece: () => void): Promise<string | undefined> {
+  const [la, lb] = await both(a, b, (s) => s.client.strlen(s.key));
+  if (la !== lb) return `length ${lb} in the target, ${la} in the source`;
+  for (let start = 0; start < la; start += STRING_PIECE) {
+    const end = Math.min(start + STRING_PIECE, la) - 1;
+    const [x, y] = await both(a, b, (s) => s.client.callBuffer('GETRANGE', s.key, start, end) as Promise<Buffer>);
+    if (!x.equals(y)) return `value differs in bytes ${start}-${end}`;
+    onPiece();
+  }
+  return undefined;
+}
+
+/** Ordered types: the same range of indexes read on both sides, piece by piece. */
+async function compareByIndex(
+  a: Side,
+  b: Side,
+  lengthCommand: 'LLEN' | 'ZCARD',
+  range: (side: Side, start: number) => Promise<unknown>,
+  onPiece: () => void,
+): Promise<string | undefined> {
+  const [la, lb] = await both(a, b, async (s) => Number(await s.client.call(lengthCommand, s.key)));
+  if (la !== lb) return `${lb} elements in the target, ${la} in the source`;
+  for (let start = 0; start < la; start += PIECE) {
+    const [x, y] = (await both(a, b, (s) => range(s, start))) as [Buffer[], Buffer[]];
+    if (!same(x, y)) return `elements ${start}-${start + PIECE - 1} differ`;
+    onPiece();
+  }
+  return undefined;
+}
+
+/**
+ * Unordered types: the source is scanned in pieces and each piece looked up in the target; with equal sizes, every
+ * source element found with its value means equal (a SCAN may return an element twice, which changes nothing here).
+ */
+async function scanCompare(
+  a: Side,
+  b: Side,
+  sizeCommand: 'HLEN' | 'SCARD',
+  scanCommand: 'HSCAN' | 'SSCAN',
+  check: (items: Buffer[]) => Promise<string | undefined>,
+  onPiece: () => void,
+): Promise<string | undefined> {
+  const [la, lb] = await both(a, b, async (s) => Number(await s.client.call(sizeCommand, s.key)));
+  if (la !== lb) return `${lb} elements in the target, ${la} in the source`;
+  let cursor = '0';
+  do {
+    const [next, items] = (await a.client.callBuffer(scanCommand, a.key, cursor, 'COUNT', PIECE)) as [Buffer, Buffer[]];
+    cursor = next.toString();
+    if (items.length > 0) {
+      const difference = await check(items);
+      if (difference) return difference;
+    }
+    onPiece();
+  } while (cursor !== '0');
+  return undefined;
+}
+
+function compareHash(a: Side, b: Side, onPiece: () => void): Promise<string | undefined> {
+  const fieldTtls = a.server.hashFieldTtl && b.server.hashFieldTtl;
+  return scanCompare(
+    a,
+    b,
+    'HLEN',
+    'HSCAN',
+    async (items) => {
+      const fields = items.filter((_, i) => i % 2 === 0);
+      const values = (await b.client.callBuffer('HMGET', b.key, ...fields)) as (Buffer | null)[];
+      const at = fields.findIndex((_, i) => !values[i] || !values[i]!.equals(items[2 * i + 1]!));
+      if (at >= 0) return `field ${fields[at]!.toString()} differs`;
+      if (!fieldTtls) return undefined;
+      const [x, y] = await both(
+        a,
+        b,
+        (s) => s.client.call('HPEXPIRETIME', s.key, 'FIELDS', fields.length, ...fields) as Promise<number[]>,
+      );
+      const ttl = fields.findIndex((_, i) => x[i]! > 0 !== y[i]! > 0 || Math.abs(x[i]! - y[i]!) > 1000);
+      return ttl >= 0
+        ? `field ${fields[ttl]!.toString()}: expiry ${y[ttl]} in the target, ${x[ttl]} in the source`
+        : undefined;
+    },
+    onPiece,
+  );
+}
+
+function compareSet(a: Side, b: Side, onPiece: () => void): Promise<string | undefined> {
+  return scanCompare(
+    a,
+    b,
+    'SCARD',
+    'SSCAN',
+    async (members) => {
+      const found = (await b.client.call('SMISMEMBER', b.key, ...members)) as number[];
+      const at = found.findIndex((n) => n !== 1);
+      return at >= 0 ? `member ${members[at]!.toString()} missing in the target` : undefined;
+    },
+    onPiece,
+  );
+}
+
+/** XINFO's flat [name, value, ...] replies as a map. */
+function fieldsOf(reply: unknown[]): Map<string, unknown> {
+  const map = new Map<string, unknown>();
+  for (let i = 0; i + 1 < reply.length; i += 2) map.set(String(reply[i]), reply[i + 1]);
+  return map;
+}
+
+async function compareStream(a: Side, b: Side, onPiece: () => void): Promise<string | undefined> {
+  const counters = a.server.streamCounters && b.server.streamCounters;
+  const [ia, ib] = await both(a, b, async (s) =>
+    fieldsOf((await s.client.call('XINFO', 'STREAM', s.key)) as unknown[]),
+  );
+  const streamFields = ['length', 'last-generated-id', ...(counters ? ['entries-added', 'max-deleted-entry-id'] : [])];
+  for (const field of streamFields)
+    if (String(ia.get(field)) !== String(ib.get(field)))
+      return `${field} ${String(ib.get(field))} in the target, ${String(ia.get(field))} in the source`;
+  // Entries, in id order on both sides.
+  let start = '-';
+  for (;;) {
+    const [x, y] = (await both(a, b, (s) => s.client.callBuffer('XRANGE', s.key, start, '+', 'COUNT', PIECE))) as [
+      [Buffer, Buffer[]][],
+      [Buffer, Buffer[]][],
+    ];
+    if (x.length !== y.length || x.some(([id, f], i) => !id.equals(y[i]![0]) || !same(f, y[i]![1])))
+      return `entries after ${start} differ`;
+    onPiece();
+    if (x.length < PIECE) break;
+    start = `(${x[x.length - 1]![0].toString()}`;
+  }
+  return compareGroups(a, b, counters, onPiece);
+}
+
+/** Consumer groups: their counters, consumers and pending entries (a group that lost its PEL is a difference). */
+async function compareGroups(a: Side, b: Side, counters: boolean, onPiece: () => void): Promise<string | undefined> {
+  const [ga, gb] = await both(a, b, async (s) =>
+    ((await s.client.call('XINFO', 'GROUPS', s.key)) as unknown[][]).map(fieldsOf),
+  );
+  const groupFields = ['name', 'last-delivered-id', 'pending', 'consumers', ...(counters ? ['entries-read'] : [])];
+  const byName = new Map(gb.map((g) => [String(g.get('name')), g]));
+  if (ga.length !== gb.length) return `${gb.length} consumer groups in the target, ${ga.length} in the source`;
+  for (const group of ga) {
+    const name = String(group.get('name'));
+    const other = byName.get(name);
+    if (!other) return `consumer group ${name} missing in the target`;
+    for (const field of groupFields)
+      if (String(group.get(field)) !== String(other.get(field)))
+        return `consumer group ${name}: ${field} ${String(other.get(field))} in the target, ${String(group.get(field))} in the source`;
+    const [ca, cb] = await both(a, b, async (s) =>
+      ((await s.client.call('XINFO', 'CONSUMERS', s.key, name)) as unknown[][])
+        .map(fieldsOf)
+        .map((c) => `${String(c.get('name'))}:${String(c.get('pending'))}`)
+        .sort(),
+    );
+    if (ca.join('\n') !== cb.join('\n')) return `consumer group ${name}: consumers differ`;
+    const pel = await comparePending(a, b, name, onPiece);
+    if (pel) return `consumer group ${name}: ${pel}`;
+  }
+  return undefined;
+}
+
+/** Pending entries: id, consumer and delivery count (idle time moves on by itself). */
+async function comparePending(a: Side, b: Side, group: string, onPiece: () => void): Promise<string | undefined> {
+  let start = '-';
+  for (;;) {
+    const [x, y] = await both(a, b, async (s) =>
+      ((await s.client.call('XPENDING', s.key, group, start, '+', PIECE)) as [string, string, number, number][]).map(
+        ([id, consumer, , deliveries]) => `${id} ${consumer} ${deliveries}`,
+      ),
+    );
+    if (x.join('\n') !== y.join('\n')) return `pending entries after ${start} differ`;
+    onPiece();
+    if (x.length < PIECE) return undefined;
+    start = `(${x[x.length - 1]!.split(' ')[0]!}`;
+  }
 }
 
 /** A key name fit for a report: UTF-8 when it is, else hex. */

@@ -68,6 +68,7 @@ export async function copyData(spec: ClusterSpec, run: Run, progress: MigrationP
   const migration = spec.migration!;
   const carried = run.handedOver?.copy;
   const plan = carried?.plan ?? (await planning.planMigration(spec));
+  progress.servers = plan.servers;
   const failedKeys = carried?.failedKeys ?? {};
   const cursors: ShardCursor[] = carried?.cursors ?? [];
   // Set when the history is full: each shard stops after its chunk, then the run continues as new.

@@ -37,6 +37,7 @@ export async function migrate(spec: ClusterSpec, run: Run): Promise<MigrationRep
 function liveReport(synced: SyncedData, progress: MigrationProgress): MigrationReport {
   return {
     mode: 'live',
+    servers: progress.servers,
     shards: [],
     verification: synced.verification,
     recopied: 0,

@@ -57,6 +57,7 @@ const phaseOf = (sync: SyncShardProgress[]) =>
 export async function syncData(spec: ClusterSpec, run: Run, progress: MigrationProgress): Promise<SyncedData> {
   const carried = run.handedOver?.sync;
   const plan = carried?.plan ?? (await planning.planMigration(spec));
+  progress.servers = plan.servers;
   const shards = liveShardsOf(plan);
   const live: LiveSyncRef = { syncId: `${workflowInfo().workflowId}:${workflowInfo().firstExecutionRunId}`, shards };
   progress.mode = 'live';

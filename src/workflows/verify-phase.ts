@@ -6,7 +6,13 @@
 import { ApplicationFailure, patched, workflowInfo } from '@temporalio/workflow';
 import type { ExtraKeys, KeyDifference, MigrationPlan, Shard, ShardVerification } from '../activities';
 import { ErrorType } from '../model/errors';
-import type { CutoverReport, MigrationProgress, ShardProgress, SyncShardProgress } from '../model/progress';
+import type {
+  CutoverReport,
+  MigrationProgress,
+  MigrationServers,
+  ShardProgress,
+  SyncShardProgress,
+} from '../model/progress';
 import type { ClusterSpec } from '../model/schema';
 import { type SourceChange, type WriteStamp, describeSourceChanges, sourceChange } from '../model/source-writes';
 import { profiles } from './profiles';
@@ -32,6 +38,8 @@ export interface MigrationReport {
   sourceChanges?: SourceChange[];
   notes?: string[];
   targetKeys: { node: string; keys: number; withTtl: number }[];
+  /** Engine, version and RDB version of every source node and target master. */
+  servers?: MigrationServers;
   /** Live mode: how each source master was followed, and the cutover. */
   mode?: 'snapshot' | 'live';
   sync?: SyncShardProgress[];
@@ -103,6 +111,7 @@ export async function verifyData(spec: ClusterSpec, copied: CopiedData, progress
       `${extraKeys.differencesFound} key(s) in the target are in no source; the target held ${plan.targetUserKeys} key(s) of its own before the copy, so they were left alone`,
     );
   const report: MigrationReport = {
+    servers: plan.servers,
     shards: progress.shards.map((s) => ({ ...s, failedKeys: failedKeys[s.shard] ?? [] })),
     verification,
     extraKeys,

@@ -1,7 +1,7 @@
 /** A key-by-key comparison of source and target, read from the live nodes. */
 export { fillBigHash, fillEveryType } from '../../src/local/sample-data';
 import type Redis from 'ioredis';
-import { digestKey, printableKey } from '../../src/redis/digest';
+import { compareKey, printableKey } from '../../src/redis/digest';
 import { SlotMap } from '../../src/redis/slot-map';
 import type { NodeAddress } from '../../src/redis/connection';
 
@@ -14,7 +14,7 @@ export async function compareAllKeys(
   const map = new SlotMap(targetMasters);
   await map.refresh();
   const differences: string[] = [];
-  let compared = 0;
+  let count = 0;
   try {
     for (const source of sources) {
       let cursor = '0';
@@ -22,21 +22,20 @@ export async function compareAllKeys(
         const [next, keys] = await source.scanBuffer(cursor, 'COUNT', 1000);
         cursor = next.toString();
         // Concurrently within a batch: ioredis pipelines the commands of all keys on each connection.
-        const digests = await Promise.all(
+        const compared = await Promise.all(
           keys.map(async (key) => {
             const targetKey = options.prefix ? Buffer.concat([Buffer.from(options.prefix), key]) : key;
             const target = await map.client(map.ownerOf(targetKey));
-            return { key, want: await digestKey(source, key), got: await digestKey(target, targetKey) };
+            return { key, ...(await compareKey(source, key, target, targetKey)) };
           }),
         );
-        for (const { key, want, got } of digests) {
+        for (const { key, source: want, target: got, difference } of compared) {
           if (want.type === 'none') continue;
           // Expiring while compared (both sides have the same absolute expiry): a read can find it gone on one side.
           if (want.expireAt > 0 && want.expireAt - Date.now() <= (options.ttlToleranceMs ?? 2000)) continue;
-          compared++;
+          count++;
           const name = printableKey(key);
-          if (got.type !== want.type) differences.push(`${name}: type ${got.type}, expected ${want.type}`);
-          else if (got.digest !== want.digest) differences.push(`${name}: value differs`);
+          if (difference) differences.push(`${name}: ${difference}`);
           else if (got.expireAt > 0 !== want.expireAt > 0)
             differences.push(`${name}: expiry ${got.expireAt} vs ${want.expireAt}`);
           else if (Math.abs(got.expireAt - want.expireAt) > (options.ttlToleranceMs ?? 2000))
@@ -47,7 +46,7 @@ export async function compareAllKeys(
   } finally {
     map.close();
   }
-  return { compared, differences };
+  return { compared: count, differences };
 }
 
 /** Keys the target masters hold that no source holds (the orchestrator's own keys left out). */

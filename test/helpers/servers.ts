@@ -10,16 +10,24 @@ const started: ChildProcess[] = [];
 const servers: net.Server[] = [];
 const sockets = new Set<net.Socket>();
 
-/** A plain redis-server (cluster-enabled unless told otherwise) on `port`, its files under `dir`. */
-export async function startTestRedis(port: number, dir: string, extra: string[] = []): Promise<ChildProcess> {
+/**
+ * A plain redis-server (cluster-enabled unless told otherwise) on `port`, its files under `dir`; `server` names
+ * another binary that setup links (redis-server-6.2, redis-server-8.2, valkey-server).
+ */
+export async function startTestRedis(
+  port: number,
+  dir: string,
+  extra: string[] = [],
+  server = 'redis-server',
+): Promise<ChildProcess> {
   mkdirSync(dir, { recursive: true });
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'];
   args.push('--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, ...extra);
-  const child = spawn(toolPath('redis-server'), args, { stdio: 'ignore' });
+  const child = spawn(toolPath(server), args, { stdio: 'ignore' });
   started.push(child);
   const deadline = Date.now() + 10_000;
   while ((await probePort({ host: '127.0.0.1', port }, 300)).kind !== 'redis') {
-    if (Date.now() > deadline) throw new Error(`test redis on ${port} did not start`);
+    if (Date.now() > deadline) throw new Error(`test ${server} on ${port} did not start`);
     await new Promise((r) => setTimeout(r, 50));
   }
   return child;

@@ -6,7 +6,7 @@ import Redis from 'ioredis';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { digestKey } from '../../src/redis/digest';
+import { readTypeAndExpiry } from '../../src/redis/digest';
 import { startTestRedis, stopTestServers } from '../helpers/servers';
 import { freePortBlock } from '../helpers/stack';
 
@@ -33,7 +33,7 @@ test('a key read while it expires is either gone or has its expiry', async () =>
     await redis.set(key, 'v', 'PX', 3);
     // Read it again and again until it is gone: one of these reads lands on the moment it expires.
     for (let reads = 0; reads < 10_000; reads++) {
-      const digest = await digestKey(redis, key);
+      const digest = await readTypeAndExpiry(redis, key);
       if (digest.type === 'none') break;
       expect(digest).toMatchObject({ type: 'string', expireAt: expect.any(Number) });
       expect(digest.expireAt).toBeGreaterThan(0);

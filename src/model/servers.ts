@@ -1,0 +1,95 @@
+/**
+ * What a Redis or Valkey server can do: one record per node, read once (INFO server, COMMAND INFO) and asked by every
+ * command choice, so that no version test is scattered through the engine. Pure: the reading is in src/redis.
+ */
+
+export type Engine = 'redis' | 'valkey';
+
+export interface ServerCapabilities {
+  engine: Engine;
+  /** The engine's own version: `valkey_version` for Valkey (its `redis_version` is a compatibility value). */
+  version: string;
+  /** The RDB version of its DUMP payloads and snapshots; RESTORE takes this version and older ones only. */
+  rdbVersion: number;
+  /** PEXPIRETIME (Redis 7.0+): an expiry read as an absolute time. Without it: PTTL, bracketed by when it was read. */
+  expireTime: boolean;
+  /** Stream counters (Redis 7.0+): `entries-read`, `entries-added`, XGROUP CREATE ENTRIESREAD, XSETID ENTRIESADDED. */
+  streamCounters: boolean;
+  /** Hash field expirations (HEXPIRE, Redis 7.4+). */
+  hashFieldTtl: boolean;
+  /** CLIENT PAUSE ... WRITE (6.2+): holds writes, lets reads through. */
+  pauseWrite: boolean;
+}
+
+/** "Redis 6.2.5 (RDB 9)". */
+export function describeServer(server: Pick<ServerCapabilities, 'engine' | 'version' | 'rdbVersion'>): string {
+  return `${server.engine === 'valkey' ? 'Valkey' : 'Redis'} ${server.version} (RDB ${server.rdbVersion})`;
+}
+
+function versionParts(version: string): [number, number] {
+  const [major = 0, minor = 0] = version.split('.').map((p) => Number.parseInt(p, 10) || 0);
+  return [major, minor];
+}
+
+/**
+ * The RDB version a release writes, when no DUMP payload of its own says so (an empty node). Redis: 5.0-6.2 write 9,
+ * 7.0 10, 7.2 11, 7.4 and 8.x 12. Valkey 7.2 and 8.x write 11; Valkey 9 moved to 80.
+ */
+export function rdbVersionOfRelease(engine: Engine, version: string): number {
+  const [major, minor] = versionParts(version);
+  const at = major * 100 + minor;
+  if (engine === 'valkey') return major >= 9 ? 80 : 11;
+  if (at >= 704) return 12;
+  if (at >= 702) return 11;
+  if (at >= 700) return 10;
+  if (at >= 500) return 9;
+  if (at >= 400) return 8;
+  return 7;
+}
+
+/** The highest value type a server of this RDB version knows (a payload with a higher type byte is refused). */
+export function highestTypeOf(rdbVersion: number): number {
+  if (rdbVersion >= 12) return 25; // 7.4: hashes with field expirations (22-25)
+  if (rdbVersion >= 11) return 21; // 7.2: set listpack (20), stream v3 (21)
+  if (rdbVersion >= 10) return 19; // 7.0: listpack hash/zset, quicklist 2, stream v2
+  if (rdbVersion >= 9) return 15; // 5.0: streams
+  return 14;
+}
+
+/** RDB value types that carry hash field expirations (Redis 7.4+). */
+export const HASH_FIELD_TTL_TYPES: ReadonlySet<number> = new Set([22, 23, 24, 25]);
+
+/** RDB value types written by modules: only the module that wrote them can read them. */
+export const MODULE_TYPES: ReadonlySet<number> = new Set([6, 7]);
+
+/**
+ * The capabilities of a server from its `INFO server` fields and the commands it has, with the RDB version read
+ * from one of its own DUMP payloads when there was a key to read it from.
+ */
+export function capabilitiesFrom(
+  info: Record<string, string>,
+  has: (command: string) => boolean,
+  dumpedRdbVersion?: number,
+): ServerCapabilities {
+  const engine: Engine = info.server_name === 'valkey' || info.valkey_version ? 'valkey' : 'redis';
+  const version = (engine === 'valkey' ? info.valkey_version : info.redis_version) ?? info.redis_version ?? '0.0.0';
+  const [major, minor] = versionParts(info.redis_version ?? version);
+  return {
+    engine,
+    version,
+    rdbVersion: dumpedRdbVersion ?? rdbVersionOfRelease(engine, version),
+    expireTime: has('pexpiretime'),
+    // XSETID ENTRIESADDED came with PEXPIRETIME in 7.0, and COMMAND INFO cannot show a command's arguments.
+    streamCounters: major >= 7,
+    hashFieldTtl: has('hexpire'),
+    pauseWrite: major * 100 + minor >= 602,
+  };
+}
+
+/**
+ * Can the target RESTORE a payload of this RDB type written by a server of `sourceRdb`? Either its RDB version is at
+ * least the source's, or the type is one it knows and the payload can be relabelled with its own version.
+ */
+export function targetKnowsType(target: Pick<ServerCapabilities, 'rdbVersion'>, type: number): boolean {
+  return !MODULE_TYPES.has(type) && type <= highestTypeOf(target.rdbVersion);
+}
