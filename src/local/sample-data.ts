@@ -20,6 +20,9 @@ export async function fillEveryType(client: Client, prefix = ''): Promise<void> 
   await client.hset(k('hash'), Buffer.from([0xc3, 0x28]), Buffer.from([0, 1, 2]));
   await client.rpush(k('list'), ...Array.from({ length: 1000 }, (_, i) => `item-${i}`));
   await client.sadd(k('set'), ...Array.from({ length: 500 }, (_, i) => `m${i}`));
+  // Small sets have compact encodings (an intset; a listpack since Redis 7.2), which older servers lack.
+  await client.sadd(k('set:small'), 'red', 'green', 'blue', '-7', '123456789012');
+  await client.sadd(k('set:ints'), '1', '-2', '300', '70000', '5000000000');
   await client.zadd(k('zset'), ...Array.from({ length: 500 }, (_, i) => [String(i * 1.5 - 100), `z${i}`]).flat());
   for (let i = 0; i < 100; i++) await client.xadd(k('stream'), '*', 'n', String(i), 'payload', `p${i}`);
   await client.xgroup('CREATE', k('stream'), 'g1', '0');

@@ -7,12 +7,15 @@
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import Redis from 'ioredis';
 import path from 'node:path';
-import type { RedisClusterClient } from '../../src/client';
+import { type RedisClusterClient, migrationWorkflowId } from '../../src/client';
 import { type ClusterSpec, ErrorType, type MigrationSpecInput, adminAddress, masters } from '../../src/model';
+import { parseInfo } from '../../src/redis/cluster-nodes';
 import { compareAllKeys, fillEveryType, keysOnlyInTarget } from '../helpers/dataset';
 import { rootApplicationFailure } from '../helpers/failures';
 import { type RunningStack, startRunningStack } from '../helpers/running-stack';
 import { startTestRedis } from '../helpers/servers';
+import { sleep, waitFor } from '../helpers/wait';
+import { everyTypeMix, startWriteLoad } from '../helpers/write-load';
 import { type Stack, freePortBlock, seedTopology } from '../helpers/stack';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -119,4 +122,63 @@ test('hash field expirations into a target without HEXPIRE: refused at once nami
   } finally {
     cluster.disconnect();
   }
+});
+
+describe.each([['redis-server-6.2'], ['redis-server-8.2'], ['valkey-server']])(
+  'live from %s into Redis 7.0',
+  (server) => {
+    test('snapshot and stream under a write load, then cutover: every key equal', async () => {
+      const prefix = `live-${server}:`;
+      const source = await startSource(server, `live-${server}`);
+      await fillEveryType(source, prefix);
+      const load = startWriteLoad(source.duplicate(), {
+        opsPerSecond: 1000,
+        maxSeconds: 60,
+        mix: everyTypeMix(`${prefix}load:`, 500, { db1: false }),
+      });
+      await client.migrate({
+        ...target,
+        migration: { mode: 'live', source: { type: 'standalone', host: '127.0.0.1', port: source.options.port! } },
+      } as ClusterSpec);
+      await waitFor(
+        'the source streaming',
+        async () => {
+          const progress = (await client.progress(migrationWorkflowId(target.name))).migration;
+          return progress?.sync?.every((s) => s.phase === 'streaming') ? true : undefined;
+        },
+        60_000,
+      );
+      await sleep(2000);
+      const stats = await load.stop();
+      const report = await client.cutover(target.name, { pauseBudgetMs: 1000, verify: 'all' });
+      console.log(
+        `${server}: load ${stats.ops} ops (${stats.errors} refused by the source), cutover pause ${report.writePauseMs} ms`,
+      );
+      expect(report.differences).toEqual([]);
+      expect(report.done).toBe(true);
+      const { compared, differences } = await compareAllKeys([source], targetMasters(target));
+      expect(differences).toEqual([]);
+      expect(compared).toBe(await source.dbsize());
+    });
+  },
+);
+
+test('live: hash field expirations into a target without them are refused at once, naming the key; one attempt, one full sync', async () => {
+  const source = await startSource('redis-server-8.2', 'live-field-ttls');
+  await source.hset('live-session:1', 'token', 'abc', 'user', 'ada');
+  await source.call('HPEXPIRE', 'live-session:1', '600000', 'FIELDS', '1', 'token');
+  const started = Date.now();
+  await client.migrate({
+    ...target,
+    migration: { mode: 'live', source: { type: 'standalone', host: '127.0.0.1', port: source.options.port! } },
+  } as ClusterSpec);
+  const failure = await client.migrationResult(target.name).then(
+    () => undefined,
+    (err: unknown) => rootApplicationFailure(err),
+  );
+  expect(failure?.type).toBe(ErrorType.SyncStopped);
+  expect(failure?.message).toMatch(/live-session:1.*hash.*field expirations.*Redis 7\.0\.15/);
+  expect(Date.now() - started).toBeLessThan(10_000);
+  const stats = parseInfo((await source.info('stats')) as string);
+  expect(Number(stats.sync_full)).toBe(1);
 });

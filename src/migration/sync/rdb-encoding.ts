@@ -51,6 +51,10 @@ export const TYPE_NAMES: Record<number, string> = {
   19: 'stream',
   20: 'set (listpack)',
   21: 'stream',
+  22: 'hash with field expirations',
+  23: 'hash (listpack) with field expirations',
+  24: 'hash with field expirations',
+  25: 'hash (listpack) with field expirations',
 };
 
 /** A read position in one contiguous buffer; every read checks the bytes are there. */
@@ -219,6 +223,24 @@ export function skipValue(c: Cursor, type: number): void {
     case 19:
     case 21:
       skipStream(c, type);
+      return;
+    // Hashes with field expirations (Redis 7.4+): 24 and 25 start with the smallest expiry (8 bytes); 22 and 24 hold
+    // (ttl, field, value) triplets, 23 and 25 a listpack of them.
+    case 24:
+      c.skip(8);
+    // falls through
+    case 22:
+      for (let n = c.len(); n > 0; n--) {
+        c.len();
+        c.skipString();
+        c.skipString();
+      }
+      return;
+    case 25:
+      c.skip(8);
+    // falls through
+    case 23:
+      c.skipString();
       return;
     case 6:
     case 7:

@@ -12,6 +12,10 @@ import { SyncRefused } from './apply';
 import { crc64 } from './crc64';
 import type { ReplicaLink, RdbFraming } from './link';
 import { RdbParser, dumpPayload } from './rdb';
+import { TYPE_NAMES } from './rdb-encoding';
+import { valueForTarget } from './downgrade';
+import { capabilitiesOf } from '../../redis/servers';
+import { HASH_FIELD_TTL_TYPES, describeServer } from '../../model/servers';
 
 /** Measured here: 10,000-key batches, three in flight, load half again as fast as 2,000-key batches one at a time. */
 const BATCH_KEYS = 10_000;
@@ -25,6 +29,8 @@ export interface SnapshotResult {
   expired: number;
   functions: number;
   rdbVersion: number;
+  /** Hash field expirations left out (migration.dropHashFieldTtls). */
+  fieldTtlsDropped: number;
   /** What came after the snapshot on the link: the beginning of the stream. */
   rest: Buffer;
   /** With `collectKeys`: a 53-bit hash of every target key written (to find keys a new snapshot no longer has). */
@@ -100,6 +106,8 @@ export async function loadSnapshot(
     prefixes: Map<number, Buffer | undefined>;
     collectKeys: boolean;
     now?: number;
+    /** migration.dropHashFieldTtls: for a target without hash field expirations. */
+    dropHashFieldTtls?: boolean;
     /** Called before each batch is sent (it throws to stop the load). */
     beforeBatch?: () => Promise<void>;
   },
@@ -110,6 +118,7 @@ export async function loadSnapshot(
     expired: 0,
     functions: 0,
     rdbVersion: 0,
+    fieldTtlsDropped: 0,
     rest: Buffer.alloc(0),
     streamDb: 0,
   };
@@ -120,12 +129,18 @@ export async function loadSnapshot(
   // Each owner has its own queue: a master busy with a big key does not hold the others back.
   const outstanding = new Map<string, Promise<void>[]>();
 
+  // Payloads go out in the RDB version every target master can restore: the source's, or the oldest target's
+  // (values re-encoded where their type is newer than that target knows: downgrade.ts).
+  const targets = await Promise.all(map.masters().map(async (owner) => capabilitiesOf(await map.client(owner))));
+  const oldest = targets.reduce((a, b) => (b.rdbVersion < a.rdbVersion ? b : a));
+  const payloadVersion = () => Math.min(parser.version, oldest.rdbVersion);
+
   const sendTo = async (owner: string, group: Restore[]) => {
-    const replies = await (await map.bulk(owner)).execEncoded(encodeRestores(group, parser.version), group.length);
+    const replies = await (await map.bulk(owner)).execEncoded(encodeRestores(group, payloadVersion()), group.length);
     for (const [i, reply] of replies.entries()) {
       if (!(reply instanceof ReplyError)) continue;
       const item = group[i]!;
-      const final = await sendFollowingRedirects(map, item.key, restoreCommand(item, parser.version), {
+      const final = await sendFollowingRedirects(map, item.key, restoreCommand(item, payloadVersion()), {
         first: reply,
       });
       if (final instanceof ReplyError) {
@@ -190,7 +205,18 @@ export async function loadSnapshot(
           );
         const prefix = options.prefixes.get(event.db);
         const key = prefix ? Buffer.concat([prefix, event.key]) : event.key;
-        batch.push({ key, type: event.type, value: event.value, expireAt: event.expireAt });
+        const restorable = valueForTarget(event.type, event.value, oldest.rdbVersion, {
+          dropHashFieldTtls: options.dropHashFieldTtls,
+          now,
+        });
+        if (!restorable)
+          throw new SyncRefused(
+            `its value (${TYPE_NAMES[event.type] ?? `RDB type ${event.type}`}, from a source of RDB version ${parser.version}) has no form that the target, ${describeServer(oldest)}, can restore${HASH_FIELD_TTL_TYPES.has(event.type) ? '; set migration.dropHashFieldTtls to copy such hashes without their field expirations' : ''}`,
+            `key ${JSON.stringify(key.toString())}`,
+            0,
+          );
+        result.fieldTtlsDropped += restorable.droppedFieldTtls ?? 0;
+        batch.push({ key, type: restorable.type, value: restorable.value, expireAt: event.expireAt });
         result.written?.add(keyHash(key));
         result.keys++;
         bytes += event.value.length;

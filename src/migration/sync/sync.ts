@@ -12,6 +12,7 @@ import { cancelled, fail, heartbeat, log, sleep, withHeartbeat } from '../../run
 import { connectSource, migrationOf, sourceAccess } from '../sources';
 import { targetMap } from '../target';
 import { StreamApplier, SyncRefused } from './apply';
+import { RdbError } from './rdb-encoding';
 import {
   type SyncKeys,
   appliedEverywhere,
@@ -64,7 +65,15 @@ export interface SyncChunkResult {
   /** Why it took a new snapshot (full). */
   reason?: string;
   /** The snapshot taken: keys loaded, how long the source took to start sending it, and to load it. */
-  snapshot?: { keys: number; expired: number; removed: number; waitSeconds: number; seconds: number };
+  snapshot?: {
+    keys: number;
+    expired: number;
+    removed: number;
+    waitSeconds: number;
+    seconds: number;
+    /** Hash field expirations left out (migration.dropHashFieldTtls). */
+    fieldTtlsDropped?: number;
+  };
   /** The cutover's stop marker was reached: the sync is over. */
   stopped: boolean;
 }
@@ -148,6 +157,7 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
       const loaded = await loadSnapshot(link, framing, map, {
         prefixes,
         collectKeys: anyCheckpoint && input.ownTarget,
+        dropHashFieldTtls: spec.migration?.dropHashFieldTtls,
         // RESTORE is not fenced in the node: each batch first makes sure no newer attempt started.
         beforeBatch: () => checkGeneration(map, keys, generation),
       });
@@ -164,6 +174,7 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
         removed,
         waitSeconds: (loadStarted - asked) / 1000,
         seconds: (Date.now() - loadStarted) / 1000,
+        fieldTtlsDropped: loaded.fieldTtlsDropped || undefined,
       };
       log.info('snapshot loaded', { shard: shard.id, ...snapshot, rdbVersion: loaded.rdbVersion });
       head = loaded.rest;
@@ -262,6 +273,9 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
       stopped,
     };
   } catch (err) {
+    // What the cluster cannot take stays so on every retry: one failure, not a fork and full sync of the source each time.
+    if (err instanceof SyncRefused || err instanceof RdbError)
+      fail(ErrorType.SyncStopped, `live sync of ${shard.id} stopped: ${err.message}; the cluster was left as it was`);
     if (err instanceof ReplyError && /NOAUTH|WRONGPASS/.test(err.message))
       fail(ErrorType.SourceAuthFailed, `migration source ${shard.id} refused the credentials: ${err.message}`);
     throw err;
