@@ -2,7 +2,7 @@
  * Keys the target holds that no source holds (any more): after a snapshot of a source that deleted keys while it was
  * copied, they are differences too. Each target key is looked up in the shards it can come from (by database prefix).
  */
-import { type BulkConnection, ReplyError, asNumber } from '../redis/bulk';
+import { type BulkConnection, ReplyError } from '../redis/bulk';
 import { printableKey } from '../redis/digest';
 import { capabilitiesOf, expireAtFrom, expiryCommand } from '../redis/servers';
 import { type SlotMap, groupByOwner, redirection } from '../redis/slot-map';
