@@ -234,6 +234,22 @@ export class RedisClusterClient {
     return this.handle(clusterOrWorkflowId);
   }
 
+  /** The workflow id of a run of this cluster that is running (repair, failover, migration, provisioning), if any. */
+  async activeRun(clusterName: string): Promise<string | undefined> {
+    const ids = [repairWorkflowId, failoverWorkflowId, migrationWorkflowId].map((id) => id(clusterName));
+    for (const id of [...ids, workflowIdFor({ name: clusterName })]) {
+      const status = await this.client.workflow
+        .getHandle(id)
+        .describe()
+        .then(
+          (d) => d.status.name,
+          () => undefined,
+        );
+      if (status === 'RUNNING') return id;
+    }
+    return undefined;
+  }
+
   /** Pauses copying (or applying, in live mode) at the next chunk boundary (within about 5-10 s). */
   async pause(clusterOrWorkflowId: string): Promise<string> {
     const handle = await this.running(clusterOrWorkflowId);

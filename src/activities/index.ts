@@ -16,6 +16,7 @@ import { forgetLostNodes, inspectRepair, rejoinNodes, restoreRoles, takeoverMast
 import { verifyCluster } from '../cluster/report';
 import { clearCheckpoints, ownerFromActivity } from '../migration/checkpoint';
 import { type CopyChunkInput, copyShardChunk, recopyKeys } from '../migration/copy';
+import { removeLeftovers, runIsActiveIn } from '../migration/leftovers';
 import { planMigration, readSourceWriteStamps } from '../migration/plan';
 import { prepareRdbShard, releaseRdbShard } from '../migration/rdb-shards';
 import type { Shard } from '../migration/sources';
@@ -102,7 +103,12 @@ export function createActivities(deps: ActivityDeps = {}) {
     planFailover: (spec: ClusterSpec, request: FailoverRequest) => planFailover(spec, request),
     failoverMaster: (spec: ClusterSpec, request: FailoverRequest, approvedTakeover?: string) =>
       failoverMaster(spec, request, approvedTakeover),
-    planMigration: (spec: ClusterSpec) => planMigration(spec),
+    /** A new run first removes what ended runs left in the target (leftovers.ts); then it plans. */
+    planMigration: async (spec: ClusterSpec) => {
+      const removed = await removeLeftovers(spec, runIsActiveIn(Context.current().client));
+      if (removed.removed > 0) log.warn('removed keys that ended runs left in the target', { ...removed });
+      return planMigration(spec);
+    },
     prepareRdbShard: (spec: ClusterSpec, shard: Shard) => prepareRdbShard(spec, shard, s3),
     copyShardChunk: (input: CopyChunkInput) => copyShardChunk(input),
     releaseRdbShard: (shard: Shard) => releaseRdbShard(shard),

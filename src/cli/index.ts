@@ -2,6 +2,7 @@
 /** rco: the command line. This file only wires the commands; each lives in its own file. */
 import { Command } from 'commander';
 import { handleError } from './common';
+import { registerCleanup } from './cleanup';
 import { registerCutover } from './cutover';
 import { registerList } from './list';
 import { registerLocal } from './local';
@@ -36,6 +37,7 @@ registerPause(program);
 registerResume(program);
 registerThrottle(program);
 registerCutover(program);
+registerCleanup(program);
 registerRepair(program);
 registerSchedule(program);
 registerWorker(program);

@@ -5,7 +5,15 @@
  * a repair starts it only once its slots were taken over and its old id forgotten.
  */
 import { hasClusterState, startRedisServer } from '../host/redis-server';
-import { type ClusterSpec, type NodeSpec, type PlannedChange, ErrorType, configPath, nodeLabel } from '../model';
+import {
+  type ClusterSpec,
+  type NodeSpec,
+  type PlannedChange,
+  ErrorType,
+  configPath,
+  nodeLabel,
+  serverOf,
+} from '../model';
 import { fail, log, withHeartbeat } from '../runtime/context';
 import { decidePreflight, decideStarts, startChanges } from './decisions';
 import { type LiveCluster, readLiveCluster } from './live';
@@ -55,7 +63,9 @@ export async function startNodes(spec: ClusterSpec, mode: StartMode = 'provision
           .join('; '),
       );
     const starts = decideStarts(spec, live).filter((node) => !lost.some((l) => l.node === node));
-    const pids = await Promise.all(starts.map((node) => startRedisServer(configPath(spec, node), node)));
+    const pids = await Promise.all(
+      starts.map((node) => startRedisServer(configPath(spec, node), node, serverOf(spec, node))),
+    );
     const nodes = spec.nodes.map((node) => {
       const i = starts.indexOf(node);
       if (i >= 0) return { node: node.id, action: 'started' as const, pid: pids[i] };

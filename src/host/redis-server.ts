@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { type NodeSpec, ErrorType, adminAddress, confFacts, nodeLabel } from '../model';
+import { type NodeSpec, type ServerBinary, ErrorType, adminAddress, confFacts, nodeLabel } from '../model';
 import { probePort } from '../redis/connection';
 import { fail, log, sleep } from '../runtime/context';
 import { toolPath } from './tools';
@@ -22,7 +22,12 @@ export async function hasClusterState(file: string): Promise<boolean> {
  * Starts `redis-server <file>` for a node and waits until it answers PING; returns its pid. A start that fails for
  * good (bad config, missing binary) is a NodeStartFailed failure naming the node, with the end of its log.
  */
-export async function startRedisServer(file: string, node: NodeSpec): Promise<number | undefined> {
+export async function startRedisServer(
+  file: string,
+  node: NodeSpec,
+  server: ServerBinary = 'redis-server',
+): Promise<number | undefined> {
+  const binary = server.startsWith('/') ? server : toolPath(server);
   const facts = confFacts(await readFile(file, 'utf8'));
   const cwd = path.dirname(file);
   // Redis refuses to start when its dir or log folder is missing.
@@ -45,7 +50,7 @@ export async function startRedisServer(file: string, node: NodeSpec): Promise<nu
     logFile ? (await readFile(logFile).catch(() => Buffer.alloc(0))).subarray(logStart).toString().split('\n') : [];
 
   // Detached, so that the node outlives this worker (a killed worker must not take the cluster with it).
-  const child = spawn(toolPath('redis-server'), [file], { cwd, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(binary, [file], { cwd, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => {
@@ -71,20 +76,20 @@ export async function startRedisServer(file: string, node: NodeSpec): Promise<nu
       );
       if (abort.length > 0)
         throw new Error(
-          `${nodeLabel(node)}: redis-server ${file} stopped at start: ${abort.map((l) => l.replace(/^.* # /, '')).join(' | ')}`,
+          `${nodeLabel(node)}: ${binary} ${file} stopped at start: ${abort.map((l) => l.replace(/^.* # /, '')).join(' | ')}`,
         );
     }
     if (exitCode !== undefined && exitCode !== 0) {
       const logTail = (await newLogLines()).slice(-5).join(' | ');
       fail(
         ErrorType.NodeStartFailed,
-        `${nodeLabel(node)}: redis-server ${file} exited with code ${exitCode}: ${(stderr + ' ' + logTail).trim().slice(0, 500)}`,
+        `${nodeLabel(node)}: ${binary} ${file} exited with code ${exitCode}: ${(stderr + ' ' + logTail).trim().slice(0, 500)}`,
       );
     }
     await sleep(50);
   }
   if ((await probePort(adminAddress(node), 1000)).kind !== 'redis')
-    throw new Error(`${nodeLabel(node)}: redis-server ${file} did not answer PING within 20 s`);
+    throw new Error(`${nodeLabel(node)}: ${binary} ${file} did not answer PING within 20 s`);
   const pid = facts.pidfile
     ? Number((await readFile(path.resolve(cwd, facts.pidfile), 'utf8').catch(() => '')).trim()) || undefined
     : child.pid;

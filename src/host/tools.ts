@@ -13,6 +13,7 @@ export const PROJECT_ROOT = projectRoot();
 
 const envNames: Record<string, string> = {
   'redis-server': 'RCO_REDIS_SERVER',
+  'valkey-server': 'RCO_VALKEY_SERVER',
   'redis-cli': 'RCO_REDIS_CLI',
   'redis-benchmark': 'RCO_REDIS_BENCHMARK',
   temporal: 'RCO_TEMPORAL_BIN',

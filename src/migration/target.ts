@@ -55,13 +55,15 @@ export async function userKeysInTarget(map: SlotMap): Promise<number> {
   return user;
 }
 
-/** Every key of every target master, a SCAN batch (of about 1,000) at a time, with the master it came from. */
-export async function* scanMasters(map: SlotMap): AsyncGenerator<{ owner: string; keys: Buffer[] }> {
+/** Every key (matching `match`) of every target master, a SCAN batch at a time, with the master it came from. */
+export async function* scanMasters(map: SlotMap, match?: string): AsyncGenerator<{ owner: string; keys: Buffer[] }> {
   for (const owner of map.masters()) {
     const client = await map.client(owner);
     let cursor = '0';
     do {
-      const [next, keys] = await client.scanBuffer(cursor, 'COUNT', 1000);
+      const [next, keys] = match
+        ? await client.scanBuffer(cursor, 'MATCH', match, 'COUNT', 1000)
+        : await client.scanBuffer(cursor, 'COUNT', 1000);
       cursor = next.toString();
       yield { owner, keys };
     } while (cursor !== '0');

@@ -71,6 +71,8 @@ class ShardComparer {
     private readonly shard: Shard,
     private readonly bigKeyBytes: number,
     private readonly ttlToleranceMs: number,
+    /** Against a live mirror, filled by the replication stream (see CompareOptions.replicated). */
+    private readonly replicated: boolean,
   ) {}
 
   async compare(keys: Buffer[]): Promise<BatchOutcome> {
@@ -122,6 +124,7 @@ class ShardComparer {
         const client = await this.map.client(this.map.ownerOf(destination));
         const compared = await compareKey(this.sourceClient, c.key, client, destination, {
           onPiece: () => heartbeat({ comparing: printableKey(c.key) }),
+          replicated: this.replicated,
         });
         const want = compared.source;
         if (want.type === 'none') return;
@@ -247,6 +250,7 @@ export async function verifyShardKeys(
       shard,
       migration.bigKeyBytes,
       migration.ttlToleranceMs,
+      settle !== undefined,
     );
     const result: ShardVerification = {
       shard: shard.id,

@@ -14,6 +14,14 @@ const configSourceSchema = z.string().regex(/^(s3:\/\/[^/]+\/.+|file:\/\/\/.+|re
   message: 'must be "s3://bucket/key", "file:///absolute/path" or "render:"',
 });
 
+/**
+ * The server binary a node runs: "redis-server" or "valkey-server" (found as setup links them, then on PATH), or an
+ * absolute path to another build.
+ */
+export const serverSchema = z.union([z.enum(['redis-server', 'valkey-server']), z.string().startsWith('/')], {
+  message: 'must be "redis-server", "valkey-server" or an absolute path',
+});
+
 export const nodeSpecSchema = z.object({
   /** Short name used in reports and in `replicaOf`, e.g. "m1". */
   id: z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: 'must be letters, digits, "_", "." or "-"' }),
@@ -29,6 +37,8 @@ export const nodeSpecSchema = z.object({
   replicaOf: z.string().optional(),
   /** Where the node's redis.conf comes from: an S3 object, a local file, or rendered from the spec. */
   config: configSourceSchema,
+  /** The server binary that runs this node. @default the cluster's `server` */
+  server: serverSchema.optional(),
 });
 
 export const s3SettingsSchema = z.object({
@@ -73,6 +83,8 @@ export const clusterSpecSchema = z.object({
     })
     .strict()
     .optional(),
+  /** The server binary every node runs unless it names its own. @default "redis-server" */
+  server: serverSchema.optional(),
   nodes: z.array(nodeSpecSchema).min(1),
   /**
    * Node-local steps (writing configs, starting redis-server) run on each node's own host: on task queue
@@ -84,6 +96,11 @@ export const clusterSpecSchema = z.object({
 });
 
 export type NodeSpec = z.infer<typeof nodeSpecSchema>;
+export type ServerBinary = z.infer<typeof serverSchema>;
+
+/** The server binary this node runs. */
+export const serverOf = (spec: Pick<ClusterSpec, 'server'>, node: Pick<NodeSpec, 'server'>): ServerBinary =>
+  node.server ?? spec.server ?? 'redis-server';
 export type ClusterSpec = z.infer<typeof clusterSpecSchema>;
 /** What a user writes: defaults may be left out. */
 export type ClusterSpecInput = z.input<typeof clusterSpecSchema>;

@@ -6,10 +6,16 @@
  */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import Redis from 'ioredis';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { type RedisClusterClient, migrationWorkflowId } from '../../src/client';
 import { type ClusterSpec, ErrorType, type MigrationSpecInput, adminAddress, masters } from '../../src/model';
+import { inspectLiveCluster } from '../../src/cluster/inspect';
+import { PROJECT_ROOT, toolPath } from '../../src/host/tools';
 import { parseInfo } from '../../src/redis/cluster-nodes';
+import { expectRunbookCluster } from '../helpers/cluster-assert';
 import { compareAllKeys, fillEveryType, keysOnlyInTarget } from '../helpers/dataset';
 import { rootApplicationFailure } from '../helpers/failures';
 import { type RunningStack, startRunningStack } from '../helpers/running-stack';
@@ -19,6 +25,8 @@ import { everyTypeMix, startWriteLoad } from '../helpers/write-load';
 import { type Stack, freePortBlock, seedTopology } from '../helpers/stack';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
+
+const execFileAsync = promisify(execFile);
 
 let running: RunningStack;
 let stack: Stack;
@@ -156,7 +164,7 @@ describe.each([['redis-server-6.2'], ['redis-server-8.2'], ['valkey-server']])(
       );
       expect(report.differences).toEqual([]);
       expect(report.done).toBe(true);
-      const { compared, differences } = await compareAllKeys([source], targetMasters(target));
+      const { compared, differences } = await compareAllKeys([source], targetMasters(target), { replicated: true });
       expect(differences).toEqual([]);
       expect(compared).toBe(await source.dbsize());
     });
@@ -181,4 +189,105 @@ test('live: hash field expirations into a target without them are refused at onc
   expect(Date.now() - started).toBeLessThan(10_000);
   const stats = parseInfo((await source.info('stats')) as string);
   expect(Number(stats.sync_full)).toBe(1);
+});
+
+describe.each([
+  ['valkey-server', 'valkey', '8.1.8'],
+  ['redis-server-8.2', 'redis', '8.2.3'],
+])('the runbook topology on %s nodes', (server, engine, version) => {
+  let spec: ClusterSpec;
+
+  test('provisions exactly (epochs, mapping, nofailover, persisted config); verify and a second run agree', async () => {
+    spec = {
+      ...(await seedTopology(stack, `on-${engine}`)),
+      server: server.startsWith('valkey') ? 'valkey-server' : toolPath(server),
+    };
+    await client.provision(spec);
+    await client.result(spec.name);
+    const live = await expectRunbookCluster(spec);
+    const node = new Redis(adminAddress(spec.nodes[0]!));
+    try {
+      const info = parseInfo((await node.info('server')) as string);
+      expect(engine === 'valkey' ? info.valkey_version : info.redis_version).toBe(version);
+    } finally {
+      node.disconnect();
+    }
+    const ids = live.map((s) => s.myId);
+    expect((await inspectLiveCluster(spec)).problems).toEqual([]);
+    await client.provision(spec);
+    const again = await client.result(spec.name);
+    const changes = (name: string) =>
+      (again.steps.find((s) => s.name === name)!.result as { changes: unknown[] }).changes;
+    for (const step of ['fetchConfigs', 'startNodes', 'assignSlots', 'formCluster', 'replicateNodes', 'setNoFailover'])
+      expect([step, changes(step)]).toEqual([step, []]);
+    expect((await expectRunbookCluster(spec)).map((s) => s.myId)).toEqual(ids);
+  });
+
+  test('a migration from Redis 8.2 into it: every type, snapshot, exactly', async () => {
+    const source = await startSource('redis-server-8.2', `into-${engine}`);
+    await fillEveryType(source);
+    const result = await migrateInto(spec, source);
+    expect(result.migration.unequal).toEqual([]);
+    const { compared, differences } = await compareAllKeys([source], targetMasters(spec));
+    expect(differences).toEqual([]);
+    expect(compared).toBe(await source.dbsize());
+    expect(await keysOnlyInTarget([source], targetMasters(spec))).toEqual([]);
+  });
+});
+
+/** Keys of ours (rco:*) on every target master. */
+async function ourKeys(spec: ClusterSpec): Promise<number> {
+  let count = 0;
+  for (const address of targetMasters(spec)) {
+    const node = new Redis(address);
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', 'rco:*', 'COUNT', 5000);
+        cursor = next;
+        count += keys.length;
+      } while (cursor !== '0');
+    } finally {
+      node.disconnect();
+    }
+  }
+  return count;
+}
+
+async function terminatedLiveRun(source: Redis): Promise<void> {
+  await client.migrate({
+    ...target,
+    migration: { mode: 'live', source: { type: 'standalone', host: '127.0.0.1', port: source.options.port! } },
+  } as ClusterSpec);
+  const handle = client.client.workflow.getHandle(migrationWorkflowId(target.name));
+  await waitFor(
+    'the source streaming',
+    async () =>
+      (await client.progress(handle.workflowId)).migration?.sync?.[0]?.phase === 'streaming' ? true : undefined,
+    60_000,
+  );
+  await handle.terminate('a test leaves its keys behind');
+}
+
+test('keys a terminated run left are removed by the next run, and by rco cleanup on demand', async () => {
+  const source = await startSource('redis-server', 'leftovers');
+  await source.set('leftovers:1', 'v');
+  await terminatedLiveRun(source);
+  expect(await ourKeys(target)).toBeGreaterThan(16_384);
+  await migrateInto(target, source);
+  expect(await ourKeys(target)).toBe(0);
+
+  await terminatedLiveRun(source);
+  const left = await ourKeys(target);
+  expect(left).toBeGreaterThan(16_384);
+  const specFile = path.join(stack.stateDir, 'leftovers-spec.json');
+  writeFileSync(specFile, JSON.stringify(target));
+  const { stdout } = await execFileAsync(path.join(PROJECT_ROOT, 'bin', 'rco'), ['cleanup', specFile, '--json'], {
+    env: { ...process.env, TEMPORAL_ADDRESS: stack.temporal.address },
+  });
+  expect(JSON.parse(stdout)).toMatchObject({
+    removed: left,
+    runs: [expect.stringContaining(migrationWorkflowId(target.name))],
+  });
+  expect(await ourKeys(target)).toBe(0);
 });

@@ -9,7 +9,7 @@ import type { NodeAddress } from '../../src/redis/connection';
 export async function compareAllKeys(
   sources: Redis[],
   targetMasters: NodeAddress[],
-  options: { prefix?: string; ttlToleranceMs?: number } = {},
+  options: { prefix?: string; ttlToleranceMs?: number; replicated?: boolean } = {},
 ): Promise<{ compared: number; differences: string[] }> {
   const map = new SlotMap(targetMasters);
   await map.refresh();
@@ -26,7 +26,7 @@ export async function compareAllKeys(
           keys.map(async (key) => {
             const targetKey = options.prefix ? Buffer.concat([Buffer.from(options.prefix), key]) : key;
             const target = await map.client(map.ownerOf(targetKey));
-            return { key, ...(await compareKey(source, key, target, targetKey)) };
+            return { key, ...(await compareKey(source, key, target, targetKey, { replicated: options.replicated })) };
           }),
         );
         for (const { key, source: want, target: got, difference } of compared) {

@@ -1,0 +1,33 @@
+import type { Command } from 'commander';
+import { RedisClusterClient } from '../client';
+import { withSpecAccess } from '../cluster/access';
+import { removeLeftovers, runIsActiveIn } from '../migration/leftovers';
+import { printJson, readSpecFile } from './common';
+
+export function registerCleanup(program: Command): void {
+  program
+    .command('cleanup')
+    .description(
+      'remove the keys that ended runs left in the cluster (copy checkpoints, live-sync state); refused while a run of the cluster is active',
+    )
+    .argument('<spec>', 'cluster spec, JSON or YAML')
+    .option('--json', 'JSON output')
+    .action(async (file: string, options: { json?: boolean }) => {
+      const spec = readSpecFile(file);
+      const client = await RedisClusterClient.connect();
+      try {
+        const active = await client.activeRun(spec.name);
+        if (active) throw new Error(`${active} is running: cleanup of cluster ${spec.name} waits until it ends`);
+        const removed = await withSpecAccess(spec, () => removeLeftovers(spec, runIsActiveIn(client.client)));
+        if (options.json) printJson(removed);
+        else
+          console.log(
+            removed.removed === 0
+              ? `cluster ${spec.name}: nothing left by earlier runs`
+              : `cluster ${spec.name}: removed ${removed.removed} key(s) of ${removed.runs.length} ended run(s): ${removed.runs.join(', ')}`,
+          );
+      } finally {
+        await client.close();
+      }
+    });
+}
