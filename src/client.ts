@@ -23,6 +23,8 @@ import {
   runSummary,
   workflowIdFor,
 } from './model';
+import { withSpecAccess } from './cluster/access';
+import { type LeftoverRemoval, removeLeftovers, runIsActiveIn } from './migration/leftovers';
 import { type TemporalSettings, WORKFLOW_TYPE, temporalSettings } from './settings';
 import {
   approveUpdate,
@@ -248,6 +250,17 @@ export class RedisClusterClient {
       if (status === 'RUNNING') return id;
     }
     return undefined;
+  }
+
+  /**
+   * Removes the keys that ended runs left in the cluster (copy checkpoints, live-sync state), from here; refuses while
+   * a run of the cluster is active.
+   */
+  async cleanup(spec: ClusterSpecInput): Promise<LeftoverRemoval> {
+    const parsed = parseClusterSpec(spec);
+    const active = await this.activeRun(parsed.name);
+    if (active) throw new Error(`${active} is running: cleanup of cluster ${parsed.name} waits until it ends`);
+    return withSpecAccess(parsed, () => removeLeftovers(parsed, runIsActiveIn(this.client)));
   }
 
   /** Pauses copying (or applying, in live mode) at the next chunk boundary (within about 5-10 s). */

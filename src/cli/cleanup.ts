@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import { RedisClusterClient } from '../client';
-import { withSpecAccess } from '../cluster/access';
-import { removeLeftovers, runIsActiveIn } from '../migration/leftovers';
 import { printJson, readSpecFile } from './common';
 
 export function registerCleanup(program: Command): void {
@@ -16,9 +14,7 @@ export function registerCleanup(program: Command): void {
       const spec = readSpecFile(file);
       const client = await RedisClusterClient.connect();
       try {
-        const active = await client.activeRun(spec.name);
-        if (active) throw new Error(`${active} is running: cleanup of cluster ${spec.name} waits until it ends`);
-        const removed = await withSpecAccess(spec, () => removeLeftovers(spec, runIsActiveIn(client.client)));
+        const removed = await client.cleanup(spec);
         if (options.json) printJson(removed);
         else
           console.log(
