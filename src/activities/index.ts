@@ -13,7 +13,8 @@ import { inspectNodes } from '../cluster/preflight';
 import { replicateNodes } from '../cluster/replicate';
 import { type FailoverRequest, failoverMaster, planFailover } from '../cluster/failover';
 import { forgetLostNodes, inspectRepair, rejoinNodes, restoreRoles, takeoverMasters } from '../cluster/repair';
-import { verifyCluster } from '../cluster/report';
+import { inspectCluster, verifyCluster } from '../cluster/report';
+import { recordEpochChange } from '../cluster/epochs';
 import { clearCheckpoints, ownerFromActivity } from '../migration/checkpoint';
 import { type CopyChunkInput, copyShardChunk, recopyKeys } from '../migration/copy';
 import { removeLeftovers, runIsActiveIn } from '../migration/leftovers';
@@ -25,7 +26,7 @@ import { findExtraKeys } from '../migration/extra-keys';
 import { type VerifyShardInput, verifyShard, verifyShardKeys } from '../migration/verify';
 import { clearSyncState, pauseAndDrain, readSyncOffsets, waitCaughtUp } from '../migration/sync/cutover';
 import { type LiveShard, type SyncChunkInput, syncShardChunk } from '../migration/sync/sync';
-import { type ClusterSpec, ErrorType } from '../model';
+import { type ClusterSpec, ErrorType, expectedCurrentEpoch } from '../model';
 import { NodeAuthError, withClusterAccess } from '../redis/connection';
 import { type S3ClientFactory, defaultS3ClientFactory } from '../s3/client';
 import { fail, log, withHeartbeat } from '../runtime/context';
@@ -79,6 +80,16 @@ export interface LiveSyncRef {
 
 const settleOn = (spec: ClusterSpec, live: LiveSyncRef) => () => waitCaughtUp(spec, live.shards, live.syncId);
 
+/**
+ * Records in the cluster that this run moved the epochs past the spec's, so that later verifies and provisioning runs
+ * accept agreeing epochs (src/cluster/epochs.ts) and name this change.
+ */
+async function recordEpochsMoved(spec: ClusterSpec, what: string, currentEpoch?: number): Promise<void> {
+  const epoch = currentEpoch ?? (await inspectCluster(spec, { exactEpochs: false })).currentEpoch;
+  if (epoch <= expectedCurrentEpoch(spec)) return;
+  await recordEpochChange(spec, `${what} by ${Context.current().info.workflowExecution?.workflowId ?? 'a run'}`, epoch);
+}
+
 export function createActivities(deps: ActivityDeps = {}) {
   const s3 = deps.s3ClientFactory ?? defaultS3ClientFactory;
   const activities = {
@@ -98,11 +109,18 @@ export function createActivities(deps: ActivityDeps = {}) {
     forgetLostNodes: (spec: ClusterSpec, approved: string[], held?: string[]) => forgetLostNodes(spec, approved, held),
     rejoinNodes: (spec: ClusterSpec) => rejoinNodes(spec),
     restoreRoles: (spec: ClusterSpec) => restoreRoles(spec),
-    /** After a failover the epochs have moved on: they must agree, not equal provisioning's. */
-    verifyRepaired: (spec: ClusterSpec) => verifyCluster(spec, 60_000, { exactEpochs: false }),
+    /** After a failover the epochs have moved on: they must agree, not equal provisioning's; the move is recorded. */
+    verifyRepaired: async (spec: ClusterSpec) => {
+      const report = await verifyCluster(spec, 60_000, { exactEpochs: false });
+      await recordEpochsMoved(spec, 'repair', report.currentEpoch);
+      return report;
+    },
     planFailover: (spec: ClusterSpec, request: FailoverRequest) => planFailover(spec, request),
-    failoverMaster: (spec: ClusterSpec, request: FailoverRequest, approvedTakeover?: string) =>
-      failoverMaster(spec, request, approvedTakeover),
+    failoverMaster: async (spec: ClusterSpec, request: FailoverRequest, approvedTakeover?: string) => {
+      const result = await failoverMaster(spec, request, approvedTakeover);
+      await recordEpochsMoved(spec, `failover of ${request.master}`);
+      return result;
+    },
     /** A new run first removes what ended runs left in the target (leftovers.ts); then it plans. */
     planMigration: async (spec: ClusterSpec) => {
       const removed = await removeLeftovers(spec, runIsActiveIn(Context.current().client));

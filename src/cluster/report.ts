@@ -1,4 +1,5 @@
 /** Step 8: check the live cluster against the spec, from every node's point of view, and report it. */
+import { epochExpectation, readEpochRecord } from './epochs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseInfo, parseNodesConfVars } from '../redis/cluster-nodes';
@@ -9,7 +10,6 @@ import {
   ErrorType,
   SLOT_COUNT,
   describeRanges,
-  expectedCurrentEpoch,
   nodeSlots,
   sameRanges,
 } from '../model';
@@ -36,6 +36,8 @@ export interface ClusterReport {
   name: string;
   clusterState: string;
   currentEpoch: number;
+  /** Why the epochs are past the spec's, when they are: the last change that moved them (epochs.ts). */
+  epochsMovedBy?: string;
   slotsAssigned: number;
   nodes: NodeReport[];
   /** Replica id -> master id, as live. */
@@ -45,8 +47,8 @@ export interface ClusterReport {
 
 export interface VerifyOptions {
   /**
-   * The epochs provisioning gives (currentEpoch = the number of masters, no vote cast). After a failover they have
-   * moved on, rightly: a repaired cluster is checked for agreeing epochs instead. @default true
+   * The epochs provisioning gives (currentEpoch = the number of masters, no vote cast), unless a recorded or visible
+   * change moved them on (epochs.ts). False: agreeing epochs, whatever moved them (right after a repair). @default true
    */
   exactEpochs?: boolean;
 }
@@ -74,9 +76,16 @@ export async function inspectCluster(
   const idBySpec = new Map(gathered.map((g) => [g.node.id, g.view.myself.id]));
   const specByNodeId = new Map(gathered.map((g) => [g.view.myself.id, g.node.id]));
   const problems: string[] = [];
-  const wantEpoch = exactEpochs
-    ? expectedCurrentEpoch(spec)
-    : Math.max(...gathered.map((g) => Number(g.view.clusterInfo.cluster_current_epoch)));
+  const epochs = epochExpectation(
+    spec,
+    gathered.filter((g) => g.view.myself.role === 'master').map((g) => g.view.myself.configEpoch),
+    await readEpochRecord(spec),
+  );
+  const exact = exactEpochs && epochs.exact;
+  // Moved on by a failover, repair or slot move: every node must agree, and none fall below the spec.
+  const wantEpoch = exact
+    ? epochs.floor
+    : Math.max(epochs.floor, ...gathered.map((g) => Number(g.view.clusterInfo.cluster_current_epoch)));
 
   for (const { node, view, replication, vars } of gathered) {
     const info = view.clusterInfo;
@@ -86,7 +95,7 @@ export async function inspectCluster(
       problems.push(`${who}: ${info.cluster_slots_assigned} slots assigned, not ${SLOT_COUNT}`);
     if (Number(info.cluster_current_epoch) !== wantEpoch)
       problems.push(`${who}: cluster_current_epoch ${info.cluster_current_epoch}, expected ${wantEpoch}`);
-    if (exactEpochs && vars.lastVoteEpoch !== undefined && vars.lastVoteEpoch !== 0)
+    if (exact && vars.lastVoteEpoch !== undefined && vars.lastVoteEpoch !== 0)
       problems.push(`${who}: lastVoteEpoch ${vars.lastVoteEpoch} in nodes.conf, expected 0`);
     if (view.nodes.length !== spec.nodes.length)
       problems.push(`${who}: knows ${view.nodes.length} nodes, the spec has ${spec.nodes.length}`);
@@ -138,6 +147,7 @@ export async function inspectCluster(
     name: spec.name,
     clusterState: nodes.every((n) => n.clusterState === 'ok') ? 'ok' : 'fail',
     currentEpoch: Number(first?.cluster_current_epoch ?? 0),
+    epochsMovedBy: exact ? undefined : (epochs.movedBy ?? 'a repair or failover'),
     slotsAssigned: Number(first?.cluster_slots_assigned ?? 0),
     nodes,
     mapping: Object.fromEntries(nodes.filter((n) => n.role === 'replica').map((n) => [n.id, n.replicaOf ?? '?'])),

@@ -3,8 +3,8 @@ import { parseInfo } from '../redis/cluster-nodes';
 import { SlotMap } from '../redis/slot-map';
 import { type ClusterSpec, adminAddress, masters } from '../model';
 
-/** Keys this orchestrator keeps in the target for itself (copy checkpoints, live sync state); never user data. */
-const INTERNAL_KEY_PREFIXES = ['rco:checkpoint:{', 'rco:sync:{'].map((prefix) => Buffer.from(prefix));
+/** Keys this orchestrator keeps in the target for itself (copy checkpoints, live sync state, the epoch record). */
+const INTERNAL_KEY_PREFIXES = ['rco:checkpoint:{', 'rco:sync:{', 'rco:epochs:{'].map((prefix) => Buffer.from(prefix));
 
 export const isInternalKey = (key: Buffer): boolean =>
   INTERNAL_KEY_PREFIXES.some((prefix) => key.length > prefix.length && key.subarray(0, prefix.length).equals(prefix));

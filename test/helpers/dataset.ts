@@ -61,7 +61,7 @@ export async function keysOnlyInTarget(sources: Redis[], targetMasters: NodeAddr
       do {
         const [next, keys] = await client.scanBuffer(cursor, 'COUNT', 1000);
         cursor = next.toString();
-        const own = keys.filter((key) => !/^rco:(checkpoint|sync):\{/.test(key.toString()));
+        const own = keys.filter((key) => !/^rco:(checkpoint|sync|epochs):\{/.test(key.toString()));
         const held = await Promise.all(own.map((key) => Promise.all(sources.map((s) => s.exists(key).catch(() => 0)))));
         const lacking = own.filter((_, i) => held[i]!.every((n) => n === 0));
         // Not one expiring now: its source copy may have expired a moment before.

@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Cluster } from 'ioredis';
-import { planClusterRepair } from '../../src/cluster/inspect';
+import { inspectLiveCluster, planClusterRepair } from '../../src/cluster/inspect';
 import { toolPath } from '../../src/host/tools';
 import type { RepairResult } from '../../src/client';
 import { type ClusterSpec, ErrorType } from '../../src/model';
@@ -161,6 +161,19 @@ test('a master that lost its data: the cluster fails (nofailover), the repair wa
   for (const n of spec.nodes) expect((await d.clusterNodes(n.id)).some((l) => l.id === oldId)).toBe(false);
   await d.expectSpecRoles();
   await d.expectAcknowledgedKeys();
+
+  // Day two goes on: the epochs moved past the spec's, and verify and a re-run of provisioning accept that, naming
+  // the repair; they used to fail on every node's currentEpoch and lastVoteEpoch.
+  const verified = await inspectLiveCluster(spec);
+  expect(verified.problems).toEqual([]);
+  expect(verified.currentEpoch).toBeGreaterThan(4);
+  expect(verified.epochsMovedBy).toMatch(
+    new RegExp(`^repair by ${handle.workflowId} at .*currentEpoch ${verified.currentEpoch}`),
+  );
+  await rs.client.provision(spec);
+  const again = await rs.client.result(spec.name);
+  expect(again.report.problems).toEqual([]);
+  expect(again.report.epochsMovedBy).toMatch(/^repair by /);
 });
 
 test('a replica that lost its data and a master killed with its data: one repair, forget approved in advance', async () => {
