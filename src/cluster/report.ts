@@ -5,14 +5,7 @@ import path from 'node:path';
 import { parseInfo, parseNodesConfVars } from '../redis/cluster-nodes';
 import { withSpecNode } from '../redis/connection';
 import { lineAt, readViewWith } from '../redis/view';
-import {
-  type ClusterSpec,
-  ErrorType,
-  SLOT_COUNT,
-  describeRanges,
-  nodeSlots,
-  sameRanges,
-} from '../model';
+import { type ClusterSpec, ErrorType, SLOT_COUNT, describeRanges, nodeSlots, sameRanges } from '../model';
 import { fail, waitUntil, withHeartbeat } from '../runtime/context';
 
 export interface NodeReport {

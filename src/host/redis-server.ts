@@ -114,7 +114,7 @@ export async function startStandaloneRedis(options: StandaloneOptions): Promise<
   const { port, dir } = options;
   mkdirSync(dir, { recursive: true });
   const pidfile = path.join(dir, 'redis.pid');
-  const started = spawnSync(toolPath('redis-server'), [
+  const args = [
     '--port',
     String(port),
     '--bind',
@@ -128,8 +128,25 @@ export async function startStandaloneRedis(options: StandaloneOptions): Promise<
     '--logfile',
     path.join(dir, 'redis.log'),
     ...(options.args ?? []),
-  ]);
-  if (started.status !== 0) throw new Error(`redis-server on port ${port} did not start: ${started.stderr}`);
+  ];
+  // The launcher forks the daemon and exits 0. It was seen ending without a status (killed by a signal) right after
+  // an earlier server on the port was stopped: once more, then the whole cause (signal, error, stderr, log tail).
+  let started = spawnSync(toolPath('redis-server'), args);
+  if (started.status !== 0) {
+    await new Promise((r) => setTimeout(r, 1000));
+    started = spawnSync(toolPath('redis-server'), args);
+  }
+  if (started.status !== 0) {
+    const logTail = readFileSafe(path.join(dir, 'redis.log')).split('\n').slice(-5).join(' | ');
+    const cause = [
+      started.error?.message,
+      started.signal && `killed by ${started.signal}`,
+      started.status !== null && `exit code ${started.status}`,
+      String(started.stderr ?? '').trim(),
+      logTail && `log: ${logTail}`,
+    ].filter(Boolean);
+    throw new Error(`redis-server on port ${port} did not start: ${cause.join('; ') || 'no cause given'}`);
+  }
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   for (;;) {
     const probe = await probePort({ host: '127.0.0.1', port }, 500);
@@ -139,4 +156,12 @@ export async function startStandaloneRedis(options: StandaloneOptions): Promise<
     await new Promise((r) => setTimeout(r, 50));
   }
   return Number(readFileSync(pidfile, 'utf8').trim());
+}
+
+function readFileSafe(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }

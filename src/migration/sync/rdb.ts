@@ -15,6 +15,9 @@ export type RdbEvent =
   | { kind: 'function'; code: Buffer }
   | { kind: 'end' };
 
+/** An entry this long that still needs bytes is a big value: see push. */
+const BIG_ENTRY_BYTES = 1 << 20;
+
 export class RdbParser {
   version = 0;
   private chunks: Buffer[] = [];
@@ -31,9 +34,17 @@ export class RdbParser {
     return this.ended;
   }
 
+  /** A big value waits for twice its bytes before it is parsed again (see push). */
+  private retryAt = 0;
+
   /** Bytes the entry being read still needs before it is parsed again (a big value: gather them first). */
   get shortBy(): number {
-    return Math.max(0, this.needed - this.buffered);
+    return Math.max(0, this.needed, this.retryAt) - this.buffered;
+  }
+
+  /** A big value could be parsed again, but waits for more bytes: push with `force` when none are coming. */
+  get deferring(): boolean {
+    return this.buffered >= this.needed && this.buffered < this.retryAt;
   }
 
   /** Bytes pushed after the end of the RDB (the replication stream that follows it). */
@@ -41,8 +52,8 @@ export class RdbParser {
     return Buffer.concat(this.chunks);
   }
 
-  /** Feeds bytes; returns the entries complete so far. */
-  push(chunk: Buffer): RdbEvent[] {
+  /** Feeds bytes; returns the entries complete so far. `force`: parse even while deferring (nothing more came). */
+  push(chunk: Buffer, force = false): RdbEvent[] {
     if (this.ended) {
       this.chunks.push(chunk);
       this.buffered += chunk.length;
@@ -50,7 +61,8 @@ export class RdbParser {
     }
     this.chunks.push(chunk);
     this.buffered += chunk.length;
-    if (this.buffered < this.needed) return [];
+    if (this.buffered < this.needed || (!force && this.buffered < this.retryAt)) return [];
+    this.retryAt = 0;
     const buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
     const events: RdbEvent[] = [];
     let pos = 0;
@@ -65,7 +77,12 @@ export class RdbParser {
       }
     } catch (err) {
       if (!(err instanceof NeedMore)) throw err;
+      // A value is parsed again from its start once the bytes it needs are here. A big one (a hash of millions of
+      // fields) ran out of bytes a chunk at a time, and parsing it again per chunk never finished: wait for twice
+      // what it has so far, so the reads of it add up to a few times its size.
+      const entry = buf.length - pos;
       this.needed = Math.max(err.total, 1);
+      this.retryAt = entry >= BIG_ENTRY_BYTES ? 2 * entry : 0;
     }
     this.consumed += pos;
     const rest = buf.subarray(pos);

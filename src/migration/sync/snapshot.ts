@@ -171,10 +171,13 @@ export async function loadSnapshot(
   const total = 'length' in framing ? framing.length : undefined;
   let received = 0;
   while (!parser.done) {
-    if (total !== undefined && received >= total)
+    if (total !== undefined && received >= total && !parser.deferring)
       throw new Error(`${link.address}: the snapshot's ${total} bytes ended before its end marker`);
-    let chunk = await link.next(60_000);
-    if (!chunk) throw new Error(`${link.address}: the snapshot stalled (nothing for 60 s)`);
+    // A big value deferred for more bytes is parsed as it is when nothing more comes for a moment.
+    const deferring = parser.deferring;
+    let chunk = await link.next(deferring ? 200 : 60_000);
+    if (!chunk && !deferring) throw new Error(`${link.address}: the snapshot stalled (nothing for 60 s)`);
+    chunk ??= Buffer.alloc(0);
     // Inside a big value the parser starts over each time: give it what the link already holds, up to what it needs.
     if (chunk.length < parser.shortBy) {
       const parts = [chunk];
@@ -191,7 +194,9 @@ export async function loadSnapshot(
       chunk = chunk.subarray(0, total - received);
     }
     received += chunk.length;
-    for (const event of parser.push(chunk)) {
+    // A big value arrives over many chunks before any batch is sent: the load is alive all the same.
+    heartbeat({ phase: 'snapshot', keys: result.keys, bytes: received });
+    for (const event of parser.push(chunk, deferring && chunk.length === 0)) {
       if (event.kind === 'key') {
         if (event.expireAt > 0 && event.expireAt <= now) {
           result.expired++;
