@@ -7,6 +7,8 @@
 import calculateSlot from 'cluster-key-slot';
 import type Redis from 'ioredis';
 import { type ClusterSpec, adminAddress, expectedCurrentEpoch, masters } from '../model';
+import { parseInfo } from '../redis/cluster-nodes';
+import { withSpecNode } from '../redis/connection';
 import { SlotMap } from '../redis/slot-map';
 
 export interface EpochExpectation {
@@ -61,4 +63,16 @@ export async function recordEpochChange(spec: ClusterSpec, what: string, current
   await onOwner(spec, (client, key) =>
     client.hset(key, 'last', `${what} at ${at}, currentEpoch ${currentEpoch}`, 'currentEpoch', String(currentEpoch)),
   );
+}
+
+/** The highest currentEpoch among the nodes that answer (a node that is down is passed over). */
+export async function highestCurrentEpoch(spec: ClusterSpec): Promise<number> {
+  const epochs = await Promise.all(
+    spec.nodes.map((node) =>
+      withSpecNode(node, async (client) =>
+        Number(parseInfo((await client.call('CLUSTER', 'INFO')) as string).cluster_current_epoch ?? 0),
+      ).catch(() => 0),
+    ),
+  );
+  return Math.max(0, ...epochs);
 }
