@@ -2,7 +2,7 @@
  * What a provisioning run would change, decided from the live nodes by the same functions the steps use, over the
  * cluster as it will be once absent nodes are started. Reads only: never writes, starts or changes a node.
  */
-import type { ClusterSpec, PlannedChange, Refusal } from '../model';
+import { type ClusterSpec, type PlannedChange, type Refusal, describeServer } from '../model';
 import { planMigration } from '../migration/plan';
 import type { S3ClientFactory } from '../s3/client';
 import { readConfigsOnDisk, readSource } from './configs';
@@ -45,11 +45,18 @@ async function migrationChanges(spec: ClusterSpec, clusterReady: boolean) {
     };
   try {
     const plan = await planMigration(spec);
+    const servers = plan.servers;
+    const serverOf = (id: string) => servers?.sources.find((s) => id.startsWith(s.node));
+    const targets = [...new Set(servers?.targets.map(describeServer))].join(', ');
     return {
-      changes: plan.shards.map((shard) => ({
-        step: 'migrateData' as const,
-        change: `copy ${shard.keys || 'the'} keys of ${shard.id} (on conflict: ${spec.migration!.conflict})`,
-      })),
+      changes: plan.shards.map((shard) => {
+        const server = serverOf(shard.id);
+        const between = server ? `, ${describeServer(server)} into ${targets}` : '';
+        return {
+          step: 'migrateData' as const,
+          change: `copy ${shard.keys || 'the'} keys of ${shard.id} (on conflict: ${spec.migration!.conflict}${between})`,
+        };
+      }),
       refusals: [],
     };
   } catch (err) {
