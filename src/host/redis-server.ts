@@ -27,7 +27,7 @@ export async function startRedisServer(
   node: NodeSpec,
   server: ServerBinary = 'redis-server',
 ): Promise<number | undefined> {
-  const binary = server.startsWith('/') ? server : toolPath(server);
+  const binary = binaryOf(server);
   const facts = confFacts(await readFile(file, 'utf8'));
   const cwd = path.dirname(file);
   // Redis refuses to start when its dir or log folder is missing.
@@ -103,6 +103,8 @@ export interface StandaloneOptions {
   dir: string;
   /** More redis-server arguments, e.g. ["--dbfilename", "shard.rdb"]. */
   args?: string[];
+  /** The server binary. @default redis-server */
+  server?: ServerBinary;
   /** Called while waiting (the RDB may take long to load): heartbeats. */
   onWait?: () => void;
   /** @default 60000 */
@@ -131,10 +133,11 @@ export async function startStandaloneRedis(options: StandaloneOptions): Promise<
   ];
   // The launcher forks the daemon and exits 0. It was seen ending without a status (killed by a signal) right after
   // an earlier server on the port was stopped: once more, then the whole cause (signal, error, stderr, log tail).
-  let started = spawnSync(toolPath('redis-server'), args);
+  const binary = binaryOf(options.server);
+  let started = spawnSync(binary, args);
   if (started.status !== 0) {
     await new Promise((r) => setTimeout(r, 1000));
-    started = spawnSync(toolPath('redis-server'), args);
+    started = spawnSync(binary, args);
   }
   if (started.status !== 0) {
     const logTail = readFileSafe(path.join(dir, 'redis.log')).split('\n').slice(-5).join(' | ');
@@ -164,4 +167,16 @@ function readFileSafe(file: string): string {
   } catch {
     return '';
   }
+}
+
+/** The path of a server binary: as given when absolute, else as setup links it (then PATH). */
+export const binaryOf = (server: ServerBinary = 'redis-server'): string =>
+  server.startsWith('/') ? server : toolPath(server);
+
+/** Engine and version of a server binary, from its `--version` ("Redis server v=7.0.15 ...", "Valkey server v=8.1.8"). */
+export function binaryRelease(server?: ServerBinary): { engine: 'redis' | 'valkey'; version: string } | undefined {
+  const out = spawnSync(binaryOf(server), ['--version'], { encoding: 'utf8' }).stdout ?? '';
+  const match = /^(\w+) server v=(\S+)/i.exec(out);
+  if (!match) return undefined;
+  return { engine: match[1]!.toLowerCase() === 'valkey' ? 'valkey' : 'redis', version: match[2]! };
 }

@@ -3,7 +3,7 @@
  * copied, they are differences too. Each target key is looked up in the shards it can come from (by database prefix).
  */
 import { type BulkConnection, ReplyError } from '../redis/bulk';
-import { printableKey } from '../redis/digest';
+import { printableKey } from '../redis/compare';
 import { capabilitiesOf, expireAtFrom, expiryCommand } from '../redis/servers';
 import { type SlotMap, groupByOwner, redirection } from '../redis/slot-map';
 import { type ClusterSpec, VERIFY_DIFFERENCES_LIMIT } from '../model';

@@ -3,7 +3,7 @@
  * key in the same slot, then renamed into place, so that readers never see half a value.
  */
 import calculateSlot from 'cluster-key-slot';
-import { printableKey } from '../redis/digest';
+import { printableKey } from '../redis/compare';
 import { fail, heartbeat } from '../runtime/context';
 import { ErrorType, describeServer } from '../model';
 import { capabilitiesOf } from '../redis/servers';

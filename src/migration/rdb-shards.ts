@@ -11,8 +11,8 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { freePort, pidAlive, stopPid } from '../host/processes';
-import { startStandaloneRedis } from '../host/redis-server';
-import { type ClusterSpec, ErrorType, parseS3Uri } from '../model';
+import { binaryOf, binaryRelease, startStandaloneRedis } from '../host/redis-server';
+import { type ClusterSpec, ErrorType, describeServer, parseS3Uri, rdbVersionOfRelease } from '../model';
 import { PLAIN_ACCESS, connectNode, probePort } from '../redis/connection';
 import type { S3ClientFactory } from '../s3/client';
 import { fail, heartbeat, log } from '../runtime/context';
@@ -52,8 +52,18 @@ export async function prepareRdbShard(spec: ClusterSpec, shard: Shard, s3Factory
   } finally {
     client.destroy();
   }
+  // The temporary server is the cluster's own server binary: it must read the file's RDB version.
+  const server = spec.server ?? 'redis-server';
+  const release = binaryRelease(server);
+  const fileVersion = rdbFileVersion(path.join(dir, 'shard.rdb'));
+  if (release && fileVersion > rdbVersionOfRelease(release.engine, release.version))
+    fail(
+      ErrorType.UnsupportedData,
+      `RDB object ${shard.rdbObject} is of RDB version ${fileVersion}, newer than the temporary server can load (${binaryOf(server)}: ${describeServer({ ...release, rdbVersion: rdbVersionOfRelease(release.engine, release.version) })}); load it with a server of the spec's "server" that reads it (e.g. Redis 7.4+ for RDB 12)`,
+    );
   const port = await freePort();
   const pid = await startStandaloneRedis({
+    server,
     port,
     dir,
     args: ['--dbfilename', 'shard.rdb', '--save', '', '--appendonly', 'no'],
@@ -83,4 +93,10 @@ export async function releaseRdbShard(shard: Shard): Promise<void> {
   const { pid } = JSON.parse(readFileSync(stateFile, 'utf8')) as { pid: number };
   await stopPid(pid);
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** The RDB version in a file's header ("REDIS0012"); 0 when it has none. */
+function rdbFileVersion(file: string): number {
+  const header = readFileSync(file).subarray(0, 9).toString('latin1');
+  return /^REDIS\d{4}$/.test(header) ? Number(header.slice(5)) : 0;
 }

@@ -4,15 +4,10 @@
  * delivery count, idle time). XADD alone would lose all of the consumer state.
  */
 import type Redis from 'ioredis';
+import { fieldsOf } from '../redis/compare-streams';
 import { capabilitiesOf } from '../redis/servers';
 
 const PIECE = 1000;
-
-function fieldsOf(reply: unknown[]): Map<string, unknown> {
-  const map = new Map<string, unknown>();
-  for (let i = 0; i + 1 < reply.length; i += 2) map.set(String(reply[i]), reply[i + 1]);
-  return map;
-}
 
 async function execAll(pipeline: ReturnType<Redis['pipeline']>, what: string): Promise<void> {
   for (const [error] of (await pipeline.exec()) ?? []) if (error) throw new Error(`${what}: ${error.message}`);

@@ -7,7 +7,7 @@
 import type Redis from 'ioredis';
 import { heartbeat } from '../runtime/context';
 import { parseInfo } from '../redis/cluster-nodes';
-import { compareKey, printableKey } from '../redis/digest';
+import { compareKey, printableKey } from '../redis/compare';
 import { capabilitiesOf, expireAtFrom, expiryCommand } from '../redis/servers';
 import { type SlotMap, groupByOwner, redirection } from '../redis/slot-map';
 import { type ClusterSpec, VERIFY_DIFFERENCES_LIMIT } from '../model';

@@ -3,13 +3,13 @@
  * (the fast path), DUMP/RESTORE through the worker, piece by piece for big keys; redirections followed.
  */
 import { clusterAuth } from '../redis/connection';
-import { printableKey } from '../redis/digest';
+import { printableKey } from '../redis/compare';
 import { capabilitiesOf, expireAtFrom, expiryCommand, payloadRdbVersion } from '../redis/servers';
 import { dumpPayload } from './sync/rdb';
 import { ReplyError } from '../redis/bulk';
 import { sendFollowingRedirects } from '../redis/redirects';
 import { groupByOwner, splitAddress } from '../redis/slot-map';
-import { ErrorType, MODULE_TYPES, type ServerCapabilities, targetKnowsType } from '../model';
+import { ErrorType, MODULE_TYPES, type ServerCapabilities, describeServer, targetKnowsType } from '../model';
 import { fail, heartbeat, log } from '../runtime/context';
 import { PAYLOAD_SLICE_BYTES, isRedisReply, repliesOrThrow, slicesByBytes } from './batches';
 import type { CopyContext } from './copy';
@@ -209,7 +209,7 @@ async function restorableOnly(ctx: CopyContext, target: ServerCapabilities, item
     else if (targetKnowsType(target, payload[0]!)) {
       item.payload = dumpPayload(payload[0]!, payload.subarray(1, -10), target.rdbVersion);
       restorable.push(item);
-    } else if (MODULE_TYPES.has(payload[0]!)) refuseModuleKey(ctx, item.key);
+    } else if (MODULE_TYPES.has(payload[0]!)) await refuseModuleKey(ctx, item.key);
     else {
       ctx.counters.rebuilt = (ctx.counters.rebuilt ?? 0) + 1;
       await copyPieceByPiece(ctx, item.key, item.expireAt);
@@ -218,10 +218,13 @@ async function restorableOnly(ctx: CopyContext, target: ServerCapabilities, item
   return restorable;
 }
 
-function refuseModuleKey(ctx: CopyContext, key: Buffer): never {
+/** A module's value: only a target with that module loaded can hold it (RESTORE there works as for any key). */
+async function refuseModuleKey(ctx: CopyContext, key: Buffer): Promise<never> {
+  const type = await ctx.source.type(key).catch(() => 'unknown');
+  const server = describeServer(await capabilitiesOf(ctx.source));
   return fail(
     ErrorType.UnsupportedData,
-    `key ${printableKey(key)} of migration source ${ctx.shard.id} is of a module type, which only a target with the same module can hold; nothing of it was written`,
+    `key ${printableKey(key)} of migration source ${ctx.shard.id} (${server}) is of the module type ${type}, which the target cannot load (the module is not loaded there); nothing of it was written`,
   );
 }
 
@@ -244,6 +247,7 @@ async function restoreOne(
     onWait: (reason) => heartbeat({ waitingFor: reason }),
   });
   if (!(reply instanceof ReplyError)) ctx.counters.copied++;
+  else if (MODULE_TYPES.has(payload[0]!)) await refuseModuleKey(ctx, key);
   else if (PAYLOAD_REJECTED.test(reply.message)) await copyPieceByPiece(ctx, key, expireAt);
   else if (/^BUSYKEY/.test(reply.message)) ctx.counters.skipped++;
   else {

@@ -4,16 +4,18 @@
  * sets with fractional scores and streams with consumer state; then a key-by-key comparison both ways. The pairs that
  * cannot be done are refused at once, naming the key.
  */
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import Redis from 'ioredis';
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type RedisClusterClient, migrationWorkflowId } from '../../src/client';
 import { type ClusterSpec, ErrorType, type MigrationSpecInput, adminAddress, masters } from '../../src/model';
 import { inspectLiveCluster } from '../../src/cluster/inspect';
 import { PROJECT_ROOT, toolPath } from '../../src/host/tools';
+import { localS3Client } from '../../src/local/seed';
 import { parseInfo } from '../../src/redis/cluster-nodes';
 import { expectRunbookCluster } from '../helpers/cluster-assert';
 import { compareAllKeys, fillEveryType, keysOnlyInTarget } from '../helpers/dataset';
@@ -223,16 +225,118 @@ describe.each([
     expect((await expectRunbookCluster(spec)).map((s) => s.myId)).toEqual(ids);
   });
 
-  test('a migration from Redis 8.2 into it: every type, snapshot, exactly', async () => {
-    const source = await startSource('redis-server-8.2', `into-${engine}`);
-    await fillEveryType(source);
-    const result = await migrateInto(spec, source);
-    expect(result.migration.unequal).toEqual([]);
-    const { compared, differences } = await compareAllKeys([source], targetMasters(spec));
+  test.each([['redis-server-6.2'], ['redis-server-8.2'], ['valkey-server']])(
+    'snapshot from %s into it: every type, exactly',
+    async (from) => {
+      const source = await startSource(from, `${from}-into-${engine}`);
+      const prefix = `${from}:`;
+      await fillEveryType(source, prefix);
+      const result = await migrateInto(spec, source);
+      expect(result.migration.unequal).toEqual([]);
+      const { compared, differences } = await compareAllKeys([source], targetMasters(spec));
+      expect(differences).toEqual([]);
+      expect(compared).toBe(await source.dbsize());
+      const extra = (await keysOnlyInTarget([source], targetMasters(spec))).filter((k) => k.startsWith(prefix));
+      expect(extra).toEqual([]);
+    },
+  );
+
+  test('live from Redis 6.2 into it, under a write load, then cutover: every key equal', async () => {
+    const prefix = `live-into-${engine}:`;
+    const source = await startSource('redis-server-6.2', `live-into-${engine}`);
+    await fillEveryType(source, prefix);
+    const load = startWriteLoad(source.duplicate(), {
+      opsPerSecond: 1000,
+      maxSeconds: 60,
+      mix: everyTypeMix(`${prefix}load:`, 500, { db1: false }),
+    });
+    await client.migrate({
+      ...spec,
+      migration: { mode: 'live', source: { type: 'standalone', host: '127.0.0.1', port: source.options.port! } },
+    } as ClusterSpec);
+    await waitFor(
+      'the source streaming',
+      async () =>
+        (await client.progress(migrationWorkflowId(spec.name))).migration?.sync?.[0]?.phase === 'streaming'
+          ? true
+          : undefined,
+      60_000,
+    );
+    await sleep(2000);
+    await load.stop();
+    const report = await client.cutover(spec.name, { pauseBudgetMs: 1000, verify: 'all' });
+    expect(report.differences).toEqual([]);
+    const { compared, differences } = await compareAllKeys([source], targetMasters(spec), { replicated: true });
     expect(differences).toEqual([]);
     expect(compared).toBe(await source.dbsize());
-    expect(await keysOnlyInTarget([source], targetMasters(spec))).toEqual([]);
   });
+
+  test("an RDB file saved by Redis 8.2 (RDB 12): loaded by the cluster's own server when it reads it, else refused at once", async () => {
+    const source = await startSource('redis-server-8.2', `rdb-into-${engine}`);
+    await fillEveryType(source, 'rdb12:');
+    await source.save();
+    const [, dir] = (await source.config('GET', 'dir')) as string[];
+    const s3 = localS3Client(stack.s3.address);
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: 'quotemedia-backups',
+        Key: `old/${engine}.rdb`,
+        Body: readFileSync(path.join(dir!, 'dump.rdb')),
+      }),
+    );
+    s3.destroy();
+    const started = Date.now();
+    const run = {
+      ...spec,
+      migration: { source: { type: 'rdb', objects: [`s3://quotemedia-backups/old/${engine}.rdb`] } },
+    };
+    await client.migrate(run as ClusterSpec);
+    const outcome = await client.migrationResult(spec.name).then(
+      (result) => result,
+      (err: unknown) => rootApplicationFailure(err),
+    );
+    if (engine === 'valkey') {
+      // Valkey 8.1 reads RDB 11 at most.
+      expect(outcome).toMatchObject({
+        type: ErrorType.UnsupportedData,
+        message: expect.stringMatching(/RDB version 12.*Valkey 8\.1\.8/),
+      });
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } else {
+      expect(outcome).toMatchObject({ migration: { unequal: [] } });
+      const { compared, differences } = await compareAllKeys([source], targetMasters(spec));
+      expect(differences).toEqual([]);
+      expect(compared).toBe(await source.dbsize());
+    }
+  });
+});
+
+test('a module type (FalkorDB graph) is refused at once naming the key and its type, snapshot and live', async () => {
+  const modulePath = path.join(path.dirname(realpathSync(toolPath('redis-server-8.2'))), 'falkordb.so');
+  const port = await freePortBlock(1);
+  await startTestRedis(
+    port,
+    path.join(stack.stateDir, 'module-source'),
+    ['--cluster-enabled', 'no', '--loadmodule', modulePath],
+    'redis-server-8.2',
+  );
+  const source = new Redis({ host: '127.0.0.1', port });
+  sources.push(source);
+  await source.call('GRAPH.QUERY', 'graph:social', 'CREATE (:Person {name: "ada"})');
+  for (const mode of ['snapshot', 'live'] as const) {
+    const started = Date.now();
+    await client.migrate({
+      ...target,
+      migration: { mode, source: { type: 'standalone', host: '127.0.0.1', port } },
+    } as ClusterSpec);
+    const failure = await client.migrationResult(target.name).then(
+      () => undefined,
+      (err: unknown) => rootApplicationFailure(err),
+    );
+    expect([mode, failure?.nonRetryable]).toEqual([mode, true]);
+    expect(failure?.message).toMatch(/graph:social.*module/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  }
 });
 
 /** Keys of ours (rco:*) on every target master. */

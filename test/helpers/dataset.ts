@@ -1,7 +1,7 @@
 /** A key-by-key comparison of source and target, read from the live nodes. */
 export { fillBigHash, fillEveryType } from '../../src/local/sample-data';
 import type Redis from 'ioredis';
-import { compareKey, printableKey } from '../../src/redis/digest';
+import { compareKey, printableKey } from '../../src/redis/compare';
 import { SlotMap } from '../../src/redis/slot-map';
 import type { NodeAddress } from '../../src/redis/connection';
 

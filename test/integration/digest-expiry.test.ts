@@ -6,7 +6,7 @@ import Redis from 'ioredis';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readTypeAndExpiry } from '../../src/redis/digest';
+import { readTypeAndExpiry } from '../../src/redis/compare';
 import { startTestRedis, stopTestServers } from '../helpers/servers';
 import { freePortBlock } from '../helpers/stack';
 

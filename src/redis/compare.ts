@@ -4,11 +4,10 @@
  * 0.10000000000000001, 8.x and Valkey as 0.1), streams with their consumer groups, consumers and pending entries.
  */
 import type Redis from 'ioredis';
-import type { ServerCapabilities } from '../model/servers';
+import { compareStream } from './compare-streams';
+import { type Side, PIECE, both, same } from './pieces';
 import { capabilitiesOf, expireAtFrom, expiryCommand } from './servers';
 
-/** Elements read per round trip: a piece of a big value. */
-const PIECE = 1000;
 const STRING_PIECE = 1 << 20;
 
 export interface KeyState {
@@ -39,12 +38,6 @@ export function canonicalScore(text: Buffer | string): string {
   if (s === 'inf' || s === '+inf') return 'inf';
   if (s === '-inf') return '-inf';
   return String(Number(s));
-}
-
-interface Side {
-  client: Redis;
-  key: Buffer;
-  server: ServerCapabilities;
 }
 
 export interface KeyComparison {
@@ -88,12 +81,6 @@ export async function compareKey(
   const b: Side = { client: target, key: targetKey, server: await capabilitiesOf(target) };
   result.difference = await compareValues(want.type, a, b, options.onPiece ?? (() => undefined), options.replicated);
   return result;
-}
-
-const same = (x: Buffer[], y: Buffer[]) => x.length === y.length && x.every((item, i) => item.equals(y[i]!));
-
-async function both<T>(a: Side, b: Side, read: (side: Side) => Promise<T>): Promise<[T, T]> {
-  return Promise.all([read(a), read(b)]);
 }
 
 async function compareValues(
@@ -230,82 +217,6 @@ function compareSet(a: Side, b: Side, onPiece: () => void): Promise<string | und
     },
     onPiece,
   );
-}
-
-/** XINFO's flat [name, value, ...] replies as a map. */
-function fieldsOf(reply: unknown[]): Map<string, unknown> {
-  const map = new Map<string, unknown>();
-  for (let i = 0; i + 1 < reply.length; i += 2) map.set(String(reply[i]), reply[i + 1]);
-  return map;
-}
-
-async function compareStream(a: Side, b: Side, onPiece: () => void, replicated: boolean): Promise<string | undefined> {
-  const counters = a.server.streamCounters && b.server.streamCounters;
-  const [ia, ib] = await both(a, b, async (s) =>
-    fieldsOf((await s.client.call('XINFO', 'STREAM', s.key)) as unknown[]),
-  );
-  const streamFields = ['length', 'last-generated-id', ...(counters ? ['entries-added', 'max-deleted-entry-id'] : [])];
-  for (const field of streamFields)
-    if (String(ia.get(field)) !== String(ib.get(field)))
-      return `${field} ${String(ib.get(field))} in the target, ${String(ia.get(field))} in the source`;
-  // Entries, in id order on both sides.
-  let start = '-';
-  for (;;) {
-    const [x, y] = (await both(a, b, (s) => s.client.callBuffer('XRANGE', s.key, start, '+', 'COUNT', PIECE))) as [
-      [Buffer, Buffer[]][],
-      [Buffer, Buffer[]][],
-    ];
-    if (x.length !== y.length || x.some(([id, f], i) => !id.equals(y[i]![0]) || !same(f, y[i]![1])))
-      return `entries after ${start} differ`;
-    onPiece();
-    if (x.length < PIECE) break;
-    start = `(${x[x.length - 1]![0].toString()}`;
-  }
-  return compareGroups(a, b, counters && !replicated, onPiece);
-}
-
-/** Consumer groups: their counters, consumers and pending entries (a group that lost its PEL is a difference). */
-async function compareGroups(a: Side, b: Side, counters: boolean, onPiece: () => void): Promise<string | undefined> {
-  const [ga, gb] = await both(a, b, async (s) =>
-    ((await s.client.call('XINFO', 'GROUPS', s.key)) as unknown[][]).map(fieldsOf),
-  );
-  const groupFields = ['name', 'last-delivered-id', 'pending', 'consumers', ...(counters ? ['entries-read'] : [])];
-  const byName = new Map(gb.map((g) => [String(g.get('name')), g]));
-  if (ga.length !== gb.length) return `${gb.length} consumer groups in the target, ${ga.length} in the source`;
-  for (const group of ga) {
-    const name = String(group.get('name'));
-    const other = byName.get(name);
-    if (!other) return `consumer group ${name} missing in the target`;
-    for (const field of groupFields)
-      if (String(group.get(field)) !== String(other.get(field)))
-        return `consumer group ${name}: ${field} ${String(other.get(field))} in the target, ${String(group.get(field))} in the source`;
-    const [ca, cb] = await both(a, b, async (s) =>
-      ((await s.client.call('XINFO', 'CONSUMERS', s.key, name)) as unknown[][])
-        .map(fieldsOf)
-        .map((c) => `${String(c.get('name'))}:${String(c.get('pending'))}`)
-        .sort(),
-    );
-    if (ca.join('\n') !== cb.join('\n')) return `consumer group ${name}: consumers differ`;
-    const pel = await comparePending(a, b, name, onPiece);
-    if (pel) return `consumer group ${name}: ${pel}`;
-  }
-  return undefined;
-}
-
-/** Pending entries: id, consumer and delivery count (idle time moves on by itself). */
-async function comparePending(a: Side, b: Side, group: string, onPiece: () => void): Promise<string | undefined> {
-  let start = '-';
-  for (;;) {
-    const [x, y] = await both(a, b, async (s) =>
-      ((await s.client.call('XPENDING', s.key, group, start, '+', PIECE)) as [string, string, number, number][]).map(
-        ([id, consumer, , deliveries]) => `${id} ${consumer} ${deliveries}`,
-      ),
-    );
-    if (x.join('\n') !== y.join('\n')) return `pending entries after ${start} differ`;
-    onPiece();
-    if (x.length < PIECE) return undefined;
-    start = `(${x[x.length - 1]!.split(' ')[0]!}`;
-  }
 }
 
 /** A key name fit for a report: UTF-8 when it is, else hex. */
