@@ -72,6 +72,47 @@ async function migrateInto(spec: ClusterSpec, source: Redis, migration: Partial<
 
 const targetMasters = (spec: ClusterSpec) => masters(spec).map(adminAddress);
 
+/** Waits until the live migration into `spec` applies the source's stream. */
+async function untilStreaming(spec: ClusterSpec): Promise<void> {
+  await waitFor(
+    'the source streaming',
+    async () =>
+      (await client.progress(migrationWorkflowId(spec.name))).migration?.sync?.every((s) => s.phase === 'streaming')
+        ? true
+        : undefined,
+    60_000,
+  );
+}
+
+/**
+ * A live migration from a source filled with every type (keys under `prefix`) into `spec`, under a write load of every
+ * type, then a cutover that verifies every key; then every source key compared with the target.
+ */
+async function liveUnderLoad(spec: ClusterSpec, source: Redis, prefix: string): Promise<void> {
+  await fillEveryType(source, prefix);
+  const load = startWriteLoad(source.duplicate(), {
+    opsPerSecond: 1000,
+    maxSeconds: 60,
+    mix: everyTypeMix(`${prefix}load:`, 500, { db1: false }),
+  });
+  await client.migrate({
+    ...spec,
+    migration: { mode: 'live', source: { type: 'standalone', host: '127.0.0.1', port: source.options.port! } },
+  } as ClusterSpec);
+  await untilStreaming(spec);
+  await sleep(2000);
+  const stats = await load.stop();
+  const report = await client.cutover(spec.name, { pauseBudgetMs: 1000, verify: 'all' });
+  console.log(
+    `${prefix} load ${stats.ops} ops (${stats.errors} refused by the source), cutover pause ${report.writePauseMs} ms`,
+  );
+  expect(report.differences).toEqual([]);
+  expect(report.done).toBe(true);
+  const { compared, differences } = await compareAllKeys([source], targetMasters(spec), { replicated: true });
+  expect(differences).toEqual([]);
+  expect(compared).toBe(await source.dbsize());
+}
+
 describe.each([
   ['redis-server-6.2', 'Redis', '6.2.5', 9],
   ['redis-server-8.2', 'Redis', '8.2.3', 12],
@@ -138,37 +179,7 @@ describe.each([['redis-server-6.2'], ['redis-server-8.2'], ['valkey-server']])(
   'live from %s into Redis 7.0',
   (server) => {
     test('snapshot and stream under a write load, then cutover: every key equal', async () => {
-      const prefix = `live-${server}:`;
-      const source = await startSource(server, `live-${server}`);
-      await fillEveryType(source, prefix);
-      const load = startWriteLoad(source.duplicate(), {
-        opsPerSecond: 1000,
-        maxSeconds: 60,
-        mix: everyTypeMix(`${prefix}load:`, 500, { db1: false }),
-      });
-      await client.migrate({
-        ...target,
-        migration: { mode: 'live', source: { type: 'standalone', host: '127.0.0.1', port: source.options.port! } },
-      } as ClusterSpec);
-      await waitFor(
-        'the source streaming',
-        async () => {
-          const progress = (await client.progress(migrationWorkflowId(target.name))).migration;
-          return progress?.sync?.every((s) => s.phase === 'streaming') ? true : undefined;
-        },
-        60_000,
-      );
-      await sleep(2000);
-      const stats = await load.stop();
-      const report = await client.cutover(target.name, { pauseBudgetMs: 1000, verify: 'all' });
-      console.log(
-        `${server}: load ${stats.ops} ops (${stats.errors} refused by the source), cutover pause ${report.writePauseMs} ms`,
-      );
-      expect(report.differences).toEqual([]);
-      expect(report.done).toBe(true);
-      const { compared, differences } = await compareAllKeys([source], targetMasters(target), { replicated: true });
-      expect(differences).toEqual([]);
-      expect(compared).toBe(await source.dbsize());
+      await liveUnderLoad(target, await startSource(server, `live-${server}`), `live-${server}:`);
     });
   },
 );
@@ -242,33 +253,7 @@ describe.each([
   );
 
   test('live from Redis 6.2 into it, under a write load, then cutover: every key equal', async () => {
-    const prefix = `live-into-${engine}:`;
-    const source = await startSource('redis-server-6.2', `live-into-${engine}`);
-    await fillEveryType(source, prefix);
-    const load = startWriteLoad(source.duplicate(), {
-      opsPerSecond: 1000,
-      maxSeconds: 60,
-      mix: everyTypeMix(`${prefix}load:`, 500, { db1: false }),
-    });
-    await client.migrate({
-      ...spec,
-      migration: { mode: 'live', source: { type: 'standalone', host: '127.0.0.1', port: source.options.port! } },
-    } as ClusterSpec);
-    await waitFor(
-      'the source streaming',
-      async () =>
-        (await client.progress(migrationWorkflowId(spec.name))).migration?.sync?.[0]?.phase === 'streaming'
-          ? true
-          : undefined,
-      60_000,
-    );
-    await sleep(2000);
-    await load.stop();
-    const report = await client.cutover(spec.name, { pauseBudgetMs: 1000, verify: 'all' });
-    expect(report.differences).toEqual([]);
-    const { compared, differences } = await compareAllKeys([source], targetMasters(spec), { replicated: true });
-    expect(differences).toEqual([]);
-    expect(compared).toBe(await source.dbsize());
+    await liveUnderLoad(spec, await startSource('redis-server-6.2', `live-into-${engine}`), `live-into-${engine}:`);
   });
 
   test("an RDB file saved by Redis 8.2 (RDB 12): loaded by the cluster's own server when it reads it, else refused at once", async () => {
@@ -364,12 +349,7 @@ async function terminatedLiveRun(source: Redis): Promise<void> {
     migration: { mode: 'live', source: { type: 'standalone', host: '127.0.0.1', port: source.options.port! } },
   } as ClusterSpec);
   const handle = client.client.workflow.getHandle(migrationWorkflowId(target.name));
-  await waitFor(
-    'the source streaming',
-    async () =>
-      (await client.progress(handle.workflowId)).migration?.sync?.[0]?.phase === 'streaming' ? true : undefined,
-    60_000,
-  );
+  await untilStreaming(target);
   await handle.terminate('a test leaves its keys behind');
 }
 
