@@ -14,12 +14,15 @@ const THIRDS = [
 
 /**
  * Three cluster-enabled redis-servers under `dir` (stopped by stopTestServers), a third of the slots each, met and
- * ok. Returns their ports and a connection to each (the caller disconnects them).
+ * ok (of `server`: another binary setup links, e.g. valkey-server). Returns their ports and a connection to each (the caller disconnects them).
  */
-export async function startPlainCluster(dir: string): Promise<{ ports: number[]; nodes: Redis[] }> {
+export async function startPlainCluster(
+  dir: string,
+  server = 'redis-server',
+): Promise<{ ports: number[]; nodes: Redis[] }> {
   const base = await freePortBlock(3);
   const ports = [base, base + 1, base + 2];
-  for (const port of ports) await startTestRedis(port, path.join(dir, `cluster-${port}`));
+  for (const port of ports) await startTestRedis(port, path.join(dir, `cluster-${port}`), [], server);
   const nodes = ports.map((port) => new Redis({ host: '127.0.0.1', port }));
   for (const [i, node] of nodes.entries())
     await node.call('CLUSTER', 'ADDSLOTSRANGE', String(THIRDS[i]![0]), String(THIRDS[i]![1]));
