@@ -13,7 +13,7 @@ import { rebuildStream } from './rebuild-stream';
 import { targetKey } from './sources';
 
 /** A temporary key in the same slot as `key`, or undefined when the name leaves no way to make one. */
-function temporaryKeyFor(key: Buffer): Buffer | undefined {
+export function temporaryKeyFor(key: Buffer): Buffer | undefined {
   const slot = calculateSlot(key);
   for (const candidate of [
     Buffer.concat([key, Buffer.from('.rco-tmp')]),

@@ -1,5 +1,6 @@
 /** The real worker as its own OS process, so that a test can SIGKILL it like a crash would. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { LOCAL_S3_ENV } from '../../src/local/seed';
 import { PROJECT_ROOT } from '../../src/host/tools';
@@ -55,4 +56,24 @@ export function killWorker(worker: WorkerProcess): Promise<void> {
     worker.child.once('exit', () => resolve());
     process.kill(-worker.child.pid!, 'SIGKILL');
   });
+}
+
+/**
+ * The highest peak RSS (VmHWM, MB) of the worker's processes (tsx runs the worker in a child of its own): the worker
+ * itself, since tsx's own process stays small.
+ */
+export function workerPeakRssMb(worker: WorkerProcess): number {
+  let peak = 0;
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      // Field 5 of /proc/<pid>/stat is the process group; the name in field 2 may hold spaces, so count from ')'.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) !== worker.child.pid) continue;
+      const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+      peak = Math.max(peak, kb / 1024);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return peak;
 }

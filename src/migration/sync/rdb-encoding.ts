@@ -81,6 +81,11 @@ export class Cursor {
     return out;
   }
 
+  /** Bytes from `from` to the end of what has arrived. */
+  bytesFrom(from: number): number {
+    return this.buf.length - from;
+  }
+
   skip(n: number): void {
     this.need(n);
     this.pos += n;

@@ -6,17 +6,36 @@
  */
 import { crc64 } from './crc64';
 import { Cursor, NeedMore, OP, RdbError, TYPE_NAMES, skipValue } from './rdb-encoding';
+import { UNFOLDABLE_TYPES, Unfolder, type Write } from './rdb-unfold';
 
 export { RdbError, lzfDecompress } from './rdb-encoding';
 
 export type RdbEvent =
   | { kind: 'aux'; name: string; value: string }
   | { kind: 'key'; db: number; key: Buffer; type: number; value: Buffer; expireAt: number }
+  /** A value over `unfoldBytes`: its key, then its writes in pieces (bigPiece), then bigKeyEnd. */
+  | { kind: 'bigKey'; db: number; key: Buffer; type: number; expireAt: number }
+  | { kind: 'bigPiece'; writes: Write[] }
+  | { kind: 'bigKeyEnd'; fieldTtls: number }
   | { kind: 'function'; code: Buffer }
   | { kind: 'end' };
 
 /** An entry this long that still needs bytes is a big value: see push. */
 const BIG_ENTRY_BYTES = 1 << 20;
+/** A piece of an unfolded value: about this many elements, or bytes, per piece. */
+const PIECE_ELEMENTS = 1000;
+const PIECE_BYTES = 1 << 20;
+
+export interface RdbParserOptions {
+  /**
+   * A list, set, sorted set, hash or stream over this many bytes, or still arriving past 1 MB, is read in pieces, as
+   * the commands that build it (bigKey, bigPiece..., bigKeyEnd), never held whole. Without it, every value comes
+   * whole (a key event).
+   */
+  unfoldBytes?: number;
+  /** Now, in ms: hash fields of an unfolded value that expired by then are left out. */
+  now?: number;
+}
 
 export class RdbParser {
   version = 0;
@@ -29,6 +48,13 @@ export class RdbParser {
   private ended = false;
   /** Bytes consumed so far. */
   consumed = 0;
+  /** The big value being read in pieces, and its writes not yet out as a piece. */
+  private unfolding?: Unfolder;
+  private piece: Write[] = [];
+  private pieceElements = 0;
+  private pieceBytes = 0;
+
+  constructor(private readonly options: RdbParserOptions = {}) {}
 
   get done(): boolean {
     return this.ended;
@@ -71,18 +97,29 @@ export class RdbParser {
       while (!this.ended) {
         const start = pos;
         const cursor = new Cursor(buf, pos, start);
+        if (this.unfolding) {
+          this.addWrites(this.unfolding.step(cursor), events);
+          pos = cursor.pos;
+          if (this.unfolding.done) {
+            this.flushPiece(events);
+            events.push({ kind: 'bigKeyEnd', fieldTtls: this.unfolding.fieldTtls });
+            this.unfolding = undefined;
+          }
+          continue;
+        }
         const event = this.entry(cursor);
         pos = cursor.pos;
         if (event) events.push(event);
       }
     } catch (err) {
       if (!(err instanceof NeedMore)) throw err;
+      this.flushPiece(events);
       // A value is parsed again from its start once the bytes it needs are here. A big one (a hash of millions of
       // fields) ran out of bytes a chunk at a time, and parsing it again per chunk never finished: wait for twice
       // what it has so far, so the reads of it add up to a few times its size.
       const entry = buf.length - pos;
       this.needed = Math.max(err.total, 1);
-      this.retryAt = entry >= BIG_ENTRY_BYTES ? 2 * entry : 0;
+      this.retryAt = entry >= BIG_ENTRY_BYTES && !this.unfolding ? 2 * entry : 0;
     }
     this.consumed += pos;
     const rest = buf.subarray(pos);
@@ -90,6 +127,35 @@ export class RdbParser {
     this.buffered = rest.length;
     if (this.ended) this.needed = 0;
     return events;
+  }
+
+  private startUnfolding(c: Cursor, start: number, key: Buffer, type: number): RdbEvent {
+    c.pos = start;
+    this.unfolding = new Unfolder(type, { now: this.options.now ?? Date.now() });
+    const expireAt = this.expireAt;
+    this.expireAt = -1;
+    return { kind: 'bigKey', db: this.db, key, type, expireAt };
+  }
+
+  /** Writes of an unfolded value join the piece (consecutive additions as one command); a full piece goes out. */
+  private addWrites(writes: Write[], events: RdbEvent[]): void {
+    for (const write of writes) {
+      const last = this.piece[this.piece.length - 1];
+      if (write.merge && last?.merge && last.command[0] === write.command[0] && last.args.length < 2 * PIECE_ELEMENTS)
+        last.args.push(...write.args);
+      else this.piece.push({ ...write, args: [...write.args] });
+      this.pieceElements += write.args.length;
+      for (const arg of write.args) this.pieceBytes += arg.length;
+    }
+    if (this.pieceElements >= 2 * PIECE_ELEMENTS || this.pieceBytes >= PIECE_BYTES) this.flushPiece(events);
+  }
+
+  private flushPiece(events: RdbEvent[]): void {
+    if (this.piece.length === 0) return;
+    events.push({ kind: 'bigPiece', writes: this.piece });
+    this.piece = [];
+    this.pieceElements = 0;
+    this.pieceBytes = 0;
   }
 
   private header(buf: Buffer): number {
@@ -145,9 +211,19 @@ export class RdbParser {
       default: {
         const key = c.string();
         const start = c.pos;
+        const unfold = this.options.unfoldBytes !== undefined && UNFOLDABLE_TYPES.has(type);
         try {
           skipValue(c, type);
+          if (unfold && c.pos - start > this.options.unfoldBytes!) return this.startUnfolding(c, start, key, type);
         } catch (err) {
+          // A value still arriving past 1 MB is read in pieces from its start: waiting for the rest of it would hold
+          // it whole (and parse it again as it grows), which is what unfolding spares the worker's memory.
+          if (
+            err instanceof NeedMore &&
+            unfold &&
+            c.bytesFrom(start) >= Math.min(this.options.unfoldBytes!, BIG_ENTRY_BYTES)
+          )
+            return this.startUnfolding(c, start, key, type);
           if (err instanceof RdbError)
             throw new RdbError(
               `key ${JSON.stringify(key.toString())} (type ${TYPE_NAMES[type] ?? type}): ${err.message}`,

@@ -16,6 +16,10 @@ import { TYPE_NAMES } from './rdb-encoding';
 import { valueForTarget } from './downgrade';
 import { capabilitiesOf } from '../../redis/servers';
 import { HASH_FIELD_TTL_TYPES, describeServer } from '../../model/servers';
+import { temporaryKeyFor } from '../piece-by-piece';
+import { printableKey } from '../../redis/compare';
+import type { Write } from './rdb-unfold';
+import type Redis from 'ioredis';
 
 /** Measured here: 10,000-key batches, three in flight, load half again as fast as 2,000-key batches one at a time. */
 const BATCH_KEYS = 10_000;
@@ -92,6 +96,69 @@ export function encodeRestores(entries: Restore[], rdbVersion: number): Buffer {
   return out;
 }
 
+/** A value built in pieces: under `tmp` (in `key`'s slot) on its owner, renamed to `key` once whole. */
+interface BigValue {
+  key: Buffer;
+  tmp: Buffer;
+  client: Redis;
+  expireAt: number;
+  elements: number;
+  /** Pieces sent and not yet answered: one connection keeps them in order; a few in flight keep the target busy. */
+  inFlight: Promise<void>[];
+}
+
+const PIECES_IN_FLIGHT = 4;
+
+async function startBigValue(map: SlotMap, key: Buffer, expireAt: number): Promise<BigValue> {
+  const client = await map.client(map.ownerOf(key));
+  const tmp = temporaryKeyFor(key) ?? key;
+  await client.del(tmp); // a piece of an earlier attempt
+  return { key, tmp, client, expireAt, elements: 0, inFlight: [] };
+}
+
+/**
+ * One piece of a big value's writes, sent as one pipeline. A target without hash field expirations drops them when
+ * allowed (returns how many) and refuses the key otherwise; one without stream counters is not sent them.
+ */
+async function writePiece(big: BigValue, writes: Write[], dropHashFieldTtls: boolean): Promise<number> {
+  const target = await capabilitiesOf(big.client);
+  let dropped = 0;
+  const pipeline = big.client.pipeline();
+  for (const write of writes) {
+    let args = write.args;
+    if (write.command[0] === 'HPEXPIREAT' && !target.hashFieldTtl) {
+      if (!dropHashFieldTtls)
+        throw new SyncRefused(
+          `its hash fields have expirations, which the target, ${describeServer(target)}, cannot hold; set migration.dropHashFieldTtls to copy such hashes without their field expirations`,
+          `key ${printableKey(big.key)}`,
+          0,
+        );
+      dropped++;
+      continue;
+    }
+    if (!target.streamCounters) {
+      const at = args.findIndex((a) => a === 'ENTRIESADDED' || a === 'ENTRIESREAD');
+      if (at >= 0) args = args.slice(0, at);
+    }
+    pipeline.callBuffer(write.command[0]!, ...write.command.slice(1), big.tmp, ...args);
+    big.elements += write.args.length;
+  }
+  const sent = pipeline.exec().then((replies) => {
+    for (const [error] of replies ?? [])
+      if (error) throw new Error(`key ${printableKey(big.key)}: building it in pieces failed: ${error.message}`);
+  });
+  sent.catch(() => undefined); // awaited in turn; until then its failure must not count as unhandled
+  big.inFlight.push(sent);
+  while (big.inFlight.length > PIECES_IN_FLIGHT) await big.inFlight.shift();
+  return dropped;
+}
+
+async function finishBigValue(big: BigValue): Promise<void> {
+  for (const sent of big.inFlight.splice(0)) await sent;
+  if (big.expireAt > 0) await big.client.callBuffer('PEXPIREAT', big.tmp, String(big.expireAt));
+  if (big.tmp !== big.key) await big.client.callBuffer('RENAME', big.tmp, big.key);
+}
+
 /** A 53-bit hash of a key, for a set of the keys a snapshot wrote. */
 export function keyHash(key: Buffer): number {
   const crc = crc64(key);
@@ -110,9 +177,15 @@ export async function loadSnapshot(
     dropHashFieldTtls?: boolean;
     /** Called before each batch is sent (it throws to stop the load). */
     beforeBatch?: () => Promise<void>;
+    /**
+     * Values over this many bytes (migration.bigKeyBytes) are built in pieces under a temporary key in their slot,
+     * then renamed into place: neither the worker nor a RESTORE holds them whole.
+     */
+    bigKeyBytes?: number;
   },
 ): Promise<SnapshotResult> {
-  const parser = new RdbParser();
+  const now = options.now ?? Date.now();
+  const parser = new RdbParser({ unfoldBytes: options.bigKeyBytes, now });
   const result: SnapshotResult = {
     keys: 0,
     expired: 0,
@@ -123,7 +196,6 @@ export async function loadSnapshot(
     streamDb: 0,
   };
   if (options.collectKeys) result.written = new Set();
-  const now = options.now ?? Date.now();
   let batch: Restore[] = [];
   let bytes = 0;
   // Each owner has its own queue: a master busy with a big key does not hold the others back.
@@ -168,6 +240,19 @@ export async function loadSnapshot(
     heartbeat({ phase: 'snapshot', keys: result.keys });
   };
 
+  // The big value being built in pieces (undefined while none is; `skip`: it expired already).
+  let big: BigValue | { skip: true } | undefined;
+  const keyOf = (db: number, key: Buffer): Buffer => {
+    if (!options.prefixes.has(db))
+      throw new SyncRefused(
+        `the snapshot has keys in database ${db}, which migration.source.databases does not map into the cluster`,
+        `key ${JSON.stringify(key.toString())}`,
+        0,
+      );
+    const prefix = options.prefixes.get(db);
+    return prefix ? Buffer.concat([prefix, key]) : key;
+  };
+
   const total = 'length' in framing ? framing.length : undefined;
   let received = 0;
   while (!parser.done) {
@@ -202,14 +287,7 @@ export async function loadSnapshot(
           result.expired++;
           continue;
         }
-        if (!options.prefixes.has(event.db))
-          throw new SyncRefused(
-            `the snapshot has keys in database ${event.db}, which migration.source.databases does not map into the cluster`,
-            `key ${JSON.stringify(event.key.toString())}`,
-            0,
-          );
-        const prefix = options.prefixes.get(event.db);
-        const key = prefix ? Buffer.concat([prefix, event.key]) : event.key;
+        const key = keyOf(event.db, event.key);
         const restorable = valueForTarget(event.type, event.value, oldest.rdbVersion, {
           dropHashFieldTtls: options.dropHashFieldTtls,
           now,
@@ -226,6 +304,26 @@ export async function loadSnapshot(
         result.keys++;
         bytes += event.value.length;
         if (batch.length >= BATCH_KEYS || bytes >= BATCH_BYTES) await flush();
+      } else if (event.kind === 'bigKey') {
+        if (event.expireAt > 0 && event.expireAt <= now) {
+          result.expired++;
+          big = { skip: true };
+          continue;
+        }
+        big = await startBigValue(map, keyOf(event.db, event.key), event.expireAt);
+      } else if (event.kind === 'bigPiece') {
+        if (big && !('skip' in big)) {
+          await options.beforeBatch?.();
+          result.fieldTtlsDropped += await writePiece(big, event.writes, options.dropHashFieldTtls ?? false);
+          heartbeat({ phase: 'snapshot', keys: result.keys, bytes: received, bigKey: printableKey(big.key) });
+        }
+      } else if (event.kind === 'bigKeyEnd') {
+        if (big && !('skip' in big)) {
+          await finishBigValue(big);
+          result.written?.add(keyHash(big.key));
+          result.keys++;
+        }
+        big = undefined;
       } else if (event.kind === 'aux' && event.name === 'repl-stream-db') {
         result.streamDb = Number(event.value);
       } else if (event.kind === 'function') {

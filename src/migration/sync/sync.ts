@@ -158,6 +158,7 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
         prefixes,
         collectKeys: anyCheckpoint && input.ownTarget,
         dropHashFieldTtls: spec.migration?.dropHashFieldTtls,
+        bigKeyBytes: migrationOf(spec).bigKeyBytes,
         // RESTORE is not fenced in the node: each batch first makes sure no newer attempt started.
         beforeBatch: () => checkGeneration(map, keys, generation),
       });
