@@ -19,8 +19,11 @@ import {
   type CutoverRequest,
   type ProvisionProgress,
   SEARCH_ATTRIBUTES,
+  type PendingTask,
+  type WorkerWait,
   parseClusterSpec,
   runSummary,
+  workerWait,
   workflowIdFor,
 } from './model';
 import { withSpecAccess } from './cluster/access';
@@ -284,6 +287,38 @@ export class RedisClusterClient {
   /** Live mode: verify, pause writes on the sources within the budget, stop the sync once caught up; the report. */
   async cutover(clusterOrWorkflowId: string, request: CutoverRequest = {}): Promise<CutoverReport> {
     return (await this.running(clusterOrWorkflowId)).executeUpdate(cutoverUpdate, { args: [request] });
+  }
+
+  /**
+   * Whether a running run waits for a worker: an activity or workflow task not taken within its budget, and how many
+   * workers poll its task queue. Read from the Temporal server alone, so it answers when no worker is left to answer
+   * the progress query (a worker that died, one never started).
+   */
+  async waitingForWorker(clusterOrWorkflowId: string): Promise<WorkerWait | undefined> {
+    const { raw, status, taskQueue } = await this.handle(clusterOrWorkflowId).describe();
+    if (status.name !== 'RUNNING') return undefined;
+    const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
+      t ? Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : undefined;
+    const SCHEDULED = 1; // PENDING_ACTIVITY_STATE_SCHEDULED, PENDING_WORKFLOW_TASK_STATE_SCHEDULED
+    const pending: PendingTask[] = (raw.pendingActivities ?? []).map((a) => ({
+      name: a.activityType?.name ?? 'an activity',
+      scheduledAt: Number(a.state) === SCHEDULED ? ms(a.lastAttemptCompleteTime ?? a.scheduledTime) : undefined,
+      attempt: a.attempt ?? undefined,
+    }));
+    const task = raw.pendingWorkflowTask;
+    if (task && Number(task.state) === SCHEDULED)
+      pending.push({ name: 'the workflow task', scheduledAt: ms(task.scheduledTime), attempt: task.attempt ?? 1 });
+    const pollers = async (taskQueueType: number) =>
+      (
+        await this.client.workflowService.describeTaskQueue({
+          namespace: this.settings.namespace,
+          taskQueue: { name: taskQueue },
+          taskQueueType,
+        })
+      ).pollers ?? [];
+    // Task queue types: 1 workflow, 2 activity.
+    const polled = [...(await pollers(1)), ...(await pollers(2))].map((p) => ms(p.lastAccessTime) ?? 0);
+    return workerWait(taskQueue, pending, polled, Date.now());
   }
 
   progress(clusterOrWorkflowId: string): Promise<ProvisionProgress> {

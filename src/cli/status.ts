@@ -11,8 +11,13 @@ export function registerStatus(program: Command): void {
     .action(async (name: string, options: { json?: boolean }) => {
       const client = await RedisClusterClient.connect();
       try {
-        const progress = await client.progress(name);
-        if (options.json) return printJson(progress);
+        // Read from the server alone: with no worker left, the progress query below has nobody to answer it.
+        const waiting = await client.waitingForWorker(name).catch(() => undefined);
+        if (waiting && !options.json) console.log(`waiting for a worker: ${waiting.message}`);
+        // No worker polls: nobody would answer the progress query.
+        const progress = waiting?.pollers === 0 ? undefined : await client.progress(name);
+        if (options.json) return printJson({ ...progress, waitingForWorker: waiting });
+        if (!progress) return;
         console.log(
           `cluster ${progress.cluster}: ${progress.currentStep ? `running ${progress.currentStep}` : 'idle'}`,
         );

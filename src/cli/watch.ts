@@ -1,6 +1,7 @@
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { type ProvisionProgress, RedisClusterClient } from '../client';
+import type { WorkerWait } from '../model';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -32,6 +33,11 @@ function approvalLines(p: ProvisionProgress): string[] | undefined {
 
 /** One line per step change and per shard every few seconds, for logs and pipes (no terminal). */
 class LinePrinter {
+  private lastWait?: string;
+  waiting(wait: WorkerWait | undefined): void {
+    if (wait && wait.task !== this.lastWait) console.log(`waiting for a worker: ${wait.message}`);
+    this.lastWait = wait?.task;
+  }
   private lastStep?: string;
   private lastShardLine = 0;
   private lastApproval?: string;
@@ -61,6 +67,11 @@ class Bars {
   private steps?: SingleBar;
   private readonly shards = new Map<string, SingleBar>();
   private lastApproval?: string;
+  private lastWait?: string;
+  waiting(wait: WorkerWait | undefined): void {
+    if (wait && wait.task !== this.lastWait) this.multi.log(`waiting for a worker: ${wait.message}\n`);
+    this.lastWait = wait?.task;
+  }
   show(p: ProvisionProgress): void {
     const counted = p.steps.filter((s) => s.status !== 'skipped');
     const done = counted.filter((s) => s.status === 'done').length;
@@ -108,10 +119,21 @@ export async function watchRun(
 ): Promise<string> {
   const view = options.json ? undefined : process.stdout.isTTY ? new Bars() : new LinePrinter();
   let last = '';
+  let lastWaitCheck = 0;
+  let noWorker = false;
   try {
     for (;;) {
       const status = await client.status(run);
-      const progress = await client.progress(run).catch(() => undefined); // no workflow task has run yet
+      // Every few seconds, from the server: a task no worker took (the progress query then goes unanswered).
+      if (Date.now() - lastWaitCheck > 5000) {
+        lastWaitCheck = Date.now();
+        const wait = await client.waitingForWorker(run).catch(() => undefined);
+        noWorker = wait?.pollers === 0;
+        if (options.json && wait) console.log(JSON.stringify({ waitingForWorker: wait }));
+        view?.waiting(wait);
+      }
+      // None while no worker is there to answer, or before the first workflow task ran.
+      const progress = noWorker ? undefined : await client.progress(run).catch(() => undefined);
       if (progress) {
         const text = JSON.stringify(progress);
         if (options.json && text !== last) console.log(text);

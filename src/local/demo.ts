@@ -116,21 +116,26 @@ export async function demoUp(
   if (!running(state.workerPid)) {
     const logFile = path.join(DEMO_DIR, 'worker.log');
     const fd = openSync(logFile, 'a');
-    const worker = spawn(process.execPath, [require.resolve('tsx/cli'), path.join(PROJECT_ROOT, 'src', 'worker.ts')], {
-      cwd: PROJECT_ROOT,
-      detached: true,
-      stdio: ['ignore', fd, fd],
-      env: {
-        ...process.env,
-        ...LOCAL_S3_ENV,
-        TEMPORAL_ADDRESS: `127.0.0.1:${DEMO_PORTS.temporal}`,
-        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${WORKER_HEAP_FLAG}`.trim(),
+    // Under a supervisor: a worker that dies is started again, and its log says why it died.
+    const worker = spawn(
+      process.execPath,
+      [require.resolve('tsx/cli'), path.join(PROJECT_ROOT, 'src', 'local', 'supervise.ts'), logFile],
+      {
+        cwd: PROJECT_ROOT,
+        detached: true,
+        stdio: ['ignore', fd, fd],
+        env: {
+          ...process.env,
+          ...LOCAL_S3_ENV,
+          TEMPORAL_ADDRESS: `127.0.0.1:${DEMO_PORTS.temporal}`,
+          NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${WORKER_HEAP_FLAG}`.trim(),
+        },
       },
-    });
+    );
     closeSync(fd);
     worker.unref();
     state.workerPid = worker.pid;
-    log(`started worker (pid ${worker.pid}), log ${path.relative(process.cwd(), logFile)}`);
+    log(`started worker under a supervisor (pid ${worker.pid}), log ${path.relative(process.cwd(), logFile)}`);
   } else log(`worker already running (pid ${state.workerPid})`);
   writeState(state);
   return { spec, specFile, temporalAddress: `127.0.0.1:${DEMO_PORTS.temporal}` };
@@ -144,7 +149,7 @@ export async function demoDown(log: (line: string) => void): Promise<void> {
     await stopPid(group ? -pid : pid);
     log(`stopped ${name} (pid ${pid})`);
   };
-  // The worker runs under tsx, which starts it as a child: stop the whole process group.
+  // The worker runs under its supervisor and tsx, each starting the next as a child: stop the whole process group.
   await stop('worker', state.workerPid, true);
   const dataDir = path.join(DEMO_DIR, 'data');
   for (const port of existsSync(dataDir) ? readdirSync(dataDir) : []) {

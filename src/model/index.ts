@@ -8,6 +8,7 @@ export * from './schema';
 export * from './search-attributes';
 export * from './slots';
 export * from './source-writes';
+export * from './worker-wait';
 export * from './changes';
 export * from './node-config';
 export * from './summaries';
