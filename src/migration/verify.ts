@@ -5,7 +5,7 @@
  * extra-keys.ts). Memory stays bounded: payloads are read in slices.
  */
 import type Redis from 'ioredis';
-import { heartbeat } from '../runtime/context';
+import { heartbeat, lastHeartbeatDetails, log } from '../runtime/context';
 import { parseInfo } from '../redis/cluster-nodes';
 import { compareKey, printableKey } from '../redis/compare';
 import { capabilitiesOf, expireAtFrom, expiryCommand } from '../redis/servers';
@@ -75,6 +75,13 @@ class ShardComparer {
     private readonly replicated: boolean,
   ) {}
 
+  /** Big keys an earlier attempt compared in part: where each goes on (base64 key -> cursor or index). */
+  resumeAt = new Map<string, string>();
+  /** Big keys being compared: where each has got to. */
+  readonly inProgress = new Map<string, string>();
+  /** Heartbeats, with where the comparison is. */
+  beat: (comparing?: string) => void = () => undefined;
+
   async compare(keys: Buffer[]): Promise<BatchOutcome> {
     const outcome: BatchOutcome = { checked: 0, differences: [], ttlDriftMaxMs: 0 };
     if (keys.length === 0) return outcome;
@@ -122,10 +129,17 @@ class ShardComparer {
       slow.map(async (c) => {
         const destination = targetKey(this.shard, c.key);
         const client = await this.map.client(this.map.ownerOf(destination));
+        const id = c.key.toString('base64');
         const compared = await compareKey(this.sourceClient, c.key, client, destination, {
-          onPiece: () => heartbeat({ comparing: printableKey(c.key) }),
+          from: this.resumeAt.get(id),
+          onPiece: (next) => {
+            if (next) this.inProgress.set(id, next);
+            this.beat(printableKey(c.key));
+          },
           replicated: this.replicated,
         });
+        this.inProgress.delete(id);
+        this.resumeAt.delete(id);
         const want = compared.source;
         if (want.type === 'none') return;
         // Expiring while compared: a read between TYPE and the value finds it gone on one side.
@@ -182,14 +196,32 @@ class ShardComparer {
 }
 
 /** The keys to compare, batch by batch: the ones named, every key (SCAN), or a random sample. */
-async function* keysToVerify(source: Redis, sample: number, keys?: string[], all?: boolean): AsyncGenerator<Buffer[]> {
+/** The checkpoint cursor once every key was compared. */
+const DONE = 'done';
+
+/** A batch of keys to compare, and (comparing every key) the SCAN cursor it came from and the one after it. */
+interface VerifyBatch {
+  keys: Buffer[];
+  cursor?: string;
+  next?: string;
+}
+
+async function* keysToVerify(
+  source: Redis,
+  sample: number,
+  keys?: string[],
+  all?: boolean,
+  fromCursor = '0',
+): AsyncGenerator<VerifyBatch> {
   if (keys) {
-    for (let i = 0; i < keys.length; i += 1000) yield keys.slice(i, i + 1000).map((k) => Buffer.from(k, 'base64'));
+    for (let i = 0; i < keys.length; i += 1000)
+      yield { keys: keys.slice(i, i + 1000).map((k) => Buffer.from(k, 'base64')) };
   } else if (all) {
-    let cursor = '0';
+    if (fromCursor === DONE) return;
+    let cursor = fromCursor;
     do {
       const [next, batch] = await source.scanBuffer(cursor, 'COUNT', 1000);
-      yield batch;
+      yield { keys: batch, cursor, next: next.toString() };
       cursor = next.toString();
     } while (cursor !== '0');
   } else if (sample > 0) {
@@ -200,8 +232,26 @@ async function* keysToVerify(source: Redis, sample: number, keys?: string[], all
     const unique = new Map<string, Buffer>();
     for (const key of picked as (Buffer | null)[])
       if (key && unique.size < sample) unique.set(key.toString('base64'), key);
-    yield [...unique.values()];
+    yield { keys: [...unique.values()] };
   }
+}
+
+/**
+ * Where a comparison of every key got to, heartbeated: a retry goes on from the batch it was in (the keys before it
+ * compared, their counts kept) and, within it, from each big key's last piece.
+ */
+interface VerifyCheckpoint {
+  shard: string;
+  /** The SCAN cursor of the batch in progress (DONE after the last). */
+  cursor: string;
+  result: ShardVerification;
+  /** Big keys of that batch compared in part: base64 key -> where to go on. */
+  pieces: Record<string, string>;
+}
+
+function savedCheckpoint(shard: string): VerifyCheckpoint | undefined {
+  const details = lastHeartbeatDetails() as { checkpoint?: VerifyCheckpoint } | undefined;
+  return details?.checkpoint?.shard === shard ? details.checkpoint : undefined;
 }
 
 export interface VerifyShardInput {
@@ -252,7 +302,13 @@ export async function verifyShardKeys(
       migration.ttlToleranceMs,
       settle !== undefined,
     );
-    const result: ShardVerification = {
+    const all = input.all || migration.verify.all;
+    const saved = all && !input.keys ? savedCheckpoint(shard.id) : undefined;
+    if (saved) {
+      comparer.resumeAt = new Map(Object.entries(saved.pieces));
+      log.info('verify goes on where an earlier attempt got to', { shard: shard.id, keys: saved.result.checked });
+    }
+    const result: ShardVerification = saved?.result ?? {
       shard: shard.id,
       sourceKeys: 0,
       sourceKeysWithTtl: 0,
@@ -262,9 +318,18 @@ export async function verifyShardKeys(
       differencesFound: 0,
       ttlDriftMaxMs: 0,
     };
-    const all = input.all || migration.verify.all;
-    for await (const batch of keysToVerify(sourceClient, migration.verify.sample, input.keys, all)) {
-      const outcome = await comparer.compare(batch);
+    let cursor = saved?.cursor ?? '0';
+    comparer.beat = (comparing) =>
+      heartbeat({
+        verified: result.checked,
+        comparing,
+        checkpoint: all
+          ? { shard: shard.id, cursor, result, pieces: Object.fromEntries(comparer.inProgress) }
+          : undefined,
+      });
+    for await (const batch of keysToVerify(sourceClient, migration.verify.sample, input.keys, all, cursor)) {
+      cursor = batch.cursor ?? cursor;
+      const outcome = await comparer.compare(batch.keys);
       result.checked += outcome.checked;
       let left = outcome.differences;
       for (let round = 0; settle && round < SETTLE_ROUNDS && left.length > 0; round++) {
@@ -281,7 +346,9 @@ export async function verifyShardKeys(
       result.differencesFound += left.length;
       for (const d of left.slice(0, VERIFY_DIFFERENCES_LIMIT - result.differences.length))
         result.differences.push({ key: d.key.toString('base64'), printable: printableKey(d.key), reason: d.reason });
-      heartbeat({ verified: result.checked });
+      // '0' after the last batch would mean "from the start" to a retry.
+      if (batch.next !== undefined) cursor = batch.next === '0' ? DONE : batch.next;
+      comparer.beat();
     }
     const dbInfo = parseInfo((await sourceClient.info('keyspace')) as string)[`db${shard.db}`] ?? '';
     result.sourceKeys = Number(/keys=(\d+)/.exec(dbInfo)?.[1] ?? 0);

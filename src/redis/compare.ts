@@ -48,8 +48,13 @@ export interface KeyComparison {
 }
 
 export interface CompareOptions {
-  /** Called after each piece: long comparisons heartbeat. */
-  onPiece?: () => void;
+  /**
+   * Called after each piece (long comparisons heartbeat) with where the next piece starts: a SCAN cursor or an index,
+   * which `from` takes to go on from there after a retry. Empty where a type cannot resume (streams).
+   */
+  onPiece?: (next: string) => void;
+  /** Where a comparison cut off after a piece goes on (what onPiece said last); undefined: from the start. */
+  from?: string;
   /**
    * The target got the value through a replication stream (live mode): consumer groups' `entries-read` is then not
    * compared, because replication does not carry it (a server's own replica shows it as nil: measured on Redis 7.0.15
@@ -79,7 +84,14 @@ export async function compareKey(
   }
   const a: Side = { client: source, key: sourceKey, server: await capabilitiesOf(source) };
   const b: Side = { client: target, key: targetKey, server: await capabilitiesOf(target) };
-  result.difference = await compareValues(want.type, a, b, options.onPiece ?? (() => undefined), options.replicated);
+  result.difference = await compareValues(
+    want.type,
+    a,
+    b,
+    options.onPiece ?? (() => undefined),
+    options.replicated,
+    options.from,
+  );
   return result;
 }
 
@@ -87,14 +99,22 @@ async function compareValues(
   type: string,
   a: Side,
   b: Side,
-  onPiece: () => void,
+  onPiece: (next: string) => void,
   replicated = false,
+  from?: string,
 ): Promise<string | undefined> {
   switch (type) {
     case 'string':
-      return compareString(a, b, onPiece);
+      return compareString(a, b, onPiece, from);
     case 'list':
-      return compareByIndex(a, b, 'LLEN', (s, i) => s.client.callBuffer('LRANGE', s.key, i, i + PIECE - 1), onPiece);
+      return compareByIndex(
+        a,
+        b,
+        'LLEN',
+        (s, i) => s.client.callBuffer('LRANGE', s.key, i, i + PIECE - 1),
+        onPiece,
+        from,
+      );
     case 'zset':
       return compareByIndex(
         a,
@@ -105,13 +125,14 @@ async function compareValues(
           return flat.map((item, n) => (n % 2 === 1 ? Buffer.from(canonicalScore(item)) : item));
         },
         onPiece,
+        from,
       );
     case 'hash':
-      return compareHash(a, b, onPiece);
+      return compareHash(a, b, onPiece, from);
     case 'set':
-      return compareSet(a, b, onPiece);
+      return compareSet(a, b, onPiece, from);
     case 'stream':
-      return compareStream(a, b, onPiece, replicated);
+      return compareStream(a, b, () => onPiece(''), replicated);
     default: {
       // A module type: only its own encoding can be compared.
       const [x, y] = await both(a, b, (s) => s.client.callBuffer('DUMP', s.key) as Promise<Buffer | null>);
@@ -120,14 +141,19 @@ async function compareValues(
   }
 }
 
-async function compareString(a: Side, b: Side, onPiece: () => void): Promise<string | undefined> {
+async function compareString(
+  a: Side,
+  b: Side,
+  onPiece: (next: string) => void,
+  from?: string,
+): Promise<string | undefined> {
   const [la, lb] = await both(a, b, (s) => s.client.strlen(s.key));
   if (la !== lb) return `length ${lb} in the target, ${la} in the source`;
-  for (let start = 0; start < la; start += STRING_PIECE) {
+  for (let start = Number(from ?? 0); start < la; start += STRING_PIECE) {
     const end = Math.min(start + STRING_PIECE, la) - 1;
     const [x, y] = await both(a, b, (s) => s.client.callBuffer('GETRANGE', s.key, start, end) as Promise<Buffer>);
     if (!x.equals(y)) return `value differs in bytes ${start}-${end}`;
-    onPiece();
+    onPiece(String(start + STRING_PIECE));
   }
   return undefined;
 }
@@ -138,14 +164,15 @@ async function compareByIndex(
   b: Side,
   lengthCommand: 'LLEN' | 'ZCARD',
   range: (side: Side, start: number) => Promise<unknown>,
-  onPiece: () => void,
+  onPiece: (next: string) => void,
+  from?: string,
 ): Promise<string | undefined> {
   const [la, lb] = await both(a, b, async (s) => Number(await s.client.call(lengthCommand, s.key)));
   if (la !== lb) return `${lb} elements in the target, ${la} in the source`;
-  for (let start = 0; start < la; start += PIECE) {
+  for (let start = Number(from ?? 0); start < la; start += PIECE) {
     const [x, y] = (await both(a, b, (s) => range(s, start))) as [Buffer[], Buffer[]];
     if (!same(x, y)) return `elements ${start}-${start + PIECE - 1} differ`;
-    onPiece();
+    onPiece(String(start + PIECE));
   }
   return undefined;
 }
@@ -160,11 +187,12 @@ async function scanCompare(
   sizeCommand: 'HLEN' | 'SCARD',
   scanCommand: 'HSCAN' | 'SSCAN',
   check: (items: Buffer[]) => Promise<string | undefined>,
-  onPiece: () => void,
+  onPiece: (next: string) => void,
+  from?: string,
 ): Promise<string | undefined> {
   const [la, lb] = await both(a, b, async (s) => Number(await s.client.call(sizeCommand, s.key)));
   if (la !== lb) return `${lb} elements in the target, ${la} in the source`;
-  let cursor = '0';
+  let cursor = from ?? '0';
   do {
     const [next, items] = (await a.client.callBuffer(scanCommand, a.key, cursor, 'COUNT', PIECE)) as [Buffer, Buffer[]];
     cursor = next.toString();
@@ -172,12 +200,12 @@ async function scanCompare(
       const difference = await check(items);
       if (difference) return difference;
     }
-    onPiece();
+    onPiece(cursor);
   } while (cursor !== '0');
   return undefined;
 }
 
-function compareHash(a: Side, b: Side, onPiece: () => void): Promise<string | undefined> {
+function compareHash(a: Side, b: Side, onPiece: (next: string) => void, from?: string): Promise<string | undefined> {
   const fieldTtls = a.server.hashFieldTtl && b.server.hashFieldTtl;
   return scanCompare(
     a,
@@ -201,10 +229,11 @@ function compareHash(a: Side, b: Side, onPiece: () => void): Promise<string | un
         : undefined;
     },
     onPiece,
+    from,
   );
 }
 
-function compareSet(a: Side, b: Side, onPiece: () => void): Promise<string | undefined> {
+function compareSet(a: Side, b: Side, onPiece: (next: string) => void, from?: string): Promise<string | undefined> {
   return scanCompare(
     a,
     b,
@@ -216,6 +245,7 @@ function compareSet(a: Side, b: Side, onPiece: () => void): Promise<string | und
       return at >= 0 ? `member ${members[at]!.toString()} missing in the target` : undefined;
     },
     onPiece,
+    from,
   );
 }
 

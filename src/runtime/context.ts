@@ -34,6 +34,11 @@ export function cancelled(): boolean {
   return currentContext()?.cancellationSignal.aborted ?? false;
 }
 
+/** The details of the last heartbeat of an earlier attempt of this activity (where it got to), if any. */
+export function lastHeartbeatDetails(): unknown {
+  return currentContext()?.info.heartbeatDetails;
+}
+
 export function heartbeat(details?: unknown): void {
   currentContext()?.heartbeat(details);
 }

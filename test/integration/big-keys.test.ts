@@ -9,7 +9,10 @@ import Redis from 'ioredis';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { RedisClusterClient, migrationWorkflowId } from '../../src/client';
-import { type ClusterSpec, adminAddress, masters } from '../../src/model';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { withSpecAccess } from '../../src/cluster/access';
+import { verifyShardKeys } from '../../src/migration/verify';
+import { type ClusterSpec, adminAddress, masters, parseClusterSpec } from '../../src/model';
 import { temporaryKeyFor } from '../../src/migration/piece-by-piece';
 import { SlotMap } from '../../src/redis/slot-map';
 import { WORKER_HEAP_FLAG } from '../../src/settings';
@@ -137,8 +140,11 @@ test('live: big values built in pieces; streams, cuts over verified; every key e
   await cutoverAndCompare(spec);
 }, 400_000);
 
+let snapshotTarget: ClusterSpec;
+
 test('snapshot: big keys copied piece by piece, verified piece by piece; every key equal', async () => {
   const spec = await provisioned('big-snapshot');
+  snapshotTarget = spec;
   await client.migrate({
     ...spec,
     migration: {
@@ -152,6 +158,49 @@ test('snapshot: big keys copied piece by piece, verified piece by piece; every k
   const { compared, differences } = await compareAllKeys([source], targets(spec));
   expect(differences).toEqual([]);
   expect(compared).toBe(4);
+}, 400_000);
+
+test('verify cut off in the middle of the big hash goes on from its last piece, not from the start', async () => {
+  const spec = parseClusterSpec({
+    ...snapshotTarget,
+    migration: {
+      source: { type: 'standalone', host: '127.0.0.1', port: source.options.port! },
+      verify: { all: true, sample: 0 },
+    },
+  });
+  const port = source.options.port!;
+  const input = {
+    spec,
+    shard: { id: `127.0.0.1:${port}/db0`, host: '127.0.0.1', port, db: 0, prefix: '', keys: 4 },
+    all: true,
+  };
+  const hscans = async () =>
+    Number(/cmdstat_hscan:calls=(\d+)/.exec((await source.info('commandstats')) as string)?.[1] ?? 0);
+  const pieces = Math.ceil(HASH_FIELDS / 1000);
+
+  // The first attempt: cut off (as by a worker's death) after a third of the hash's pieces.
+  const first = new MockActivityEnvironment();
+  let checkpoint: unknown;
+  let hashPieces = 0;
+  first.on('heartbeat', (details: { comparing?: string; checkpoint?: unknown }) => {
+    if (details?.comparing === 'big:hash' && ++hashPieces >= pieces / 3) {
+      checkpoint = details;
+      throw new Error('cut off');
+    }
+  });
+  await expect(withSpecAccess(spec, () => first.run(verifyShardKeys, input))).rejects.toThrow('cut off');
+  expect(checkpoint).toMatchObject({
+    checkpoint: { pieces: { [Buffer.from('big:hash').toString('base64')]: expect.any(String) } },
+  });
+
+  // The retry, given the last heartbeat: the rest of the hash only, and the full result.
+  const before = await hscans();
+  const retry = new MockActivityEnvironment({ attempt: 2, heartbeatDetails: checkpoint });
+  const result = await withSpecAccess(spec, () => retry.run(verifyShardKeys, input));
+  const scanned = (await hscans()) - before;
+  console.log(`big keys: verify resumed with ${scanned} of about ${pieces} HSCAN pieces of the big hash left`);
+  expect(scanned).toBeLessThan(pieces * 0.8);
+  expect(result).toMatchObject({ checked: 4, differencesFound: 0 });
 }, 400_000);
 
 test('live: the worker SIGKILLed in the middle of the big hash; a new worker finishes the run, nothing lost', async () => {
