@@ -9,6 +9,8 @@
  * - the live stream applied under a steady write load (redis-benchmark on the source), commands/s;
  * - the cutover's write pause under a 2,000 ops/s load;
  * - verify of every key, keys/s;
+ * - big keys: a hash of 1,000,000 fields (BENCH_BIG_KEY_FIELDS) loaded live and verified, fields/s, and redis-cli's
+ *   import of it side by side;
  * - the worker's peak RSS (VmHWM), the worker run as the Dockerfile runs it (node lib/worker.js, heap cap).
  * The target is emptied between phases (it is this benchmark's own cluster). Last line: ratio_vs_write_ceiling=
  * <live initial load / ceiling>.
@@ -32,6 +34,7 @@ import { everyTypeMix, startWriteLoad } from '../test/helpers/write-load';
 const KEYS = Number(process.env.BENCH_KEYS ?? 300_000);
 const BIG_HASH_FIELDS = Number(process.env.BENCH_BIG_HASH ?? 300_000);
 const APPLY_COMMANDS = Number(process.env.BENCH_APPLY_COMMANDS ?? 100_000); // per redis-benchmark test (4 tests)
+const BIG_KEY_FIELDS = Number(process.env.BENCH_BIG_KEY_FIELDS ?? 1_000_000);
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? WORKER_HEAP_FLAG).split(' ').filter(Boolean);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -268,6 +271,67 @@ async function main(): Promise<void> {
       `verify: ${verified.checked} keys in ${verifySeconds.toFixed(1)} s, ${verified.differencesFound} differences (the load's writes after the cutover stay in the source)`,
     );
     line('verify_all_keys_per_s', Math.round(verified.checked / verifySeconds));
+
+    // Big keys: one hash of BIG_KEY_FIELDS fields, loaded live (built in pieces under a temporary key), verified
+    // piece by piece, and redis-cli's import of the same hash (one MIGRATE of the whole value) side by side.
+    await flushTarget(target);
+    const bigPort = await freePortBlock(1);
+    await startTestRedis(bigPort, path.join(stack.stateDir, 'big-source'), [
+      '--cluster-enabled',
+      'no',
+      '--repl-diskless-sync-delay',
+      '0',
+    ]);
+    const bigSource = new Redis({ host: '127.0.0.1', port: bigPort });
+    for (let start = 0; start < BIG_KEY_FIELDS; start += 10_000) {
+      const args: string[] = [];
+      for (let i = start; i < Math.min(start + 10_000, BIG_KEY_FIELDS); i++) args.push(`field:${i}`, `value:${i}`);
+      await bigSource.hset('big:hash', ...args);
+    }
+    const bigLive = await migrate(`bench-big-${++runs}`, {
+      mode: 'live',
+      source: { type: 'standalone', host: '127.0.0.1', port: bigPort },
+    });
+    const bigId = migrationWorkflowId(bigLive.name);
+    let bigShard = (await client.progress(bigId)).migration?.sync?.[0];
+    while (bigShard?.phase !== 'streaming') {
+      await sleep(200);
+      bigShard = (await client.progress(bigId)).migration?.sync?.[0];
+    }
+    const bigLoadRate = BIG_KEY_FIELDS / bigShard.snapshotSeconds!;
+    console.log(`big key: a hash of ${BIG_KEY_FIELDS} fields loaded live in ${bigShard.snapshotSeconds!.toFixed(1)} s`);
+    line('big_key_live_load_fields_per_s', Math.round(bigLoadRate));
+    const bigVerifyStarted = performance.now();
+    const bigVerified = await withSpecAccess(bigLive, () =>
+      verifyShardKeys({
+        spec: bigLive,
+        shard: { id: `127.0.0.1:${bigPort}/db0`, host: '127.0.0.1', port: bigPort, db: 0, prefix: '', keys: 1 },
+        all: true,
+      }),
+    );
+    const bigVerifySeconds = (performance.now() - bigVerifyStarted) / 1000;
+    if (bigVerified.differencesFound > 0) throw new Error(`big key verify: ${JSON.stringify(bigVerified.differences)}`);
+    line('big_key_verify_fields_per_s', Math.round(BIG_KEY_FIELDS / bigVerifySeconds));
+    await client.cancel(bigId);
+    await flushTarget(target);
+    const bigImportStarted = performance.now();
+    const bigImport = spawnSync(
+      toolPath('redis-cli'),
+      ['--cluster', 'import', `${m1.host}:${m1.port}`, '--cluster-from', `127.0.0.1:${bigPort}`, '--cluster-copy'],
+      { encoding: 'utf8', timeout: 300_000 },
+    );
+    const bigImportSeconds = (performance.now() - bigImportStarted) / 1000;
+    if (bigImport.status === 0) {
+      line('big_key_redis_cli_import_fields_per_s', Math.round(BIG_KEY_FIELDS / bigImportSeconds));
+      line(
+        'big_key_live_load_ratio_vs_redis_cli_import',
+        (bigLoadRate / (BIG_KEY_FIELDS / bigImportSeconds)).toFixed(1),
+      );
+    } else
+      console.log(
+        `big key: redis-cli --cluster import failed after ${bigImportSeconds.toFixed(0)} s: ${(bigImport.stdout + bigImport.stderr).trim().split('\n').pop()}`,
+      );
+    bigSource.disconnect();
 
     line('worker_peak_rss_mb', Math.round(peakRssMb(worker.child.pid!)));
     line('ratio_vs_write_ceiling', (loadRate / ceiling).toFixed(2));

@@ -97,6 +97,7 @@ export function withAbsentNodesStarted(live: LiveCluster, configs: Map<string, s
       handshake: false,
       noFailover,
       failing: false,
+      openSlots: [],
     };
     projected.set(id, {
       spec: node,

@@ -20,6 +20,15 @@ export interface ClusterNodeLine {
   handshake: boolean;
   noFailover: boolean;
   failing: boolean;
+  /** Slots left half-moved (shown on the myself line only): `[slot->-id]` migrating to id, `[slot-<-id]` importing. */
+  openSlots: OpenSlotMark[];
+}
+
+export interface OpenSlotMark {
+  slot: number;
+  state: 'migrating' | 'importing';
+  /** The node it migrates to, or imports from. */
+  peer: string;
 }
 
 export function parseClusterNodes(text: string): ClusterNodeLine[] {
@@ -35,8 +44,15 @@ export function parseClusterNodes(text: string): ClusterNodeLine[] {
       const match = /^(.*):(\d+)@(\d+)/.exec(address);
       const flags = flagText.split(',');
       const slots: SlotRange[] = [];
+      const openSlots: OpenSlotMark[] = [];
       for (const text of slotTexts) {
-        if (text.startsWith('[')) continue; // importing/migrating markers
+        const open = /^\[(\d+)-([<>])-([0-9a-f]+)\]$/.exec(text);
+        if (open) {
+          const [, slot, arrow, peer] = open;
+          openSlots.push({ slot: Number(slot), state: arrow === '>' ? 'migrating' : 'importing', peer: peer! });
+          continue;
+        }
+        if (text.startsWith('[')) continue;
         const [start, end] = text.split('-').map(Number);
         if (start !== undefined) slots.push([start, end ?? start]);
       }
@@ -55,6 +71,7 @@ export function parseClusterNodes(text: string): ClusterNodeLine[] {
         handshake: flags.includes('handshake'),
         noFailover: flags.includes('nofailover'),
         failing: flags.includes('fail') || flags.includes('fail?'),
+        openSlots,
       } satisfies ClusterNodeLine;
     });
 }

@@ -43,6 +43,7 @@ function line(n: NodeSpec, over: Partial<ClusterNodeLine> = {}): ClusterNodeLine
     handshake: false,
     noFailover: false,
     failing: false,
+    openSlots: [],
     ...over,
   };
 }

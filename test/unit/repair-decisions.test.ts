@@ -30,6 +30,7 @@ function healthyLine(n: NodeSpec): ClusterNodeLine {
     handshake: false,
     noFailover: replica,
     failing: false,
+    openSlots: [],
   };
 }
 

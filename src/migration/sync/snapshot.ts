@@ -4,7 +4,7 @@
  * three batches in flight while the next is parsed. Functions are loaded on every master. Memory stays bounded: the socket
  * is paused while the cluster is behind, and a batch holds at most 8 MB of payloads.
  */
-import { type Arg, ReplyError } from '../../redis/bulk';
+import { type Arg, type BulkConnection, ReplyError } from '../../redis/bulk';
 import { sendFollowingRedirects } from '../../redis/redirects';
 import { type SlotMap, groupByOwner } from '../../redis/slot-map';
 import { heartbeat } from '../../runtime/context';
@@ -101,6 +101,8 @@ interface BigValue {
   key: Buffer;
   tmp: Buffer;
   client: Redis;
+  /** The owner's batch connection: pieces encoded straight into RESP (ioredis's per-argument encoding is slower). */
+  bulk: BulkConnection;
   expireAt: number;
   elements: number;
   /** Pieces sent and not yet answered: one connection keeps them in order; a few in flight keep the target busy. */
@@ -110,20 +112,21 @@ interface BigValue {
 const PIECES_IN_FLIGHT = 4;
 
 async function startBigValue(map: SlotMap, key: Buffer, expireAt: number): Promise<BigValue> {
-  const client = await map.client(map.ownerOf(key));
+  const owner = map.ownerOf(key);
+  const client = await map.client(owner);
   const tmp = temporaryKeyFor(key) ?? key;
   await client.del(tmp); // a piece of an earlier attempt
-  return { key, tmp, client, expireAt, elements: 0, inFlight: [] };
+  return { key, tmp, client, bulk: await map.bulk(owner), expireAt, elements: 0, inFlight: [] };
 }
 
 /**
- * One piece of a big value's writes, sent as one pipeline. A target without hash field expirations drops them when
+ * One piece of a big value's writes, sent in one write. A target without hash field expirations drops them when
  * allowed (returns how many) and refuses the key otherwise; one without stream counters is not sent them.
  */
 async function writePiece(big: BigValue, writes: Write[], dropHashFieldTtls: boolean): Promise<number> {
   const target = await capabilitiesOf(big.client);
   let dropped = 0;
-  const pipeline = big.client.pipeline();
+  const commands: Arg[][] = [];
   for (const write of writes) {
     let args = write.args;
     if (write.command[0] === 'HPEXPIREAT' && !target.hashFieldTtl) {
@@ -140,12 +143,12 @@ async function writePiece(big: BigValue, writes: Write[], dropHashFieldTtls: boo
       const at = args.findIndex((a) => a === 'ENTRIESADDED' || a === 'ENTRIESREAD');
       if (at >= 0) args = args.slice(0, at);
     }
-    pipeline.callBuffer(write.command[0]!, ...write.command.slice(1), big.tmp, ...args);
+    commands.push([...write.command, big.tmp, ...args]);
     big.elements += write.args.length;
   }
-  const sent = pipeline.exec().then((replies) => {
-    for (const [error] of replies ?? [])
-      if (error) throw new Error(`key ${printableKey(big.key)}: building it in pieces failed: ${error.message}`);
+  const sent = big.bulk.exec(commands).then((replies) => {
+    const error = replies.find((r) => r instanceof ReplyError) as ReplyError | undefined;
+    if (error) throw new Error(`key ${printableKey(big.key)}: building it in pieces failed: ${error.message}`);
   });
   sent.catch(() => undefined); // awaited in turn; until then its failure must not count as unhandled
   big.inFlight.push(sent);
