@@ -7,6 +7,7 @@ import { clusterAccessFor } from '../cluster/access';
 import { fetchConfigs } from '../cluster/configs';
 import { checkDrift } from '../cluster/drift';
 import { assignSlots, formCluster } from '../cluster/form';
+import { moveSlots } from '../cluster/move-slots';
 import { type StartMode, startNodes } from '../cluster/nodes';
 import { setNoFailover } from '../cluster/nofailover';
 import { inspectNodes } from '../cluster/preflight';
@@ -108,6 +109,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     startNodes: (spec: ClusterSpec, mode?: StartMode) => startNodes(spec, mode),
     assignSlots: (spec: ClusterSpec) => assignSlots(spec),
     formCluster: (spec: ClusterSpec) => formCluster(spec),
+    moveSlots: (spec: ClusterSpec) => moveSlots(spec),
     replicateNodes: (spec: ClusterSpec) => replicateNodes(spec),
     setNoFailover: (spec: ClusterSpec) => setNoFailover(spec),
     verifyCluster: (spec: ClusterSpec) => verifyCluster(spec),

@@ -13,16 +13,17 @@ import {
   configPath,
   countSlots,
   describeRanges,
-  intersectRanges,
   masters,
   nodeLabel,
   nodeSlots,
+  rangesFromSlots,
   replicas,
   sameRanges,
   subtractRanges,
 } from '../model';
 import { lineAt } from '../redis/cluster-nodes';
 import type { LiveCluster, LiveNode } from './live';
+import { liveSlotOwners } from './reshard';
 
 export type NodeState = 'absent' | 'fresh' | 'member';
 
@@ -108,8 +109,9 @@ export function decidePreflight(
         type: ErrorType.NodeNotEmpty,
         message: `${label} holds ${keys} key(s) and is not part of cluster ${spec.name}; the orchestrator never overwrites data: empty the node yourself or give the spec another port`,
       });
+    // A member's slots that the spec gives to other masters are moved to them (moveSlots); a lone node's are not ours.
     if (node.role === 'master') {
-      const foreign = subtractRanges(view.myself.slots, nodeSlots(node));
+      const foreign = member ? [] : subtractRanges(view.myself.slots, nodeSlots(node));
       if (foreign.length > 0)
         refusals.push({
           type: ErrorType.SlotConflict,
@@ -145,29 +147,20 @@ export interface SlotAssignment {
   ranges: SlotRange[];
 }
 
-/** Slots each master must add (what the spec gives it and it lacks); a slot another master owns is a conflict. */
+/**
+ * Slots each master must add: what the spec gives it and nobody owns. A slot another master of the cluster owns is
+ * moved (moveSlots), never assigned twice.
+ */
 export function decideSlots(spec: ClusterSpec, live: LiveCluster): { adds: SlotAssignment[]; refusals: Refusal[] } {
+  const owners = liveSlotOwners(spec, live);
+  const owned = rangesFromSlots(owners.keys());
   const adds: SlotAssignment[] = [];
-  const conflicts: string[] = [];
   for (const node of masters(spec)) {
     const view = liveOf(live, node).view;
-    const wanted = nodeSlots(node);
-    for (const other of view?.nodes ?? []) {
-      if (other.myself || other.role !== 'master') continue;
-      const clash = intersectRanges(other.slots, wanted);
-      if (clash.length > 0)
-        conflicts.push(
-          `slots ${describeRanges(clash)} of ${nodeLabel(node)} are owned by ${other.host}:${other.port} (${other.id.slice(0, 8)})`,
-        );
-    }
-    const missing = subtractRanges(wanted, view?.myself.slots ?? []);
+    const missing = subtractRanges(subtractRanges(nodeSlots(node), view?.myself.slots ?? []), owned);
     if (missing.length > 0) adds.push({ node, ranges: missing });
   }
-  const refusals: Refusal[] =
-    conflicts.length > 0
-      ? [{ type: ErrorType.SlotConflict, message: `${conflicts.join('; ')}; nothing was assigned` }]
-      : [];
-  return { adds, refusals };
+  return { adds, refusals: [] };
 }
 
 export const slotChanges = (adds: SlotAssignment[]): PlannedChange[] =>

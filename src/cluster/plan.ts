@@ -23,6 +23,24 @@ import {
   startChanges,
 } from './decisions';
 import { readLiveCluster, withAbsentNodesStarted } from './live';
+import { type SlotMove, decideSlotMoves, slotMoveChanges } from './reshard';
+import { withNode } from '../redis/connection';
+
+/** The keys each move would carry, counted on the slots' owners now (CLUSTER COUNTKEYSINSLOT, one pipeline each). */
+async function keysToMove(moves: SlotMove[]): Promise<number[]> {
+  return Promise.all(
+    moves.map(async ({ from, ranges }) => {
+      const at = from.address.lastIndexOf(':');
+      const address = { host: from.address.slice(0, at), port: Number(from.address.slice(at + 1)) };
+      return withNode(address, async (client) => {
+        const pipeline = client.pipeline();
+        for (const [start, end] of ranges)
+          for (let slot = start; slot <= end; slot++) pipeline.call('CLUSTER', 'COUNTKEYSINSLOT', slot);
+        return ((await pipeline.exec()) ?? []).reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
+      }).catch(() => Number.NaN);
+    }),
+  );
+}
 
 export interface ClusterPlan {
   cluster: string;
@@ -83,12 +101,18 @@ export async function planCluster(spec: ClusterSpec, s3: S3ClientFactory): Promi
   const projected = withAbsentNodesStarted(live, sources);
   const slots = decideSlots(spec, projected);
   const replication = decideReplication(spec, projected);
+  const moves = decideSlotMoves(spec, live);
+  const keys = await keysToMove(moves);
   refusals.push(...slots.refusals, ...replication.refusals);
   const changes = [
     ...configChanges(spec, configs.writes),
     ...startChanges(decideStarts(spec, live)),
     ...slotChanges(slots.adds),
     ...formChanges(decideForming(spec, projected)),
+    ...slotMoveChanges(moves).map((change, i) => ({
+      ...change,
+      change: `${change.change}: ${Number.isNaN(keys[i]) ? 'keys unknown (owner unreachable)' : `${keys[i]} keys`}`,
+    })),
     ...replicateChanges(spec, replication.attach),
     ...noFailoverChanges(decideNoFailover(spec, projected)),
   ];

@@ -8,6 +8,7 @@ export const STEPS = [
   'startNodes',
   'assignSlots',
   'formCluster',
+  'moveSlots',
   'replicateNodes',
   'setNoFailover',
   'verifyCluster',

@@ -48,6 +48,10 @@ export function activitySummary(name: string, args: unknown[]): string | undefin
         .join(', ');
     case 'formCluster':
       return `masters ${ids(masters(spec))} meet`;
+    case 'moveSlots':
+      return `slots to the masters the spec names: ${masters(spec)
+        .map((m) => `${m.id} ${describeRanges(nodeSlots(m))}`)
+        .join(', ')}`;
     case 'replicateNodes':
       return replicas(spec)
         .map((r) => `${r.id}→${r.replicaOf}`)

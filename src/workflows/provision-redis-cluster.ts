@@ -3,7 +3,7 @@
  * into it when the spec has a migration section. Every activity reads the live state first and applies only the
  * difference, so runs can be repeated and resumed; a long run continues as new (see run.ts).
  */
-import { continueAsNew } from '@temporalio/workflow';
+import { continueAsNew, patched } from '@temporalio/workflow';
 import type { ClusterReport } from '../activities';
 import type { ProvisionProgress } from '../model/progress';
 import type { ClusterSpecInput } from '../model/schema';
@@ -17,6 +17,7 @@ const quick = summarizedActivities(profiles.quick);
 const configFetch = summarizedActivities(profiles.configFetch);
 const nodeStart = summarizedActivities(profiles.nodeStart);
 const clusterChange = summarizedActivities(profiles.clusterChange);
+const slotMove = summarizedActivities(profiles.slotMove);
 
 export interface ProvisionResult {
   /** The cluster as verified. */
@@ -43,6 +44,9 @@ export async function provisionRedisCluster(input: ClusterSpecInput, carried?: C
   // Slots before the meeting, as redis-cli does: the first handshake then carries them (no gossip wait).
   await run.step('assignSlots', () => clusterChange.assignSlots(spec));
   await run.step('formCluster', () => clusterChange.formCluster(spec));
+  // Slots the spec gives to another master than their owner, and half-moved slots (runs before this step had none).
+  if (patched('move-slots')) await run.step('moveSlots', () => slotMove.moveSlots(spec));
+  else run.skip(['moveSlots']);
   await run.step('replicateNodes', () => clusterChange.replicateNodes(spec));
   await run.step('setNoFailover', () => clusterChange.setNoFailover(spec));
   const report = await run.step('verifyCluster', () => clusterChange.verifyCluster(spec));

@@ -21,6 +21,7 @@ import {
   renderNodeConf,
 } from '../../src/model';
 import type { ClusterNodeLine } from '../../src/redis/cluster-nodes';
+import { decideSlotMoves, slotMoveChanges } from '../../src/cluster/reshard';
 
 const spec: ClusterSpec = localizeSpec(
   JSON.parse(readFileSync(path.join(__dirname, '../../examples/seed-cluster.json'), 'utf8')),
@@ -138,15 +139,36 @@ test('a node of another cluster, a lone node holding keys, a master with foreign
   ]);
 });
 
-test('slots: only the missing ones are added; a slot another master owns is a conflict', () => {
+test('slots: only the ones nobody owns are added; a slot another master owns is moved, a half-moved one settled', () => {
   const live = allAbsent();
   live.set('m1', running(node('m1'), { slots: [[0, 99]] }));
   live.set('m2', running(node('m2'), {}, [line(node('m3'), { slots: [[4096, 4100]] })]));
   const { adds, refusals } = decideSlots(spec, live);
   expect(adds.find((a) => a.node.id === 'm1')!.ranges).toEqual([[100, 4095]]);
-  expect(refusals).toEqual([
-    { type: ErrorType.SlotConflict, message: expect.stringContaining('slots 4096-4100 of m2') },
+  expect(adds.find((a) => a.node.id === 'm2')!.ranges).toEqual([[4101, 8191]]);
+  expect(refusals).toEqual([]);
+  expect(decideSlotMoves(spec, live).map((m) => [m.from.id, m.to.id, m.ranges, m.open])).toEqual([
+    ['id-m3', 'm2', [[4096, 4100]], []],
   ]);
+
+  // redis-cli left slot 7 migrating from m1 to m2 (and importing on m2): settled toward m1, which the spec names.
+  live.set(
+    'm1',
+    running(node('m1'), { slots: [[0, 4095]], openSlots: [{ slot: 7, state: 'migrating', peer: 'id-m2' }] }, [
+      line(node('m2'), { slots: [[4096, 8191]] }),
+    ]),
+  );
+  live.set(
+    'm2',
+    running(node('m2'), { slots: [[4096, 8191]], openSlots: [{ slot: 7, state: 'importing', peer: 'id-m1' }] }, [
+      line(node('m1'), { slots: [[0, 4095]] }),
+    ]),
+  );
+  const moves = decideSlotMoves(spec, live);
+  expect(moves.map((m) => [m.from.id, m.to.id, m.ranges, m.open])).toEqual([['id-m1', 'm1', [[7, 7]], [7]]]);
+  expect(slotMoveChanges(moves)[0]!.change).toBe(
+    'settle slots 7 it owns but were left half-moved, closing 1 half-moved slot(s)',
+  );
 });
 
 test('replication and nofailover: what is already right is left alone', () => {

@@ -1,0 +1,187 @@
+/**
+ * The moveSlots step: every slot the spec gives to another master than the one that owns it is moved there with the
+ * classic protocol, one slot at a time, while clients keep working (they follow ASK and MOVED redirects):
+ * `SETSLOT IMPORTING` on the new owner, `SETSLOT MIGRATING` on the old one, the keys sent in batches by
+ * `MIGRATE ... KEYS`, then `SETSLOT NODE` on the new owner first and on every other master. A slot anyone left
+ * half-moved (a crash of ours, or `redis-cli --cluster reshard`) is finished toward its spec master the same way.
+ * Every step of it reads the nodes first, so a retry after a crash picks up the slot it was in.
+ */
+import type Redis from 'ioredis';
+import { type ClusterSpec, type NodeSpec, adminAddress, masters, countSlots } from '../model';
+import { clusterAuth, connectNode } from '../redis/connection';
+import { heartbeat, log } from '../runtime/context';
+import { highestCurrentEpoch, recordEpochChange } from './epochs';
+import { readLiveCluster } from './live';
+import { type SlotOwner, decideSlotMoves } from './reshard';
+
+/** Keys per MIGRATE batch. */
+const BATCH_KEYS = 500;
+/** A key whose MEMORY USAGE is above this goes in a MIGRATE of its own, with a longer timeout. */
+const BIG_KEY_BYTES = 8 * 1024 * 1024;
+const MIGRATE_TIMEOUT_MS = 10_000;
+const BIG_MIGRATE_TIMEOUT_MS = 120_000;
+
+export interface SlotMoveSummary {
+  from: string;
+  to: string;
+  slots: number;
+  keys: number;
+}
+
+export interface SlotMovesResult {
+  moves: SlotMoveSummary[];
+  slots: number;
+  keys: number;
+  /** Keys that went in a MIGRATE of their own. */
+  bigKeys: number;
+}
+
+interface Master {
+  address: string;
+  id: string;
+  client: Redis;
+  /** The address the other nodes reach it at (MIGRATE's target). */
+  host: string;
+  port: number;
+}
+
+const reply = (value: unknown) => String(value);
+
+export async function moveSlots(spec: ClusterSpec): Promise<SlotMovesResult> {
+  const live = await readLiveCluster(spec);
+  const moves = decideSlotMoves(spec, live);
+  const result: SlotMovesResult = { moves: [], slots: 0, keys: 0, bigKeys: 0 };
+  if (moves.length === 0) return result;
+
+  // Every master of the cluster, spec masters and owners the spec no longer names: keys of a slot may be on any.
+  const all = new Map<string, Master>();
+  const open = async (address: string, id: string, host: string, port: number, admin = { host, port }) => {
+    if (!all.has(id)) all.set(id, { address, id, host, port, client: await connectNode(admin) });
+  };
+  try {
+    for (const node of masters(spec)) {
+      const id = live.get(node.id)?.view?.myself.id;
+      if (id) await open(`${node.host}:${node.port}`, id, node.host, node.port, adminAddress(node));
+    }
+    for (const { from } of moves) {
+      const [host, port] = splitAddress(from.address);
+      await open(from.address, from.id, host, port);
+    }
+    const total = moves.reduce((sum, m) => sum + countSlots(m.ranges), 0);
+    for (const move of moves) {
+      const to = masterOf(all, move.to, live.get(move.to.id)?.view?.myself.id);
+      const summary: SlotMoveSummary = { from: move.from.address, to: move.to.id, slots: 0, keys: 0 };
+      result.moves.push(summary);
+      for (const [start, end] of move.ranges)
+        for (let slot = start; slot <= end; slot++) {
+          const moved = await bringSlot(slot, to, move.from, [...all.values()], result);
+          summary.slots++;
+          summary.keys += moved;
+          result.slots++;
+          result.keys += moved;
+          heartbeat({ slot, slotsDone: result.slots, slotsTotal: total, keysMoved: result.keys });
+        }
+      log.info('slots moved', { ...summary });
+    }
+  } finally {
+    for (const master of all.values()) master.client.disconnect();
+  }
+  // SETSLOT NODE bumps the new owner's config epoch: a change verify and the drift check must know of.
+  await recordEpochChange(spec, `slot moves (${result.slots} slots)`, await highestCurrentEpoch(spec));
+  return result;
+}
+
+function splitAddress(address: string): [string, number] {
+  const at = address.lastIndexOf(':');
+  return [address.slice(0, at), Number(address.slice(at + 1))];
+}
+
+function masterOf(all: Map<string, Master>, node: NodeSpec, id: string | undefined): Master {
+  const master = id ? all.get(id) : undefined;
+  if (!master) throw new Error(`${node.id} (${node.host}:${node.port}) is not a member of the cluster yet`);
+  return master;
+}
+
+/** Brings `slot` to `to`: marks it moving, sends every key any other master holds in it, then settles it everywhere. */
+async function bringSlot(
+  slot: number,
+  to: Master,
+  owner: SlotOwner,
+  all: Master[],
+  result: SlotMovesResult,
+): Promise<number> {
+  const from = all.find((m) => m.id === owner.id);
+  if (from && from.id !== to.id) {
+    await to.client.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id);
+    await from.client.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id);
+  } else {
+    // Settled back to its owner: a migrating owner would answer the keys sent back to it with ASK.
+    await to.client.call('CLUSTER', 'SETSLOT', slot, 'STABLE');
+  }
+  let moved = 0;
+  for (const holder of all) {
+    if (holder.id === to.id) continue;
+    const keys = Number(await holder.client.call('CLUSTER', 'COUNTKEYSINSLOT', slot));
+    if (keys === 0) continue;
+    // Keys on a master that neither owns the slot nor imports it: marked importing, it serves them after ASKING.
+    const owns = holder.id === (from?.id ?? to.id);
+    if (!owns) await holder.client.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', from?.id ?? to.id);
+    moved += await drainSlot(holder, slot, to, result);
+  }
+  // The new owner first: from then on the others' redirects lead to it.
+  await to.client.call('CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
+  // NODE clears the old owner's migrating mark once it holds no keys; STABLE clears an importing mark elsewhere.
+  for (const other of all)
+    if (other.id !== to.id) {
+      await other.client.call('CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
+      await other.client.call('CLUSTER', 'SETSLOT', slot, 'STABLE');
+    }
+  return moved;
+}
+
+/** Sends every key `holder` has in `slot` to `to`; returns how many. */
+async function drainSlot(holder: Master, slot: number, to: Master, result: SlotMovesResult): Promise<number> {
+  let moved = 0;
+  const auth = clusterAuth();
+  const login: string[] = auth.password !== undefined ? ['AUTH2', auth.username ?? 'default', auth.password] : [];
+  for (;;) {
+    const keys = (await holder.client.callBuffer('CLUSTER', 'GETKEYSINSLOT', slot, BATCH_KEYS)) as Buffer[];
+    if (keys.length === 0) return moved;
+    // ASKING before each: a holder that does not own the slot (keys left on an importing node) answers all the same.
+    const sizing = holder.client.pipeline();
+    for (const key of keys) sizing.call('ASKING').call('MEMORY', 'USAGE', key, 'SAMPLES', '1');
+    const sizes = ((await sizing.exec()) ?? []).filter((_, i) => i % 2 === 1).map(([, size]) => Number(size ?? 0));
+    const big = keys.filter((_, i) => (sizes[i] ?? 0) > BIG_KEY_BYTES);
+    const small = keys.filter((_, i) => (sizes[i] ?? 0) <= BIG_KEY_BYTES);
+    const send = async (batch: Buffer[], timeout: number) => {
+      const replies =
+        (await holder.client
+          .pipeline()
+          .call('ASKING')
+          .callBuffer(
+            'MIGRATE',
+            to.host,
+            String(to.port),
+            '',
+            '0',
+            String(timeout),
+            'REPLACE',
+            ...login,
+            'KEYS',
+            ...batch,
+          )
+          .exec()) ?? [];
+      const error = replies.map(([e]) => e).find(Boolean);
+      const answer = replies[1]?.[1];
+      if (error) throw new Error(`MIGRATE of slot ${slot} from ${holder.address} to ${to.address}: ${error.message}`);
+      if (reply(answer) !== 'NOKEY') moved += batch.length;
+    };
+    if (small.length > 0) await send(small, MIGRATE_TIMEOUT_MS);
+    for (const key of big) {
+      await send([key], BIG_MIGRATE_TIMEOUT_MS);
+      result.bigKeys++;
+      heartbeat({ slot, bigKey: key.length });
+    }
+    heartbeat({ slot, keysMoved: result.keys + moved });
+  }
+}
