@@ -9,11 +9,13 @@
 import type Redis from 'ioredis';
 import { type ClusterSpec, type NodeSpec, adminAddress, masters, countSlots } from '../model';
 import { clusterAuth, connectNode } from '../redis/connection';
-import { heartbeat, log } from '../runtime/context';
+import { heartbeat, log, waitUntil } from '../runtime/context';
 import { highestCurrentEpoch, recordEpochChange } from './epochs';
 import { readLiveCluster } from './live';
 import { type SlotOwner, decideSlotMoves } from './reshard';
 
+/** Slots moved at the same time. */
+const SLOTS_AT_ONCE = 32;
 /** Keys per MIGRATE batch. */
 const BATCH_KEYS = 500;
 /** A key whose MEMORY USAGE is above this goes in a MIGRATE of its own, with a longer timeout. */
@@ -70,17 +72,24 @@ export async function moveSlots(spec: ClusterSpec): Promise<SlotMovesResult> {
     const total = moves.reduce((sum, m) => sum + countSlots(m.ranges), 0);
     for (const move of moves) {
       const to = masterOf(all, move.to, live.get(move.to.id)?.view?.myself.id);
+      await untilItKnowsTheCluster(to, move.from, move.ranges[0]![0]);
       const summary: SlotMoveSummary = { from: move.from.address, to: move.to.id, slots: 0, keys: 0 };
       result.moves.push(summary);
-      for (const [start, end] of move.ranges)
-        for (let slot = start; slot <= end; slot++) {
-          const moved = await bringSlot(slot, to, move.from, [...all.values()], result);
-          summary.slots++;
-          summary.keys += moved;
-          result.slots++;
-          result.keys += moved;
-          heartbeat({ slot, slotsDone: result.slots, slotsTotal: total, keysMoved: result.keys });
-        }
+      const slots = move.ranges.flatMap(([start, end]) => Array.from({ length: end - start + 1 }, (_, i) => start + i));
+      // A few slots at once: each waits on round trips more than on the nodes.
+      const next = () => slots.shift();
+      await Promise.all(
+        Array.from({ length: SLOTS_AT_ONCE }, async () => {
+          for (let slot = next(); slot !== undefined; slot = next()) {
+            const moved = await bringSlot(slot, to, move.from, [...all.values()], result);
+            summary.slots++;
+            summary.keys += moved;
+            result.slots++;
+            result.keys += moved;
+            heartbeat({ slot, slotsDone: result.slots, slotsTotal: total, keysMoved: result.keys });
+          }
+        }),
+      );
       log.info('slots moved', { ...summary });
     }
   } finally {
@@ -94,6 +103,28 @@ export async function moveSlots(spec: ClusterSpec): Promise<SlotMovesResult> {
 function splitAddress(address: string): [string, number] {
   const at = address.lastIndexOf(':');
   return [address.slice(0, at), Number(address.slice(at + 1))];
+}
+
+/**
+ * A master that just met the cluster answers CLUSTERDOWN, or sends clients back to whoever it last heard owns a slot,
+ * until gossip has told it the slot map: slots moved into it before then bounce clients between it and the owner.
+ */
+async function untilItKnowsTheCluster(to: Master, from: SlotOwner, slot: number): Promise<void> {
+  if (to.id === from.id) return;
+  await waitUntil(`${to.address} to learn the cluster's slots`, async () => {
+    const info = String(await to.client.call('CLUSTER', 'INFO'));
+    if (!/cluster_state:ok/.test(info)) return [`${to.address}: cluster_state is not ok`];
+    const nodes = String(await to.client.call('CLUSTER', 'NODES'));
+    const owner = nodes.split('\n').find((line) => line.startsWith(from.id));
+    const knows = owner
+      ?.split(' ')
+      .slice(8)
+      .some((range) => {
+        const [start, end] = range.split('-').map(Number);
+        return slot >= start! && slot <= (end ?? start)!;
+      });
+    return knows ? [] : [`${to.address} does not see ${from.address} own slot ${slot} yet`];
+  });
 }
 
 function masterOf(all: Map<string, Master>, node: NodeSpec, id: string | undefined): Master {
@@ -118,24 +149,29 @@ async function bringSlot(
     // Settled back to its owner: a migrating owner would answer the keys sent back to it with ASK.
     await to.client.call('CLUSTER', 'SETSLOT', slot, 'STABLE');
   }
+  // Any master may hold keys of the slot (a half-moved one leaves some on the importing side): asked all at once.
+  const counts = await Promise.all(
+    all.map(async (m) => (m.id === to.id ? 0 : Number(await m.client.call('CLUSTER', 'COUNTKEYSINSLOT', slot)))),
+  );
   let moved = 0;
-  for (const holder of all) {
-    if (holder.id === to.id) continue;
-    const keys = Number(await holder.client.call('CLUSTER', 'COUNTKEYSINSLOT', slot));
-    if (keys === 0) continue;
+  for (const [i, holder] of all.entries()) {
+    if (counts[i] === 0) continue;
     // Keys on a master that neither owns the slot nor imports it: marked importing, it serves them after ASKING.
     const owns = holder.id === (from?.id ?? to.id);
     if (!owns) await holder.client.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', from?.id ?? to.id);
     moved += await drainSlot(holder, slot, to, result);
   }
-  // The new owner first: from then on the others' redirects lead to it.
+  // The new owner first: from then on the others' redirects lead to it. NODE clears the old owner's migrating mark
+  // once it holds no keys; STABLE clears an importing mark elsewhere.
   await to.client.call('CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
-  // NODE clears the old owner's migrating mark once it holds no keys; STABLE clears an importing mark elsewhere.
-  for (const other of all)
-    if (other.id !== to.id) {
-      await other.client.call('CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
-      await other.client.call('CLUSTER', 'SETSLOT', slot, 'STABLE');
-    }
+  await Promise.all(
+    all
+      .filter((other) => other.id !== to.id)
+      .map(async (other) => {
+        await other.client.call('CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
+        await other.client.call('CLUSTER', 'SETSLOT', slot, 'STABLE');
+      }),
+  );
   return moved;
 }
 
@@ -183,5 +219,7 @@ async function drainSlot(holder: Master, slot: number, to: Master, result: SlotM
       heartbeat({ slot, bigKey: key.length });
     }
     heartbeat({ slot, keysMoved: result.keys + moved });
+    // Fewer than asked: that was all of them (new keys of a migrating slot are made on the new owner, by ASK).
+    if (keys.length < BATCH_KEYS) return moved;
   }
 }

@@ -11,7 +11,8 @@ import { type RedisClusterClient } from '../../src/client';
 import { type ClusterSpec, masters } from '../../src/model';
 import { planProvisioning } from '../../src/cluster/inspect';
 import { type RunningStack, startRunningStack } from '../helpers/running-stack';
-import { type Stack, seedTopology } from '../helpers/stack';
+import path from 'node:path';
+import { type Stack, freePortBlock, seedTopology } from '../helpers/stack';
 import { fillBigHash } from '../helpers/dataset';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -165,5 +166,45 @@ test('a slot left half-moved (migrating on its owner, importing elsewhere, a key
   } finally {
     a.disconnect();
     c.disconnect();
+  }
+}, 300_000);
+
+test('a fifth master and its replica join, and receive the slots the spec gives them, keys and all', async () => {
+  const base = withSlots(spec, '0-3071', '3072-6999');
+  const port = await freePortBlock(2);
+  const m5 = { ...base.nodes.find((n) => n.id === 'm1')!, id: 'm5', port, slots: ['7000-8191'], config: 'render:' };
+  const r5 = {
+    ...base.nodes.find((n) => n.id === 'r1')!,
+    id: 'r5',
+    port: port + 1,
+    replicaOf: 'm5',
+    config: 'render:',
+  };
+  const grown = {
+    ...base,
+    dataDir: path.join(stack.stateDir, 'reshard', 'data'),
+    nodes: [...base.nodes, m5, r5],
+  } as ClusterSpec;
+  const owner = new Redis({ host: '127.0.0.1', port: masters(spec)[1]!.port });
+  const keysThere = await owner.cluster('COUNTKEYSINSLOT', 7500);
+  owner.disconnect();
+  expect(keysThere).toBeGreaterThan(0);
+  const load = startLoad(100_000, 120);
+  await client.provision(grown);
+  const result = await client.result(spec.name);
+  const stats = await load.stop();
+  const step = result.steps.find((s) => s.name === 'moveSlots')!;
+  console.log(
+    `reshard 4 -> 5: ${JSON.stringify(step.result)}; load ${stats.ops} ops, slowest ${stats.slowestMs.toFixed(0)} ms`,
+  );
+  expect(result.report.problems).toEqual([]);
+  expect(step.result).toMatchObject({ slots: 1192 });
+  expect(stats.errors).toEqual([]);
+  const five = new Redis({ host: '127.0.0.1', port });
+  try {
+    expect(await five.cluster('COUNTKEYSINSLOT', 7500)).toBe(keysThere);
+    expect(String(await five.cluster('NODES'))).toContain('myself,master');
+  } finally {
+    five.disconnect();
   }
 }, 300_000);
