@@ -22,7 +22,7 @@ export const profiles = {
   /** Moving slots: as long as the keys in them take; heartbeats per batch, a retry goes on with the slot it was in. */
   slotMove: {
     startToCloseTimeout: '4 hours',
-    heartbeatTimeout: '30s',
+    heartbeatTimeout: '10s',
     retry: { ...retry, maximumAttempts: 50 },
   },
   /** Planning and verifying a migration: reads, possibly many keys. */

@@ -7,12 +7,13 @@
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import calculateSlot from 'cluster-key-slot';
 import Redis, { Cluster } from 'ioredis';
-import { type RedisClusterClient } from '../../src/client';
 import { type ClusterSpec, masters } from '../../src/model';
 import { planProvisioning } from '../../src/cluster/inspect';
-import { type RunningStack, startRunningStack } from '../helpers/running-stack';
+import { RedisClusterClient } from '../../src/client';
+import { stopTestServers } from '../helpers/servers';
+import { type WorkerProcess, killWorker, startWorkerProcess } from '../helpers/worker-process';
 import path from 'node:path';
-import { type Stack, freePortBlock, seedTopology } from '../helpers/stack';
+import { type Stack, freePortBlock, seedTopology, startStack } from '../helpers/stack';
 import { fillBigHash } from '../helpers/dataset';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -20,10 +21,13 @@ Runtime.install({ logger: new DefaultLogger('WARN') });
 const KEYS = 100_000;
 const HASH_FIELDS = 300_000;
 
-let running: RunningStack;
 let stack: Stack;
+/** The worker runs as its own process, so that the last test can SIGKILL it in the middle of a move. */
+let worker: WorkerProcess;
 let client: RedisClusterClient;
 let spec: ClusterSpec;
+/** The spec once a fifth master joined (the third test), for the fourth. */
+let grownSpec: ClusterSpec;
 /** The load's client: each command on its own, following MOVED and ASK as applications do. */
 let cluster: Cluster;
 /** Fills and checks in bulk (auto-pipelined). */
@@ -46,8 +50,10 @@ function withSlots(base: ClusterSpec, m1: string, m2: string): ClusterSpec {
 }
 
 beforeAll(async () => {
-  running = await startRunningStack('reshard');
-  ({ stack, client } = running);
+  stack = await startStack('reshard');
+  client = await RedisClusterClient.connect({ address: stack.temporal.address });
+  worker = startWorkerProcess(stack.temporal.address);
+  await worker.ready;
   spec = await seedTopology(stack, 'reshard');
   await client.provision(spec);
   await client.result(spec.name);
@@ -62,7 +68,10 @@ beforeAll(async () => {
 afterAll(async () => {
   cluster?.disconnect();
   filler?.disconnect();
-  await running?.stop();
+  await killWorker(worker);
+  await client?.close();
+  await stopTestServers();
+  await stack?.stop();
 });
 
 /** Reads and writes through the cluster client, at most `maxOps` or `maxSeconds`: errors and the slowest request. */
@@ -180,11 +189,11 @@ test('a fifth master and its replica join, and receive the slots the spec gives 
     replicaOf: 'm5',
     config: 'render:',
   };
-  const grown = {
+  const grown = (grownSpec = {
     ...base,
     dataDir: path.join(stack.stateDir, 'reshard', 'data'),
     nodes: [...base.nodes, m5, r5],
-  } as ClusterSpec;
+  } as ClusterSpec);
   const owner = new Redis({ host: '127.0.0.1', port: masters(spec)[1]!.port });
   const keysThere = await owner.cluster('COUNTKEYSINSLOT', 7500);
   owner.disconnect();
@@ -206,5 +215,60 @@ test('a fifth master and its replica join, and receive the slots the spec gives 
     expect(String(await five.cluster('NODES'))).toContain('myself,master');
   } finally {
     five.disconnect();
+  }
+}, 300_000);
+
+test('the worker SIGKILLed in the middle of a move: a new worker goes on with the slot it was in, nothing lost', async () => {
+  // 2,048 of m3's slots to m4.
+  const next = {
+    ...grownSpec,
+    nodes: grownSpec.nodes.map((n) =>
+      n.id === 'm3' ? { ...n, slots: ['8192-10239'] } : n.id === 'm4' ? { ...n, slots: ['10240-16383'] } : n,
+    ),
+  } as ClusterSpec;
+  const m4 = new Redis({ host: '127.0.0.1', port: masters(next)[3]!.port });
+  const m4Slots = async () => {
+    const mine = String(await m4.cluster('NODES'))
+      .split('\n')
+      .find((line) => line.includes('myself'))!;
+    return mine
+      .split(' ')
+      .slice(8)
+      .filter((r) => !r.startsWith('['))
+      .reduce((sum, r) => {
+        const [a, b] = r.split('-').map(Number);
+        return sum + (b ?? a!) - a! + 1;
+      }, 0);
+  };
+  const handle = await client.provision(next);
+  try {
+    // Killed once a tenth of the slots are over, in the middle of the move.
+    let owned = 0;
+    for (const deadline = Date.now() + 60_000; owned < 4096 + 205 && Date.now() < deadline;) {
+      owned = await m4Slots();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await killWorker(worker);
+    owned = await m4Slots();
+    console.log(`reshard: worker SIGKILLed with ${owned - 4096} of 2048 slots moved`);
+    expect(owned).toBeLessThan(4096 + 2048);
+    worker = startWorkerProcess(stack.temporal.address);
+    await worker.ready;
+    const result = await client.result(spec.name);
+    expect((await handle.describe()).runId).toBe(handle.firstExecutionRunId);
+    expect(result.report.problems).toEqual([]);
+    expect(await m4Slots()).toBe(4096 + 2048);
+    expect(String(await m4.cluster('NODES'))).not.toMatch(/\[\d+-[<>]-/);
+  } finally {
+    m4.disconnect();
+  }
+  const reader = new Cluster([{ host: '127.0.0.1', port: masters(next)[0]!.port }]);
+  try {
+    for (let start = 0; start < KEYS; start += 5000) {
+      const values = await Promise.all(Array.from({ length: 5000 }, (_, i) => reader.get(`k:${start + i}`)));
+      expect(values.filter((v, i) => v !== `v:${start + i}`)).toEqual([]);
+    }
+  } finally {
+    reader.disconnect();
   }
 }, 300_000);
