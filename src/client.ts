@@ -21,6 +21,7 @@ import {
   SEARCH_ATTRIBUTES,
   type PendingTask,
   type WorkerWait,
+  WORKER_PICKUP_BUDGET_MS,
   parseClusterSpec,
   runSummary,
   workerWait,
@@ -294,7 +295,10 @@ export class RedisClusterClient {
    * workers poll its task queue. Read from the Temporal server alone, so it answers when no worker is left to answer
    * the progress query (a worker that died, one never started).
    */
-  async waitingForWorker(clusterOrWorkflowId: string): Promise<WorkerWait | undefined> {
+  async waitingForWorker(
+    clusterOrWorkflowId: string,
+    budgetMs = WORKER_PICKUP_BUDGET_MS,
+  ): Promise<WorkerWait | undefined> {
     const { raw, status, taskQueue } = await this.handle(clusterOrWorkflowId).describe();
     if (status.name !== 'RUNNING') return undefined;
     const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
@@ -318,7 +322,7 @@ export class RedisClusterClient {
       ).pollers ?? [];
     // Task queue types: 1 workflow, 2 activity.
     const polled = [...(await pollers(1)), ...(await pollers(2))].map((p) => ms(p.lastAccessTime) ?? 0);
-    return workerWait(taskQueue, pending, polled, Date.now());
+    return workerWait(taskQueue, pending, polled, Date.now(), budgetMs);
   }
 
   progress(clusterOrWorkflowId: string): Promise<ProvisionProgress> {

@@ -8,11 +8,14 @@ export function registerStatus(program: Command): void {
     .description("show a cluster's provisioning progress: current step, each step's status and timing")
     .argument('<cluster>', 'cluster name (workflow id redis-cluster-<name>)')
     .option('--json', 'JSON output')
-    .action(async (name: string, options: { json?: boolean }) => {
+    .option('--worker-wait <seconds>', 'how long a task may wait for a worker before it is reported', '30')
+    .action(async (name: string, options: { json?: boolean; workerWait: string }) => {
       const client = await RedisClusterClient.connect();
       try {
         // Read from the server alone: with no worker left, the progress query below has nobody to answer it.
-        const waiting = await client.waitingForWorker(name).catch(() => undefined);
+        const budgetMs = Number(options.workerWait) * 1000;
+        if (!(budgetMs >= 0)) throw new Error(`--worker-wait: a number of seconds, not ${options.workerWait}`);
+        const waiting = await client.waitingForWorker(name, budgetMs).catch(() => undefined);
         if (waiting && !options.json) console.log(`waiting for a worker: ${waiting.message}`);
         // No worker polls: nobody would answer the progress query.
         const progress = waiting?.pollers === 0 ? undefined : await client.progress(name);

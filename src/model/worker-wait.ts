@@ -37,9 +37,10 @@ export function workerWait(
   pending: PendingTask[],
   pollerLastAccess: number[],
   now: number,
+  budgetMs = WORKER_PICKUP_BUDGET_MS,
 ): WorkerWait | undefined {
   const waiting = pending
-    .filter((t) => t.scheduledAt !== undefined && now - t.scheduledAt > WORKER_PICKUP_BUDGET_MS)
+    .filter((t) => t.scheduledAt !== undefined && now - t.scheduledAt > budgetMs)
     .sort((a, b) => a.scheduledAt! - b.scheduledAt!)[0];
   if (!waiting) return undefined;
   const waitedSeconds = Math.round((now - waiting.scheduledAt!) / 1000);
