@@ -27,7 +27,8 @@ import { verifyShardKeys } from '../src/migration/verify';
 import { type ClusterSpec, type ClusterSpecInput, type MigrationSpecInput, parseClusterSpec } from '../src/model';
 import { WORKER_HEAP_FLAG } from '../src/settings';
 import { startTestRedis, stopTestServers } from '../test/helpers/servers';
-import { freePortBlock, seedTopology, startStack } from '../test/helpers/stack';
+import { freePortBlock, seedTopology, startPlainSource, startStack } from '../test/helpers/stack';
+import { fillBigHash } from '../src/local/sample-data';
 import { killWorker, startWorkerProcess } from '../test/helpers/worker-process';
 import { everyTypeMix, startWriteLoad } from '../test/helpers/write-load';
 
@@ -275,19 +276,9 @@ async function main(): Promise<void> {
     // Big keys: one hash of BIG_KEY_FIELDS fields, loaded live (built in pieces under a temporary key), verified
     // piece by piece, and redis-cli's import of the same hash (one MIGRATE of the whole value) side by side.
     await flushTarget(target);
-    const bigPort = await freePortBlock(1);
-    await startTestRedis(bigPort, path.join(stack.stateDir, 'big-source'), [
-      '--cluster-enabled',
-      'no',
-      '--repl-diskless-sync-delay',
-      '0',
-    ]);
-    const bigSource = new Redis({ host: '127.0.0.1', port: bigPort });
-    for (let start = 0; start < BIG_KEY_FIELDS; start += 10_000) {
-      const args: string[] = [];
-      for (let i = start; i < Math.min(start + 10_000, BIG_KEY_FIELDS); i++) args.push(`field:${i}`, `value:${i}`);
-      await bigSource.hset('big:hash', ...args);
-    }
+    const bigSource = await startPlainSource(stack, 'big-source', ['--repl-diskless-sync-delay', '0']);
+    const bigPort = bigSource.options.port!;
+    await fillBigHash(bigSource, 'big:hash', BIG_KEY_FIELDS);
     const bigLive = await migrate(`bench-big-${++runs}`, {
       mode: 'live',
       source: { type: 'standalone', host: '127.0.0.1', port: bigPort },

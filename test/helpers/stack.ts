@@ -132,9 +132,9 @@ export async function renderedTopology(stack: Stack, name: string): Promise<Clus
   };
 }
 
-/** A plain standalone redis-server (no cluster mode) on a free port, and a client to it. */
-export async function startPlainSource(stack: Stack, name: string): Promise<Redis> {
+/** A plain standalone redis-server (no cluster mode) on a free port, and a client to it; `extra`: more arguments. */
+export async function startPlainSource(stack: Stack, name: string, extra: string[] = []): Promise<Redis> {
   const port = await freePortBlock(1);
-  await startTestRedis(port, path.join(stack.stateDir, name), ['--cluster-enabled', 'no']);
+  await startTestRedis(port, path.join(stack.stateDir, name), ['--cluster-enabled', 'no', ...extra]);
   return new Redis({ host: '127.0.0.1', port });
 }

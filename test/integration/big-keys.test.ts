@@ -5,7 +5,7 @@
  * verified piece by piece and compared key by key. The worker runs as its own process with its heap cap, its peak RSS
  * under the documented ceiling; in the middle of the big hash it is SIGKILLed, and a new worker finishes the run.
  */
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { RedisClusterClient, migrationWorkflowId } from '../../src/client';
@@ -17,9 +17,9 @@ import { temporaryKeyFor } from '../../src/migration/piece-by-piece';
 import { SlotMap } from '../../src/redis/slot-map';
 import { WORKER_HEAP_FLAG } from '../../src/settings';
 import { compareAllKeys, fillBigHash, keysOnlyInTarget } from '../helpers/dataset';
-import { startTestRedis, stopTestServers } from '../helpers/servers';
+import { stopTestServers } from '../helpers/servers';
 import { PROJECT_ROOT } from '../../src/host/tools';
-import { type Stack, freePortBlock, seedTopology, startStack } from '../helpers/stack';
+import { type Stack, seedTopology, startPlainSource, startStack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
 import { type WorkerProcess, killWorker, startWorkerProcess, workerPeakRssMb } from '../helpers/worker-process';
 
@@ -53,14 +53,7 @@ function startWorker(): WorkerProcess {
 beforeAll(async () => {
   stack = await startStack('big-keys');
   client = await RedisClusterClient.connect({ address: stack.temporal.address });
-  const port = await freePortBlock(1);
-  await startTestRedis(port, path.join(stack.stateDir, 'source'), [
-    '--cluster-enabled',
-    'no',
-    '--repl-diskless-sync-delay',
-    '0',
-  ]);
-  source = new Redis({ host: '127.0.0.1', port });
+  source = await startPlainSource(stack, 'source', ['--repl-diskless-sync-delay', '0']);
   await fillBigHash(source, 'big:hash', HASH_FIELDS);
   for (let start = 0; start < ZSET_MEMBERS; start += 10_000) {
     const args: (string | number)[] = [];
