@@ -9,6 +9,7 @@
 import type Redis from 'ioredis';
 import { type ClusterSpec, type NodeSpec, adminAddress, masters, countSlots } from '../model';
 import { clusterAuth, connectNode } from '../redis/connection';
+import { splitAddress } from '../redis/slot-map';
 import { heartbeat, log, waitUntil } from '../runtime/context';
 import { highestCurrentEpoch, recordEpochChange } from './epochs';
 import { readLiveCluster } from './live';
@@ -98,11 +99,6 @@ export async function moveSlots(spec: ClusterSpec): Promise<SlotMovesResult> {
   // SETSLOT NODE bumps the new owner's config epoch: a change verify and the drift check must know of.
   await recordEpochChange(spec, `slot moves (${result.slots} slots)`, await highestCurrentEpoch(spec));
   return result;
-}
-
-function splitAddress(address: string): [string, number] {
-  const at = address.lastIndexOf(':');
-  return [address.slice(0, at), Number(address.slice(at + 1))];
 }
 
 /**

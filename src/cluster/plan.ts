@@ -25,14 +25,14 @@ import {
 import { readLiveCluster, withAbsentNodesStarted } from './live';
 import { type SlotMove, decideSlotMoves, slotMoveChanges } from './reshard';
 import { withNode } from '../redis/connection';
+import { splitAddress } from '../redis/slot-map';
 
 /** The keys each move would carry, counted on the slots' owners now (CLUSTER COUNTKEYSINSLOT, one pipeline each). */
 async function keysToMove(moves: SlotMove[]): Promise<number[]> {
   return Promise.all(
     moves.map(async ({ from, ranges }) => {
-      const at = from.address.lastIndexOf(':');
-      const address = { host: from.address.slice(0, at), port: Number(from.address.slice(at + 1)) };
-      return withNode(address, async (client) => {
+      const [host, port] = splitAddress(from.address);
+      return withNode({ host, port }, async (client) => {
         const pipeline = client.pipeline();
         for (const [start, end] of ranges)
           for (let slot = start; slot <= end; slot++) pipeline.call('CLUSTER', 'COUNTKEYSINSLOT', slot);
