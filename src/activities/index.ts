@@ -7,7 +7,8 @@ import { clusterAccessFor } from '../cluster/access';
 import { fetchConfigs } from '../cluster/configs';
 import { checkDrift } from '../cluster/drift';
 import { assignSlots, formCluster } from '../cluster/form';
-import { moveSlots } from '../cluster/move-slots';
+import { type SlotMoveOptions, moveSlots } from '../cluster/move-slots';
+import { planRemovals, removeNodes } from '../cluster/remove-nodes';
 import { type StartMode, startNodes } from '../cluster/nodes';
 import { setNoFailover } from '../cluster/nofailover';
 import { inspectNodes } from '../cluster/preflight';
@@ -109,9 +110,12 @@ export function createActivities(deps: ActivityDeps = {}) {
     startNodes: (spec: ClusterSpec, mode?: StartMode) => startNodes(spec, mode),
     assignSlots: (spec: ClusterSpec) => assignSlots(spec),
     formCluster: (spec: ClusterSpec) => formCluster(spec),
-    moveSlots: (spec: ClusterSpec) => moveSlots(spec),
+    moveSlots: (spec: ClusterSpec, options?: SlotMoveOptions) => moveSlots(spec, options),
     replicateNodes: (spec: ClusterSpec) => replicateNodes(spec),
     setNoFailover: (spec: ClusterSpec) => setNoFailover(spec),
+    /** The spec's `remove` nodes: planned (and approved) first, then only the approved ids. */
+    planRemovals: (spec: ClusterSpec) => withHeartbeat(() => planRemovals(spec)),
+    removeNodes: (spec: ClusterSpec, approved: string[]) => removeNodes(spec, approved),
     verifyCluster: (spec: ClusterSpec) => verifyCluster(spec),
     checkDrift: (spec: ClusterSpec) => checkDrift(spec),
     // Repair and failover (src/cluster/repair.ts); destructive steps act only on the node ids approved.
@@ -177,6 +181,7 @@ export type { DriftReport } from '../cluster/drift';
 export type { StartMode, StartNodesResult } from '../cluster/nodes';
 export type { FailoverPlan, FailoverRequest } from '../cluster/failover';
 export type { RepairPlan } from '../cluster/repair';
+export type { SlotMoveOptions, SlotMovesResult } from '../cluster/move-slots';
 export type { CopyCounters, CopyMode } from '../migration/checkpoint';
 export type { MigrationPlan } from '../migration/plan';
 export type { Shard } from '../migration/sources';

@@ -5,7 +5,7 @@ import { printJson } from './common';
 export function registerResume(program: Command): void {
   program
     .command('resume')
-    .description('resume a paused migration')
+    .description('resume paused slot moves or a paused migration')
     .argument('<run>', 'cluster name (whichever of its runs is running: migration, else provisioning) or a workflow id')
     .option('--json', 'JSON output')
     .action(async (run: string, options: { json?: boolean }) => {

@@ -14,7 +14,7 @@ export function registerThrottle(program: Command): void {
   program
     .command('throttle')
     .description(
-      "change a running migration's limit (keys/s copying, commands/s streaming); answers with the one in force",
+      "change a running run's limit (keys/s moving slots or copying, commands/s streaming); answers with the one in force",
     )
     .argument('<run>', 'cluster name (whichever of its runs is running: migration, else provisioning) or a workflow id')
     .argument('<keys-per-second>', 'a positive number, or "off" for no limit', keysPerSecond)

@@ -20,6 +20,12 @@ function shardDetail(s: Migration['shards'][number]): string {
   return `copied ${s.copied} skipped ${s.skipped} failed ${s.failed}, ${s.rate} keys/s${eta}${s.done ? ', done' : ''}`;
 }
 
+/** The slot moves (step moveSlots) in one line. */
+function slotMovesDetail(m: NonNullable<ProvisionProgress['slotMoves']>): string {
+  const throttle = m.keysPerSecond ? `, throttled to ${m.keysPerSecond} keys/s` : '';
+  return `${m.keysMoved} keys moved, ${m.bigKeys} big${throttle}${m.paused ? ', paused' : ''}`;
+}
+
 /** What a run waits for an operator to approve, with its plan and how to approve it; undefined when it does not. */
 function approvalLines(p: ProvisionProgress): string[] | undefined {
   const waiting = p.waitingForApproval;
@@ -48,11 +54,14 @@ class LinePrinter {
     const approval = approvalLines(p);
     if (approval && approval.join() !== this.lastApproval) for (const line of approval) console.log(line);
     this.lastApproval = approval?.join();
-    if (p.migration && Date.now() - this.lastShardLine > 5000) {
+    if ((p.migration || p.slotMoves) && Date.now() - this.lastShardLine > 5000) {
       this.lastShardLine = Date.now();
-      for (const s of p.migration.shards)
+      const moves = p.slotMoves;
+      if (moves && p.currentStep === 'moveSlots')
+        console.log(`  slots: ${moves.slotsDone}/${moves.slotsTotal} moved, ${slotMovesDetail(moves)}`);
+      for (const s of p.migration?.shards ?? [])
         console.log(`  ${s.shard}: scanned ${s.scanned}/${s.keysTotal}, ${shardDetail(s)}`);
-      for (const s of p.migration.sync ?? []) console.log(`  ${s.shard}: ${syncDetail(s)}`);
+      for (const s of p.migration?.sync ?? []) console.log(`  ${s.shard}: ${syncDetail(s)}`);
     }
   }
   stop(): void {}
@@ -65,6 +74,7 @@ class Bars {
     Presets.shades_classic,
   );
   private steps?: SingleBar;
+  private slots?: SingleBar;
   private readonly shards = new Map<string, SingleBar>();
   private lastApproval?: string;
   private lastWait?: string;
@@ -79,10 +89,16 @@ class Bars {
     if (approval && approval.join() !== this.lastApproval) this.multi.log(`${approval.join('\n')}\n`);
     this.lastApproval = approval?.join();
     const waiting = p.waitingForApproval ? `waiting for approval: ${p.waitingForApproval.approval}` : undefined;
-    const detail = waiting ?? (p.migration?.paused ? 'paused' : (p.currentStep ?? ''));
+    const paused = p.currentStep === 'moveSlots' ? p.slotMoves?.paused : p.migration?.paused;
+    const detail = waiting ?? (paused ? 'paused' : (p.currentStep ?? ''));
     this.steps ??= this.multi.create(counted.length, 0, { label: 'steps'.padEnd(24), detail });
     this.steps.setTotal(counted.length);
     this.steps.update(done, { detail });
+    if (p.slotMoves && p.slotMoves.slotsTotal > 0) {
+      this.slots ??= this.multi.create(p.slotMoves.slotsTotal, 0, { label: 'slots moved'.padEnd(24), detail: '' });
+      this.slots.setTotal(p.slotMoves.slotsTotal);
+      this.slots.update(p.slotMoves.slotsDone, { detail: slotMovesDetail(p.slotMoves) });
+    }
     for (const s of p.migration?.shards ?? []) {
       let bar = this.shards.get(s.shard);
       if (!bar) {

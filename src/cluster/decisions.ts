@@ -40,9 +40,10 @@ const liveOf = (live: LiveCluster, node: NodeSpec): LiveNode => {
   return state;
 };
 
+/** The addresses of the spec's nodes, and of those it takes out of the cluster (`remove`). */
 function specAddresses(spec: ClusterSpec): Set<string> {
   const set = new Set<string>();
-  for (const node of spec.nodes) {
+  for (const node of [...spec.nodes, ...spec.remove]) {
     set.add(`${node.host}:${node.port}`);
     if (node.adminHost) set.add(`${node.adminHost}:${node.port}`);
   }
@@ -98,7 +99,7 @@ export function decidePreflight(
     if (strangers.length > 0)
       refusals.push({
         type: ErrorType.NodeInOtherCluster,
-        message: `${label} already belongs to another cluster: it knows ${strangers.map((n) => `${n.host}:${n.port} (${n.id.slice(0, 8)})`).join(', ')}, which the spec does not name; take it out of that cluster yourself (CLUSTER RESET after saving its data) or fix the spec`,
+        message: `${label} already belongs to another cluster: it knows ${strangers.map((n) => `${n.host}:${n.port} (${n.id.slice(0, 8)})`).join(', ')}, which the spec does not name; if they are nodes of this cluster to take out, list them under "remove"; otherwise take ${node.id} out of that cluster yourself (CLUSTER RESET after saving its data) or fix the spec`,
       });
     // A lone node is never ours with data in it: Redis even claims the slots of keys it loads at start, so owning
     // slots proves nothing. Only a node that already knows the other nodes of the spec is a member.

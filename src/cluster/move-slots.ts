@@ -37,6 +37,27 @@ export interface SlotMovesResult {
   keys: number;
   /** Keys that went in a MIGRATE of their own. */
   bigKeys: number;
+  /** Slots still to move when the call's time budget ran out (0: the cluster's slots are where the spec says). */
+  slotsLeft: number;
+}
+
+export interface SlotMoveOptions {
+  /** Start no new slot after this long (the slots in flight finish): the workflow pauses and throttles between calls. */
+  budgetMs?: number;
+  /** At most this many keys per second; undefined: as fast as the nodes go. */
+  keysPerSecond?: number;
+}
+
+/** Paces MIGRATE batches to `keysPerSecond` over the whole call, whichever slot they are in. */
+function pacer(keysPerSecond: number | undefined): (keys: number) => Promise<void> {
+  const started = Date.now();
+  let sent = 0;
+  return async (keys) => {
+    if (!keysPerSecond) return;
+    sent += keys;
+    const due = started + (sent / keysPerSecond) * 1000;
+    if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+  };
 }
 
 interface Master {
@@ -50,11 +71,14 @@ interface Master {
 
 const reply = (value: unknown) => String(value);
 
-export async function moveSlots(spec: ClusterSpec): Promise<SlotMovesResult> {
+export async function moveSlots(spec: ClusterSpec, options: SlotMoveOptions = {}): Promise<SlotMovesResult> {
+  const started = Date.now();
   const live = await readLiveCluster(spec);
   const moves = decideSlotMoves(spec, live);
-  const result: SlotMovesResult = { moves: [], slots: 0, keys: 0, bigKeys: 0 };
+  const result: SlotMovesResult = { moves: [], slots: 0, keys: 0, bigKeys: 0, slotsLeft: 0 };
   if (moves.length === 0) return result;
+  const outOfTime = () => options.budgetMs !== undefined && Date.now() - started > options.budgetMs;
+  const pace = pacer(options.keysPerSecond);
 
   // Every master of the cluster, spec masters and owners the spec no longer names: keys of a slot may be on any.
   const all = new Map<string, Master>();
@@ -72,17 +96,21 @@ export async function moveSlots(spec: ClusterSpec): Promise<SlotMovesResult> {
     }
     const total = moves.reduce((sum, m) => sum + countSlots(m.ranges), 0);
     for (const move of moves) {
+      if (outOfTime()) {
+        result.slotsLeft += countSlots(move.ranges);
+        continue;
+      }
       const to = masterOf(all, move.to, live.get(move.to.id)?.view?.myself.id);
       await untilItKnowsTheCluster(to, move.from, move.ranges[0]![0]);
       const summary: SlotMoveSummary = { from: move.from.address, to: move.to.id, slots: 0, keys: 0 };
       result.moves.push(summary);
       const slots = move.ranges.flatMap(([start, end]) => Array.from({ length: end - start + 1 }, (_, i) => start + i));
       // A few slots at once: each waits on round trips more than on the nodes.
-      const next = () => slots.shift();
+      const next = () => (outOfTime() ? undefined : slots.shift());
       await Promise.all(
         Array.from({ length: SLOTS_AT_ONCE }, async () => {
           for (let slot = next(); slot !== undefined; slot = next()) {
-            const moved = await bringSlot(slot, to, move.from, [...all.values()], result);
+            const moved = await bringSlot(slot, to, move.from, [...all.values()], result, pace);
             summary.slots++;
             summary.keys += moved;
             result.slots++;
@@ -91,6 +119,7 @@ export async function moveSlots(spec: ClusterSpec): Promise<SlotMovesResult> {
           }
         }),
       );
+      result.slotsLeft += slots.length;
       log.info('slots moved', { ...summary });
     }
   } finally {
@@ -136,6 +165,7 @@ async function bringSlot(
   owner: SlotOwner,
   all: Master[],
   result: SlotMovesResult,
+  pace: (keys: number) => Promise<void>,
 ): Promise<number> {
   const from = all.find((m) => m.id === owner.id);
   if (from && from.id !== to.id) {
@@ -155,7 +185,7 @@ async function bringSlot(
     // Keys on a master that neither owns the slot nor imports it: marked importing, it serves them after ASKING.
     const owns = holder.id === (from?.id ?? to.id);
     if (!owns) await holder.client.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', from?.id ?? to.id);
-    moved += await drainSlot(holder, slot, to, result);
+    moved += await drainSlot(holder, slot, to, result, pace);
   }
   // The new owner first: from then on the others' redirects lead to it. NODE clears the old owner's migrating mark
   // once it holds no keys; STABLE clears an importing mark elsewhere.
@@ -172,13 +202,20 @@ async function bringSlot(
 }
 
 /** Sends every key `holder` has in `slot` to `to`; returns how many. */
-async function drainSlot(holder: Master, slot: number, to: Master, result: SlotMovesResult): Promise<number> {
+async function drainSlot(
+  holder: Master,
+  slot: number,
+  to: Master,
+  result: SlotMovesResult,
+  pace: (keys: number) => Promise<void>,
+): Promise<number> {
   let moved = 0;
   const auth = clusterAuth();
   const login: string[] = auth.password !== undefined ? ['AUTH2', auth.username ?? 'default', auth.password] : [];
   for (;;) {
     const keys = (await holder.client.callBuffer('CLUSTER', 'GETKEYSINSLOT', slot, BATCH_KEYS)) as Buffer[];
     if (keys.length === 0) return moved;
+    await pace(keys.length);
     // ASKING before each: a holder that does not own the slot (keys left on an importing node) answers all the same.
     const sizing = holder.client.pipeline();
     for (const key of keys) sizing.call('ASKING').call('MEMORY', 'USAGE', key, 'SAMPLES', '1');

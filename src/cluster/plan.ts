@@ -24,11 +24,17 @@ import {
 } from './decisions';
 import { readLiveCluster, withAbsentNodesStarted } from './live';
 import { type SlotMove, decideSlotMoves, slotMoveChanges } from './reshard';
+import { keyspaceKeys, parseInfo } from '../redis/cluster-nodes';
 import { withNode } from '../redis/connection';
+import { decideRemovals, readDeparting, removalChanges } from './remove-nodes';
 import { splitAddress } from '../redis/slot-map';
 
-/** The keys each move would carry, counted on the slots' owners now (CLUSTER COUNTKEYSINSLOT, one pipeline each). */
-async function keysToMove(moves: SlotMove[]): Promise<number[]> {
+/**
+ * The keys each move would carry, counted on the slots' owners now (CLUSTER COUNTKEYSINSLOT, one pipeline each), and
+ * their bytes, estimated from the owner's average key (used_memory_dataset over its keys): sizing every key would
+ * read the whole keyspace.
+ */
+async function sizeMoves(moves: SlotMove[]): Promise<{ keys: number; bytes: number }[]> {
   return Promise.all(
     moves.map(async ({ from, ranges }) => {
       const [host, port] = splitAddress(from.address);
@@ -36,11 +42,20 @@ async function keysToMove(moves: SlotMove[]): Promise<number[]> {
         const pipeline = client.pipeline();
         for (const [start, end] of ranges)
           for (let slot = start; slot <= end; slot++) pipeline.call('CLUSTER', 'COUNTKEYSINSLOT', slot);
-        return ((await pipeline.exec()) ?? []).reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
-      }).catch(() => Number.NaN);
+        const keys = ((await pipeline.exec()) ?? []).reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
+        const info = parseInfo(`${String(await client.info('memory'))}${String(await client.info('keyspace'))}`);
+        const all = keyspaceKeys(info);
+        const bytes = all > 0 ? Math.round((Number(info.used_memory_dataset ?? 0) * keys) / all) : 0;
+        return { keys, bytes };
+      }).catch(() => ({ keys: Number.NaN, bytes: Number.NaN }));
     }),
   );
 }
+
+const moveSize = ({ keys, bytes }: { keys: number; bytes: number }) =>
+  Number.isNaN(keys)
+    ? 'keys unknown (owner unreachable)'
+    : `${keys} keys, about ${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
 export interface ClusterPlan {
   cluster: string;
@@ -102,19 +117,20 @@ export async function planCluster(spec: ClusterSpec, s3: S3ClientFactory): Promi
   const slots = decideSlots(spec, projected);
   const replication = decideReplication(spec, projected);
   const moves = decideSlotMoves(spec, live);
-  const keys = await keysToMove(moves);
+  const sizes = await sizeMoves(moves);
+  // Masters to remove still own the slots the moves empty them of: only what the moves leave counts.
+  const removals = decideRemovals(await readDeparting(spec, live), { afterMoves: true });
+  refusals.push(...removals.refusals);
   refusals.push(...slots.refusals, ...replication.refusals);
   const changes = [
     ...configChanges(spec, configs.writes),
     ...startChanges(decideStarts(spec, live)),
     ...slotChanges(slots.adds),
     ...formChanges(decideForming(spec, projected)),
-    ...slotMoveChanges(moves).map((change, i) => ({
-      ...change,
-      change: `${change.change}: ${Number.isNaN(keys[i]) ? 'keys unknown (owner unreachable)' : `${keys[i]} keys`}`,
-    })),
+    ...slotMoveChanges(moves).map((change, i) => ({ ...change, change: `${change.change}: ${moveSize(sizes[i]!)}` })),
     ...replicateChanges(spec, replication.attach),
     ...noFailoverChanges(decideNoFailover(spec, projected)),
+    ...removalChanges(removals.removals),
   ];
   const migration = await migrationChanges(spec, changes.length === 0);
   return {

@@ -28,6 +28,7 @@ export function localizeSpec(spec: ClusterSpecInput, options: LocalizeOptions): 
     dataDir: options.dataDir ?? spec.dataDir,
     s3: options.s3Endpoint ? { ...spec.s3, endpoint: options.s3Endpoint, forcePathStyle: true } : spec.s3,
     nodes: spec.nodes.map((node) => ({ ...node, host, adminHost: undefined, port: node.port + offset })),
+    remove: spec.remove?.map((gone) => ({ ...gone, host, adminHost: undefined, port: gone.port + offset })),
   });
 }
 

@@ -11,6 +11,7 @@ export const STEPS = [
   'moveSlots',
   'replicateNodes',
   'setNoFailover',
+  'removeNodes',
   'verifyCluster',
   'migrateData',
   'verifyData',
@@ -46,9 +47,10 @@ export type StepName =
 
 /**
  * Destructive steps wait for an operator: `takeover` (CLUSTER FAILOVER TAKEOVER: a replica takes a dead master's
- * slots without its agreement) and `forget` (CLUSTER FORGET of a node id that lost its data, on every node).
+ * slots without its agreement), `forget` (CLUSTER FORGET of a node id that lost its data, on every node) and
+ * `remove` (provisioning takes the spec's `remove` nodes out of the cluster: forgotten everywhere, reset, stopped).
  */
-export const APPROVALS = ['takeover', 'forget'] as const;
+export const APPROVALS = ['takeover', 'forget', 'remove'] as const;
 export type Approval = (typeof APPROVALS)[number];
 
 /** What a run waits for an operator to approve, and exactly what it will do then. */
@@ -148,6 +150,19 @@ export interface MigrationProgress {
   sync?: SyncShardProgress[];
 }
 
+/** The moveSlots step as it goes; pause, resume and throttle act between its bounded calls. */
+export interface SlotMovesProgress {
+  paused: boolean;
+  /** Keys per second; undefined: unlimited. */
+  keysPerSecond?: number;
+  slotsDone: number;
+  /** Slots done and left, as the last call found them. */
+  slotsTotal: number;
+  keysMoved: number;
+  /** Keys too big for a batch, sent on their own. */
+  bigKeys: number;
+}
+
 export interface ProvisionProgress {
   cluster: string;
   /** Runs of this workflow so far: a long run continues as new to keep its history bounded. */
@@ -159,6 +174,8 @@ export interface ProvisionProgress {
   /** A destructive step waits for the `approve` update (repair and failover runs). */
   waitingForApproval?: WaitingForApproval;
   migration?: MigrationProgress;
+  /** Slots moving to the masters the spec names (step moveSlots). */
+  slotMoves?: SlotMovesProgress;
 }
 
 /** The `cutover` update's input: how long writes may be held, and how much to verify first. */

@@ -41,6 +41,20 @@ export const nodeSpecSchema = z.object({
   server: serverSchema.optional(),
 });
 
+/**
+ * A node the cluster has and the spec no longer wants: emptied of its slots (moved to the spec's masters), forgotten
+ * by every node once the `approve` update grants `remove`, reset, and stopped only when `stop` says so.
+ */
+export const removedNodeSchema = z
+  .object({
+    host: z.string().min(1),
+    adminHost: z.string().min(1).optional(),
+    port: portSchema,
+    /** SHUTDOWN the node once it is out of the cluster. @default false: it keeps running, empty and alone */
+    stop: z.boolean().default(false),
+  })
+  .strict();
+
 export const s3SettingsSchema = z.object({
   /** Custom endpoint of an S3-compatible store, e.g. http://127.0.0.1:8333. Default: AWS. */
   endpoint: z.string().url().optional(),
@@ -86,6 +100,8 @@ export const clusterSpecSchema = z.object({
   /** The server binary every node runs unless it names its own. @default "redis-server" */
   server: serverSchema.optional(),
   nodes: z.array(nodeSpecSchema).min(1),
+  /** Nodes to take out of the cluster (masters with their replicas), by address. @default none */
+  remove: z.array(removedNodeSchema).default([]),
   /**
    * Node-local steps (writing configs, starting redis-server) run on each node's own host: on task queue
    * `redis-host-<host>`, served there by `rco worker --host <host>`. Off: one worker does everything. @default false
@@ -96,6 +112,7 @@ export const clusterSpecSchema = z.object({
 });
 
 export type NodeSpec = z.infer<typeof nodeSpecSchema>;
+export type RemovedNode = z.infer<typeof removedNodeSchema>;
 export type ServerBinary = z.infer<typeof serverSchema>;
 
 /** The server binary this node runs. */
@@ -157,6 +174,16 @@ export function findSpecProblems(spec: ClusterSpec): string[] {
     const where = `nodes[${index}] ${nodeLabel(node)}`;
     if (!master) problems.push(`${where}: replicaOf "${node.replicaOf}" is not a node of this spec`);
     else if (master.role !== 'master') problems.push(`${where}: replicaOf "${node.replicaOf}" is not a master`);
+  });
+
+  spec.remove.forEach((gone, index) => {
+    const same = spec.nodes.find(
+      (n) => n.port === gone.port && (n.host === gone.host || adminAddress(n).host === adminAddress(gone).host),
+    );
+    if (same)
+      problems.push(
+        `remove[${index}] ${gone.host}:${gone.port}: is node ${same.id} of the spec; keep it or remove it, not both`,
+      );
   });
 
   // Every slot exactly once.
@@ -225,7 +252,7 @@ export function findNode(spec: ClusterSpec, id: string): NodeSpec {
 }
 
 /** The address the orchestrator uses to reach a node. */
-export function adminAddress(node: NodeSpec): { host: string; port: number } {
+export function adminAddress(node: Pick<NodeSpec, 'host' | 'adminHost' | 'port'>): { host: string; port: number } {
   return { host: node.adminHost ?? node.host, port: node.port };
 }
 

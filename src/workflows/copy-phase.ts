@@ -3,11 +3,11 @@
  * take effect within seconds and each chunk's cursor is recorded). When Temporal suggests it, the run continues as
  * new between chunks, carrying each shard's cursor, counters and progress, and the pause and throttle in force.
  */
-import { condition, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, workflowInfo } from '@temporalio/workflow';
 import type { CopyCounters, CopyMode, MigrationPlan, Shard } from '../activities';
 import type { MigrationProgress, ShardProgress } from '../model/progress';
 import type { ClusterSpec } from '../model/schema';
-import { pauseSignal, resumeSignal, throttleUpdate } from './messages';
+import { installControls } from './controls';
 import { profiles } from './profiles';
 import { summarizedActivities } from './activities';
 import type { Run } from './run';
@@ -44,21 +44,7 @@ export function migrationControls(spec: ClusterSpec, carried?: MigrationProgress
     keysPerSecond: spec.migration?.keysPerSecond,
     shards: [],
   };
-  setHandler(pauseSignal, () => void (progress.paused = true));
-  setHandler(resumeSignal, () => void (progress.paused = false));
-  setHandler(
-    throttleUpdate,
-    (keysPerSecond) => {
-      progress.keysPerSecond = keysPerSecond ?? undefined;
-      return keysPerSecond;
-    },
-    {
-      validator: (keysPerSecond) => {
-        if (keysPerSecond !== null && !(keysPerSecond > 0))
-          throw new Error('throttle must be a positive number of keys per second, or null');
-      },
-    },
-  );
+  installControls(progress);
   return progress;
 }
 

@@ -14,7 +14,13 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { ErrorType } from '../model/errors';
-import { type ProvisionProgress, type StepName, type StepProgress, STEPS } from '../model/progress';
+import {
+  type ProvisionProgress,
+  type SlotMovesProgress,
+  type StepName,
+  type StepProgress,
+  STEPS,
+} from '../model/progress';
 import { type ClusterSpec, type ClusterSpecInput, SpecError, parseClusterSpec } from '../model/schema';
 import type { CarriedCopy } from './copy-phase';
 import type { CarriedSync } from './sync-phase';
@@ -27,6 +33,8 @@ export interface Carried {
   copy?: CarriedCopy;
   /** The live sync, when the run was syncing. */
   sync?: CarriedSync;
+  /** The slot moves' progress, pause and throttle, when the run was moving slots. */
+  slotMoves?: SlotMovesProgress;
   /** Runs of this chain before the next one. */
   runs: number;
 }
@@ -61,8 +69,11 @@ export class Run {
     return this.carried;
   }
 
+  /** A step's entry; one a run of an older version handed over without it is added. */
   private entry(name: StepName): StepProgress {
-    return this.progress.steps.find((s) => s.name === name)!;
+    let entry = this.progress.steps.find((s) => s.name === name);
+    if (!entry) this.progress.steps.push((entry = { name, status: 'pending' }));
+    return entry;
   }
 
   /** Runs a step and records it; a step an earlier run of the chain finished is not run again. */

@@ -86,6 +86,7 @@ if (unavailable) console.warn(`SKIPPED test/hosts: network namespaces cannot be 
       dataDir: path.join(stateDir, 'data'),
       nofailover: true,
       hostWorkers: true,
+      remove: [],
       nodes: [
         node('m1', h1, 7001, { role: 'master', slots: ['0-4095'] }),
         node('m2', h2, 7002, { role: 'master', slots: ['4096-8191'] }),

@@ -11,6 +11,7 @@ import { type ClusterSpec, masters } from '../../src/model';
 import { planProvisioning } from '../../src/cluster/inspect';
 import { RedisClusterClient } from '../../src/client';
 import { stopTestServers } from '../helpers/servers';
+import { portOpen } from '../../src/host/processes';
 import { type WorkerProcess, killWorker, startWorkerProcess } from '../helpers/worker-process';
 import path from 'node:path';
 import { type Stack, freePortBlock, seedTopology, startStack } from '../helpers/stack';
@@ -28,6 +29,10 @@ let client: RedisClusterClient;
 let spec: ClusterSpec;
 /** The spec once a fifth master joined (the third test), for the fourth. */
 let grownSpec: ClusterSpec;
+/** The spec the fourth test leaves, for the fifth. */
+let fiveMasters: ClusterSpec;
+/** The spec the fifth test leaves, for the sixth. */
+let fourMasters: ClusterSpec;
 /** The load's client: each command on its own, following MOVED and ASK as applications do. */
 let cluster: Cluster;
 /** Fills and checks in bulk (auto-pipelined). */
@@ -104,11 +109,30 @@ function startLoad(maxOps: number, maxSeconds: number) {
   };
 }
 
+/**
+ * Every key of the fill holds its value, read through a new cluster client from the node at `port` (a new client: an
+ * auto-pipelined one fails a pipeline on MOVED instead of following it). `then` checks more with it.
+ */
+async function expectEveryKey(port: number, then?: (reader: Cluster) => Promise<void>): Promise<void> {
+  const reader = new Cluster([{ host: '127.0.0.1', port }]);
+  try {
+    for (let start = 0; start < KEYS; start += 5000) {
+      const values = await Promise.all(Array.from({ length: 5000 }, (_, i) => reader.get(`k:${start + i}`)));
+      expect(values.filter((v, i) => v !== `v:${start + i}`)).toEqual([]);
+    }
+    await then?.(reader);
+  } finally {
+    reader.disconnect();
+  }
+}
+
 test('1,024 slots of m1 moved to m2 under a client load: every key in place, no client error', async () => {
   const moved = withSlots(spec, '0-3071', '3072-8191');
   const plan = await planProvisioning(moved);
   expect(plan.changes.filter((c) => c.step === 'moveSlots').map((c) => c.change)).toEqual([
-    expect.stringMatching(/^move slots 3072-4095 \(1024 slots\) from 127\.0\.0\.1:\d+ \(\w+\): \d+ keys$/),
+    expect.stringMatching(
+      /^move slots 3072-4095 \(1024 slots\) from 127\.0\.0\.1:\d+ \(\w+\): \d+ keys, about [\d.]+ MB$/,
+    ),
   ]);
 
   const load = startLoad(200_000, 120);
@@ -132,14 +156,9 @@ test('1,024 slots of m1 moved to m2 under a client load: every key in place, no 
   const owner = (slot: number) => slots.find(([s, e]) => slot >= s && slot <= e)![2][1];
   expect(owner(3072)).toBe(m2.port);
   expect(owner(4095)).toBe(m2.port);
-  // A new client: an auto-pipelined one fails a pipeline on MOVED instead of following it.
-  const reader = new Cluster([{ host: m2.host, port: m2.port }]);
-  for (let start = 0; start < KEYS; start += 5000) {
-    const values = await Promise.all(Array.from({ length: 5000 }, (_, i) => reader.get(`k:${start + i}`)));
-    expect(values.filter((v, i) => v !== `v:${start + i}`)).toEqual([]);
-  }
-  expect(await reader.hlen(keyInSlots('big:', 3072, 4095))).toBe(HASH_FIELDS);
-  reader.disconnect();
+  await expectEveryKey(m2.port, async (reader) =>
+    expect(await reader.hlen(keyInSlots('big:', 3072, 4095))).toBe(HASH_FIELDS),
+  );
   // A second run changes nothing: the cluster is as the spec says, epochs and all.
   await client.provision(moved);
   const again = await client.result(spec.name);
@@ -220,12 +239,12 @@ test('a fifth master and its replica join, and receive the slots the spec gives 
 
 test('the worker SIGKILLed in the middle of a move: a new worker goes on with the slot it was in, nothing lost', async () => {
   // 2,048 of m3's slots to m4.
-  const next = {
+  const next = (fiveMasters = {
     ...grownSpec,
     nodes: grownSpec.nodes.map((n) =>
       n.id === 'm3' ? { ...n, slots: ['8192-10239'] } : n.id === 'm4' ? { ...n, slots: ['10240-16383'] } : n,
     ),
-  } as ClusterSpec;
+  } as ClusterSpec);
   const m4 = new Redis({ host: '127.0.0.1', port: masters(next)[3]!.port });
   const m4Slots = async () => {
     const mine = String(await m4.cluster('NODES'))
@@ -262,13 +281,136 @@ test('the worker SIGKILLed in the middle of a move: a new worker goes on with th
   } finally {
     m4.disconnect();
   }
-  const reader = new Cluster([{ host: '127.0.0.1', port: masters(next)[0]!.port }]);
+  await expectEveryKey(masters(next)[0]!.port);
+}, 300_000);
+
+test('5 masters back to 4: m5 emptied under a client load, then, once approved, forgotten by every node and stopped', async () => {
+  const [m5, r5] = ['m5', 'r5'].map((id) => fiveMasters.nodes.find((n) => n.id === id)!);
+  const four = {
+    ...fiveMasters,
+    nodes: fiveMasters.nodes
+      .filter((n) => n !== m5 && n !== r5)
+      .map((n) => (n.id === 'm2' ? { ...n, slots: ['3072-8191'] } : n)),
+  } as ClusterSpec;
+  // Nodes the spec neither names nor lists under "remove" are another cluster's: refused, nothing changes.
+  expect((await planProvisioning(four)).refusals.join('\n')).toMatch(
+    /does not name; if they are nodes of this cluster to take out, list them under "remove"/,
+  );
+
+  const shrunk = (fourMasters = {
+    ...four,
+    remove: [m5!, r5!].map((n) => ({ host: n.host, port: n.port, stop: true })),
+  } as ClusterSpec);
+  const plan = await planProvisioning(shrunk);
+  expect(plan.refusals).toEqual([]);
+  expect(plan.changes.filter((c) => ['moveSlots', 'removeNodes'].includes(c.step)).map((c) => c.change)).toEqual([
+    expect.stringMatching(
+      new RegExp(
+        `^move slots 7000-8191 \\(1192 slots\\) from 127\\.0\\.0\\.1:${m5!.port} .*: \\d+ keys, about [\\d.]+ MB$`,
+      ),
+    ),
+    expect.stringMatching(
+      new RegExp(
+        `^forget master 127\\.0\\.0\\.1:${m5!.port} \\(\\w+\\) on every node, CLUSTER RESET SOFT on it, stop it$`,
+      ),
+    ),
+    expect.stringMatching(new RegExp(`^forget replica 127\\.0\\.0\\.1:${r5!.port} .*, stop it$`)),
+  ]);
+
+  const load = startLoad(100_000, 120);
+  await client.provision(shrunk);
+  // Emptied first; the removal itself waits for the operator.
+  let waiting: Awaited<ReturnType<RedisClusterClient['progress']>>['waitingForApproval'];
+  for (const deadline = Date.now() + 120_000; !waiting && Date.now() < deadline;) {
+    waiting = (await client.progress(spec.name)).waitingForApproval;
+    if (!waiting) await new Promise((r) => setTimeout(r, 200));
+  }
+  expect(waiting?.approval).toBe('remove');
+  expect(waiting?.plan).toHaveLength(2);
+  // Its last slot gone, Redis made m5 a replica of m2 (cluster-allow-replica-migration): it owns nothing, and
+  // holds only a copy of m2's keys.
+  const five = new Redis({ host: '127.0.0.1', port: m5!.port });
   try {
-    for (let start = 0; start < KEYS; start += 5000) {
-      const values = await Promise.all(Array.from({ length: 5000 }, (_, i) => reader.get(`k:${start + i}`)));
-      expect(values.filter((v, i) => v !== `v:${start + i}`)).toEqual([]);
-    }
+    const mine = String(await five.cluster('NODES'))
+      .split('\n')
+      .find((l) => l.includes('myself'))!;
+    expect(mine.split(' ').slice(8)).toEqual([]);
   } finally {
-    reader.disconnect();
+    five.disconnect();
+  }
+  expect(await portOpen(m5!.port)).toBe(true);
+  await client.approve(spec.name, ['remove']);
+  const result = await client.result(spec.name);
+  const stats = await load.stop();
+  console.log(
+    `reshard 5 -> 4: ${JSON.stringify(result.steps.find((s) => s.name === 'removeNodes')!.result)}; load ${stats.ops} ops, slowest ${stats.slowestMs.toFixed(0)} ms`,
+  );
+  expect(result.report.problems).toEqual([]);
+  expect(stats.errors).toEqual([]);
+  expect(await portOpen(m5!.port)).toBe(false);
+  expect(await portOpen(r5!.port)).toBe(false);
+  const m1 = new Redis({ host: '127.0.0.1', port: masters(four)[0]!.port });
+  try {
+    expect(
+      String(await m1.cluster('NODES'))
+        .trim()
+        .split('\n'),
+    ).toHaveLength(8);
+  } finally {
+    m1.disconnect();
+  }
+  await expectEveryKey(masters(four)[0]!.port);
+  // A second run has nothing left to remove, and does not wait.
+  await client.provision(shrunk);
+  const again = await client.result(spec.name);
+  expect(again.steps.find((s) => s.name === 'removeNodes')!.result).toEqual({ changes: [] });
+  expect(again.report.problems).toEqual([]);
+}, 300_000);
+
+test('slot moves throttled from the start, paused (every slot settled, none moving), resumed: all moved', async () => {
+  // 1,024 of m4's slots to m3.
+  const next = {
+    ...fourMasters,
+    nodes: fourMasters.nodes.map((n) =>
+      n.id === 'm3' ? { ...n, slots: ['8192-11263'] } : n.id === 'm4' ? { ...n, slots: ['11264-16383'] } : n,
+    ),
+  } as ClusterSpec;
+  const [, , m3, m4] = masters(next).map((n) => new Redis({ host: '127.0.0.1', port: n.port }));
+  const halfMoved = async () =>
+    [String(await m3!.cluster('NODES')), String(await m4!.cluster('NODES'))].some((t) => /\[\d+-[<>]-/.test(t));
+  try {
+    const keysToMove = (
+      await Promise.all(Array.from({ length: 1024 }, (_, i) => m4!.cluster('COUNTKEYSINSLOT', 10240 + i)))
+    ).reduce((a: number, b) => a + Number(b), 0);
+    await client.provision(next);
+    const PER_SECOND = 300;
+    expect(await client.throttle(spec.name, PER_SECOND)).toBe(PER_SECOND);
+    const progress = async () => (await client.progress(spec.name)).slotMoves!;
+    for (const deadline = Date.now() + 60_000; (await progress()).slotsDone === 0 && Date.now() < deadline;)
+      await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    const first = await progress();
+    await client.pause(spec.name);
+    // The call in flight settles its slots within its 5 s budget; then nothing moves until resumed.
+    await new Promise((r) => setTimeout(r, 7000));
+    const paused = await progress();
+    expect(paused.paused).toBe(true);
+    expect(await halfMoved()).toBe(false);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await progress()).slotsDone).toBe(paused.slotsDone);
+    expect(paused.slotsDone).toBeLessThan(1024);
+    // Throttled: no more keys than the limit allows over the time it ran (plus one batch).
+    expect(paused.keysMoved - first.keysMoved).toBeLessThanOrEqual((PER_SECOND * (Date.now() - started)) / 1000 + 500);
+    console.log(`reshard paused at ${paused.slotsDone}/${paused.slotsTotal} slots, ${paused.keysMoved} keys`);
+    await client.resume(spec.name);
+    await client.throttle(spec.name, null);
+    const result = await client.result(spec.name);
+    expect(result.report.problems).toEqual([]);
+    expect(result.steps.find((s) => s.name === 'moveSlots')!.result).toMatchObject({ slots: 1024, keys: keysToMove });
+    expect(await m3!.cluster('COUNTKEYSINSLOT', 11263)).toBeGreaterThan(0);
+    expect(await m4!.cluster('COUNTKEYSINSLOT', 11263)).toBe(0);
+  } finally {
+    m3!.disconnect();
+    m4!.disconnect();
   }
 }, 300_000);

@@ -22,6 +22,7 @@ import {
 } from '../../src/model';
 import type { ClusterNodeLine } from '../../src/redis/cluster-nodes';
 import { decideSlotMoves, slotMoveChanges } from '../../src/cluster/reshard';
+import { type DepartingNode, decideRemovals, removalChanges } from '../../src/cluster/remove-nodes';
 
 const spec: ClusterSpec = localizeSpec(
   JSON.parse(readFileSync(path.join(__dirname, '../../examples/seed-cluster.json'), 'utf8')),
@@ -205,4 +206,69 @@ test('configs: written when they differ and the node is not running; a running n
   const bad = decideConfigs(spec, new Map([['m1', 'port 1\n']]), new Map(), () => false);
   expect(bad.refusals[0]).toMatchObject({ type: ErrorType.ConfigInvalid });
   expect(bad.refusals[0]!.message).toContain('lacks "cluster-enabled yes"');
+});
+
+describe('removing nodes (the spec\'s "remove")', () => {
+  const gone = { host: '127.0.0.1', port: 50009, stop: true };
+  const goneNode = { ...node('m1'), id: 'm5', port: 50009 };
+  const goneReplica = { host: '127.0.0.1', port: 50010, stop: false };
+  const seen = (over: Partial<ClusterNodeLine> = {}) => line(goneNode, over);
+  const departing = (over: Partial<DepartingNode> = {}): DepartingNode => ({
+    gone,
+    running: true,
+    keys: 0,
+    view: { clusterInfo: {}, nodes: [seen({ myself: true }), line(node('m1'))], myself: seen({ myself: true }) },
+    seenAs: [seen()],
+    ...over,
+  });
+
+  test('a node the spec lists under remove is not another cluster’s; one it does not list still is', () => {
+    const live = allAbsent();
+    live.set('m1', running(node('m1'), {}, [seen()]));
+    expect(decidePreflight(spec, live).refusals.map((r) => r.message)).toEqual([
+      expect.stringMatching(/knows 127\.0\.0\.1:50009 .*list them under "remove"/),
+    ]);
+    expect(decidePreflight({ ...spec, remove: [gone] }, live).refusals).toEqual([]);
+  });
+
+  test('an empty master is forgotten, reset and stopped; a replica is, its keys being a copy', () => {
+    const replica = departing({
+      gone: goneReplica,
+      keys: 40,
+      seenAs: [seen({ id: 'id-r5', port: 50010, role: 'replica', masterId: 'id-m5' })],
+      view: undefined,
+    });
+    const plan = decideRemovals([departing(), replica]);
+    expect(plan.refusals).toEqual([]);
+    expect(plan.removals).toEqual([
+      { address: '127.0.0.1:50009', id: 'id-m5', role: 'master', reset: true, stop: true },
+      { address: '127.0.0.1:50010', id: 'id-r5', role: 'replica', reset: false, stop: false },
+    ]);
+    expect(removalChanges(plan.removals).map((c) => c.change)).toEqual([
+      'forget master 127.0.0.1:50009 (id-m5) on every node, CLUSTER RESET SOFT on it, stop it',
+      'forget replica 127.0.0.1:50010 (id-r5) on every node',
+    ]);
+  });
+
+  test('a master that still owns slots or holds keys is never removed; nor is a stranger holding keys', () => {
+    const withSlots = departing({ seenAs: [seen({ slots: [[7000, 8191]] })] });
+    const withKeys = departing({ keys: 12 });
+    const stranger = departing({ keys: 5, seenAs: [], view: undefined });
+    expect(decideRemovals([withSlots, withKeys, stranger]).refusals.map((r) => `${r.type}: ${r.message}`)).toEqual([
+      expect.stringMatching(/^SlotConflict: 127\.0\.0\.1:50009 still owns slots 7000-8191/),
+      expect.stringMatching(/^NodeNotEmpty: 127\.0\.0\.1:50009 holds 12 key\(s\) in slots it does not own/),
+      expect.stringMatching(/^NodeNotEmpty: 127\.0\.0\.1:50009 holds 5 key\(s\) and is not part of the cluster/),
+    ]);
+    // Planned before moveSlots, a master's slots are to be moved: no refusal then.
+    expect(decideRemovals([withSlots], { afterMoves: true }).refusals).toEqual([]);
+  });
+
+  test('once out: nothing left to do, but a node to stop that still runs is stopped', () => {
+    const out = departing({ seenAs: [], view: undefined });
+    expect(decideRemovals([out]).removals).toEqual([
+      { address: '127.0.0.1:50009', id: undefined, role: undefined, reset: false, stop: true },
+    ]);
+    expect(decideRemovals([{ ...out, running: false }]).removals).toEqual([]);
+    expect(decideRemovals([{ ...out, gone: { ...gone, stop: false } }]).removals).toEqual([]);
+  });
 });

@@ -108,6 +108,16 @@ describe('validation names the field or node and the problem', () => {
     expect(problemsOf(withNodes((n) => (n[7]!.id = 'r3')))[0]).toContain('id "r3" is used twice');
   });
 
+  test('a node to remove is not also a node of the spec, and its entry has no unknown field', () => {
+    expect(problemsOf({ ...seed(), remove: [{ host: '172.31.20.83', port: 50002 }] })).toEqual([
+      'remove[0] 172.31.20.83:50002: is node m2 of the spec; keep it or remove it, not both',
+    ]);
+    expect(problemsOf({ ...seed(), remove: [{ host: '172.31.20.83', port: 50009, stop: 'yes' }] })).toEqual([
+      'remove.0.stop: Invalid input: expected boolean, received string',
+    ]);
+    expect(problemsOf({ ...seed(), remove: [{ host: '172.31.20.83', port: 50009, stop: true }] })).toEqual([]);
+  });
+
   test('schema errors carry their path', () => {
     expect(problemsOf(withNodes((n) => (n[2]!.port = 70000)))).toEqual([
       'nodes.2.port: must be at most 55535 (the cluster bus uses port + 10000)',

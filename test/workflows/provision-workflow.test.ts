@@ -5,13 +5,13 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import { WorkflowFailedError } from '@temporalio/client';
+import { type WorkflowHandle, WorkflowFailedError } from '@temporalio/client';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Activities, ClusterReport } from '../../src/activities';
 import { type ClusterSpecInput, ErrorType } from '../../src/model';
 import { STEPS } from '../../src/model';
-import { progressQuery } from '../../src/workflows/messages';
+import { approveUpdate, progressQuery } from '../../src/workflows/messages';
 import { rootApplicationFailure } from '../helpers/failures';
 import { workflowBundle } from '../helpers/stack';
 import { localTestEnv } from '../helpers/test-env';
@@ -44,9 +44,10 @@ const report: ClusterReport = {
 
 function mockActivities(calls: string[], overrides: Partial<Record<keyof Activities, () => Promise<unknown>>> = {}) {
   // One mock per activity the provisioning steps call (the migration steps are skipped without a migration).
-  const names = STEPS.filter(
-    (step) => !['validate', 'migrateData', 'verifyData'].includes(step),
-  ) as (keyof Activities)[];
+  const names = [
+    ...STEPS.filter((step) => !['validate', 'migrateData', 'verifyData'].includes(step)),
+    'planRemovals',
+  ] as (keyof Activities)[];
   return Object.fromEntries(
     names.map((name) => [
       name,
@@ -54,13 +55,14 @@ function mockActivities(calls: string[], overrides: Partial<Record<keyof Activit
         calls.push(name);
         const override = overrides[name];
         if (override) return override();
+        if (name === 'planRemovals') return { changes: [], ids: [] };
         return name === 'verifyCluster' ? report : { ok: true };
       },
     ]),
   );
 }
 
-async function run(input: unknown, activities: object) {
+async function run(input: unknown, activities: object, whileRunning?: (handle: WorkflowHandle) => Promise<void>) {
   const taskQueue = `wf-test-${++counter}`;
   const worker = await Worker.create({
     connection: env.nativeConnection,
@@ -74,6 +76,7 @@ async function run(input: unknown, activities: object) {
       workflowId: `wf-${counter}`,
       args: [input],
     });
+    await whileRunning?.(handle);
     const outcome = await handle.result().then(
       (value) => ({ value, error: undefined }),
       (error: unknown) => ({ value: undefined, error }),
@@ -94,6 +97,8 @@ test('runs the steps in order, passes the validated spec, and returns the report
     'moveSlots',
     'replicateNodes',
     'setNoFailover',
+    'planRemovals',
+    'removeNodes',
     'verifyCluster',
   ]);
   expect(value).toMatchObject({ report });
@@ -107,12 +112,57 @@ test('runs the steps in order, passes the validated spec, and returns the report
     'moveSlots:done',
     'replicateNodes:done',
     'setNoFailover:done',
+    'removeNodes:done',
     'verifyCluster:done',
     'migrateData:skipped',
     'verifyData:skipped',
   ]);
   const ran = progress.steps.filter((s) => s.status === 'done');
   expect(ran.every((s) => typeof s.durationMs === 'number' && s.startedAt)).toBe(true);
+});
+
+test('slot moves go on in bounded calls until none is left; nodes are removed only once approved', async () => {
+  const calls: string[] = [];
+  const chunks = [{ slotsLeft: 700 }, { slotsLeft: 200 }, { slotsLeft: 0 }].map((left, i) => ({
+    moves: [{ from: '127.0.0.1:50005', to: 'm1', slots: 100 * (i + 1), keys: 1000 }],
+    slots: 100 * (i + 1),
+    keys: 1000,
+    bigKeys: 0,
+    ...left,
+  }));
+  const removed: unknown[] = [];
+  const activities = {
+    ...mockActivities(calls, {
+      moveSlots: async () => chunks.shift(),
+      planRemovals: async () => ({ changes: [{ step: 'removeNodes', change: 'forget master x' }], ids: ['id-x'] }),
+    }),
+    removeNodes: async (_spec: unknown, ids: unknown) => {
+      removed.push(ids);
+      return { changes: [] };
+    },
+  };
+  const { value, progress } = await run(seed, activities, async (handle) => {
+    let waiting;
+    for (let i = 0; i < 100 && !waiting; i++) {
+      waiting = (await handle.query(progressQuery)).waitingForApproval;
+      if (!waiting) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(waiting).toEqual({ approval: 'remove', plan: [{ step: 'removeNodes', change: 'forget master x' }] });
+    expect(removed).toEqual([]);
+    await handle.executeUpdate(approveUpdate, { args: [['remove']] });
+  });
+  expect(calls.filter((c) => c === 'moveSlots')).toHaveLength(3);
+  expect(removed).toEqual([['id-x']]);
+  expect(progress.slotMoves).toMatchObject({ slotsDone: 600, slotsTotal: 600, keysMoved: 3000 });
+  expect(
+    (value as { steps: { name: string; result: unknown }[] }).steps.find((s) => s.name === 'moveSlots')!.result,
+  ).toEqual({
+    moves: [{ from: '127.0.0.1:50005', to: 'm1', slots: 600, keys: 3000 }],
+    slots: 600,
+    keys: 3000,
+    bigKeys: 0,
+    slotsLeft: 0,
+  });
 });
 
 test('an invalid spec fails the run as InvalidSpec before any activity runs', async () => {
