@@ -48,8 +48,35 @@ async function main(): Promise<void> {
       if (!only) await recordProvisioningAndMigrations();
       if (!only || only === 'repair') await recordDayTwo();
       if (!only || only === 'drift') await recordDriftCheck();
+      if (!only || only === 'reshard') await recordReshard();
     });
     await stopTestServers();
+
+    /**
+     * A fifth master and its replica joining, then taken out again: slot moves in bounded calls, the run waiting for
+     * the `remove` approval, the nodes forgotten, reset and stopped.
+     */
+    async function recordReshard(): Promise<void> {
+      const spec = await seedTopology(stack, 'reshard');
+      await client.provision(spec);
+      await client.result(spec.name);
+      const port = await freePortBlock(2);
+      const like = (id: string) => spec.nodes.find((n) => n.id === id)!;
+      const m5 = { ...like('m1'), id: 'm5', port, slots: ['15000-16383'], config: 'render:' };
+      const r5 = { ...like('r1'), id: 'r5', port: port + 1, replicaOf: 'm5', config: 'render:' };
+      const dataDir = path.join(stack.stateDir, 'reshard', 'data');
+      const m4Slots = (slots: string[]) => spec.nodes.map((n) => (n.id === 'm4' ? { ...n, slots } : n));
+      await client.provision({ ...spec, dataDir, nodes: [...m4Slots(['12288-14999']), m5, r5] });
+      await client.result(spec.name);
+      const shrunk = { ...spec, dataDir, remove: [m5, r5].map((n) => ({ host: n.host, port: n.port, stop: true })) };
+      const handle = await client.provision(shrunk);
+      await waitFor('the run to wait for remove', async () =>
+        (await client.progress(spec.name)).waitingForApproval?.approval === 'remove' ? true : undefined,
+      );
+      await client.approve(spec.name, ['remove']);
+      await client.result(spec.name);
+      await save(handle.workflowId, 'provision-remove-nodes');
+    }
 
     /** A drift check that finds a replica's nofailover turned off by hand. */
     async function recordDriftCheck(): Promise<void> {
