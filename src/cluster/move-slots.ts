@@ -8,7 +8,9 @@
  */
 import type Redis from 'ioredis';
 import { type ClusterSpec, type NodeSpec, adminAddress, masters, countSlots } from '../model';
+import { type Send, buildInPieces, isPiecewise, temporaryKeyFor } from '../redis/build-in-pieces';
 import { clusterAuth, connectNode } from '../redis/connection';
+import { capabilitiesOf } from '../redis/servers';
 import { splitAddress } from '../redis/slot-map';
 import { heartbeat, log, waitUntil } from '../runtime/context';
 import { highestCurrentEpoch, recordEpochChange } from './epochs';
@@ -19,8 +21,15 @@ import { type SlotOwner, decideSlotMoves } from './reshard';
 const SLOTS_AT_ONCE = 32;
 /** Keys per MIGRATE batch. */
 const BATCH_KEYS = 500;
-/** A key whose MEMORY USAGE is above this goes in a MIGRATE of its own, with a longer timeout. */
+/**
+ * A key whose MEMORY USAGE is above this is rebuilt piece by piece in the new owner (moveInPieces), or, where that
+ * cannot be, goes in a MIGRATE of its own with a longer timeout.
+ */
 const BIG_KEY_BYTES = 8 * 1024 * 1024;
+/** Tries at rebuilding a big key that clients keep changing, before it goes in one MIGRATE. */
+const PIECEWISE_TRIES = 3;
+/** The longest the old owner's writes are held while a rebuilt key takes its place (it takes a few round trips). */
+const SWITCH_PAUSE_MS = 2000;
 const MIGRATE_TIMEOUT_MS = 10_000;
 const BIG_MIGRATE_TIMEOUT_MS = 120_000;
 
@@ -35,8 +44,10 @@ export interface SlotMovesResult {
   moves: SlotMoveSummary[];
   slots: number;
   keys: number;
-  /** Keys that went in a MIGRATE of their own. */
+  /** Keys over the big-key size: rebuilt piece by piece, or each in a MIGRATE of its own. */
   bigKeys: number;
+  /** Of those, the keys rebuilt piece by piece. */
+  bigKeysInPieces?: number;
   /** Slots still to move when the call's time budget ran out (0: the cluster's slots are where the spec says). */
   slotsLeft: number;
 }
@@ -67,6 +78,8 @@ interface Master {
   /** The address the other nodes reach it at (MIGRATE's target). */
   host: string;
   port: number;
+  /** The address the orchestrator reaches it at. */
+  admin: { host: string; port: number };
 }
 
 const reply = (value: unknown) => String(value);
@@ -83,7 +96,7 @@ export async function moveSlots(spec: ClusterSpec, options: SlotMoveOptions = {}
   // Every master of the cluster, spec masters and owners the spec no longer names: keys of a slot may be on any.
   const all = new Map<string, Master>();
   const open = async (address: string, id: string, host: string, port: number, admin = { host, port }) => {
-    if (!all.has(id)) all.set(id, { address, id, host, port, client: await connectNode(admin) });
+    if (!all.has(id)) all.set(id, { address, id, host, port, admin, client: await connectNode(admin) });
   };
   try {
     for (const node of masters(spec)) {
@@ -185,7 +198,7 @@ async function bringSlot(
     // Keys on a master that neither owns the slot nor imports it: marked importing, it serves them after ASKING.
     const owns = holder.id === (from?.id ?? to.id);
     if (!owns) await holder.client.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', from?.id ?? to.id);
-    moved += await drainSlot(holder, slot, to, result, pace);
+    moved += await drainSlot(holder, slot, to, result, pace, from?.id ?? to.id);
   }
   // The new owner first: from then on the others' redirects lead to it. NODE clears the old owner's migrating mark
   // once it holds no keys; STABLE clears an importing mark elsewhere.
@@ -214,6 +227,7 @@ async function drainSlot(
   to: Master,
   result: SlotMovesResult,
   pace: (keys: number) => Promise<void>,
+  ownerId: string,
 ): Promise<number> {
   let moved = 0;
   const auth = clusterAuth();
@@ -253,12 +267,95 @@ async function drainSlot(
     };
     if (small.length > 0) await send(small, MIGRATE_TIMEOUT_MS);
     for (const key of big) {
-      await send([key], BIG_MIGRATE_TIMEOUT_MS);
+      // Only the owner serves its keys to our plain reads; leftovers on an importing node go by MIGRATE.
+      if (holder.id === ownerId && (await moveInPieces(holder, to, key, slot))) {
+        result.bigKeysInPieces = (result.bigKeysInPieces ?? 0) + 1;
+        moved++;
+      } else await send([key], BIG_MIGRATE_TIMEOUT_MS);
       result.bigKeys++;
       heartbeat({ slot, bigKey: key.length });
     }
     heartbeat({ slot, keysMoved: result.keys + moved });
     // Fewer than asked: that was all of them (new keys of a migrating slot are made on the new owner, by ASK).
     if (keys.length < BATCH_KEYS) return moved;
+  }
+}
+
+/** Sends each command after ASKING: the new owner serves a slot it imports only then. */
+const asking =
+  (client: Redis): Send =>
+  async (command, ...args) => {
+    const replies =
+      (await client
+        .pipeline()
+        .call('ASKING')
+        .callBuffer(command, ...args)
+        .exec()) ?? [];
+    const [error, value] = replies[1] ?? [new Error(`no reply to ${command}`), undefined];
+    if (error) throw error;
+    return value;
+  };
+
+/**
+ * Moves one big key without a MIGRATE that would hold the old owner for as long as the whole value takes: the value is
+ * rebuilt in the new owner under a temporary name, a piece at a time, while clients go on using the key in the old
+ * owner. Then the old owner's writes are held for a few round trips (CLIENT PAUSE WRITE): if the key did not change
+ * since the rebuild began (WATCH), the copy is renamed into place, with the key's remaining TTL, and the key is deleted
+ * from the old owner in the same breath as the writes are let go, so that no client write can come in between;
+ * from then on the old owner sends clients to the new one (ASK). A key that changed is rebuilt again; returns false
+ * when it cannot be moved this way (its type, the server, or clients that keep changing it): it then goes in one
+ * MIGRATE.
+ */
+async function moveInPieces(holder: Master, to: Master, key: Buffer, slot: number): Promise<boolean> {
+  const tmp = temporaryKeyFor(key);
+  const type = String(await holder.client.type(key));
+  if (!tmp || !isPiecewise(type)) return false;
+  const server = await capabilitiesOf(holder.client);
+  // Field expirations would need HPEXPIRE per field: MIGRATE carries them.
+  if (!server.pauseWrite || (type === 'hash' && server.hashFieldTtl)) return false;
+  const read: Send = (command, ...args) => holder.client.callBuffer(command, ...args);
+  const write = asking(to.client);
+  const watcher = await connectNode(holder.admin);
+  try {
+    for (let attempt = 1; attempt <= PIECEWISE_TRIES; attempt++) {
+      await watcher.watch(key);
+      await write('DEL', tmp);
+      await buildInPieces(read, key, type, write, tmp, { onPiece: () => heartbeat({ slot, bigKey: key.length }) });
+      await holder.client.call('CLIENT', 'PAUSE', SWITCH_PAUSE_MS, 'WRITE');
+      let switched = false;
+      try {
+        // Read-only, so the pause lets it through; null when the key changed since WATCH.
+        const unchanged = await watcher.multi().pttl(key).exec();
+        if (unchanged) {
+          const ttl = Number(unchanged[0]![1]);
+          // RENAME into a key the importing node lacks is refused (TRYAGAIN: a multi-key command in a slot being
+          // moved): a placeholder first. Clients cannot see either while the old owner has the key and holds writes.
+          await write('SET', key, '');
+          await write('RENAME', tmp, key);
+          if (ttl > 0) await write('PEXPIRE', key, String(ttl));
+          // The key cannot change while writes are held; the DEL is queued right behind the UNPAUSE on one
+          // connection, so Redis runs it before any write the pause held back.
+          await watcher.watch(key);
+          const replies =
+            (await watcher
+              .pipeline()
+              .call('CLIENT', 'UNPAUSE')
+              .call('MULTI')
+              .callBuffer('DEL', key)
+              .call('EXEC')
+              .exec()) ?? [];
+          switched = Array.isArray(replies[3]?.[1]);
+          if (!switched) await write('DEL', key); // a held-back write came first: the copy is stale
+        }
+      } finally {
+        await holder.client.call('CLIENT', 'UNPAUSE');
+      }
+      if (switched) return true;
+      await write('DEL', tmp);
+      log.info('a big key changed while it was rebuilt; trying again', { slot, attempt });
+    }
+    return false;
+  } finally {
+    watcher.disconnect();
   }
 }

@@ -2,7 +2,6 @@
  * Big keys and payloads the target rejects: the value is read type by type in pieces and built under a temporary
  * key in the same slot, then renamed into place, so that readers never see half a value.
  */
-import calculateSlot from 'cluster-key-slot';
 import { printableKey } from '../redis/compare';
 import { fail, heartbeat } from '../runtime/context';
 import { ErrorType, describeServer } from '../model';
@@ -11,17 +10,7 @@ import type Redis from 'ioredis';
 import type { CopyContext } from './copy';
 import { rebuildStream } from './rebuild-stream';
 import { targetKey } from './sources';
-
-/** A temporary key in the same slot as `key`, or undefined when the name leaves no way to make one. */
-export function temporaryKeyFor(key: Buffer): Buffer | undefined {
-  const slot = calculateSlot(key);
-  for (const candidate of [
-    Buffer.concat([key, Buffer.from('.rco-tmp')]),
-    Buffer.concat([Buffer.from('{'), key, Buffer.from('}.rco-tmp')]),
-  ])
-    if (calculateSlot(candidate) === slot) return candidate;
-  return undefined;
-}
+import { type Send, buildInPieces, isPiecewise, temporaryKeyFor } from '../redis/build-in-pieces';
 
 /**
  * Big keys and payloads the target rejects: read the value type by type in pieces, build it under a temporary
@@ -34,61 +23,18 @@ export async function copyPieceByPiece(ctx: CopyContext, key: Buffer, expireAt: 
   const src = ctx.source;
   const type = await src.type(key);
   await target.del(tmp);
-  const scanInto = async (command: 'HSCAN' | 'SSCAN' | 'ZSCAN', write: (items: Buffer[]) => Promise<unknown>) => {
-    let cursor = '0';
-    do {
-      const [next, items] = (await src.callBuffer(command, key, cursor, 'COUNT', '1000')) as [Buffer, Buffer[]];
-      cursor = next.toString();
-      if (items.length > 0) await write(items);
-      heartbeat();
-    } while (cursor !== '0');
-  };
-  switch (type) {
-    case 'hash':
-      await scanInto('HSCAN', async (items) => {
-        await target.callBuffer('HSET', tmp, ...items);
-        await copyFieldTtls(ctx, key, target, tmp, items);
-      });
-      break;
-    case 'set':
-      await scanInto('SSCAN', (items) => target.callBuffer('SADD', tmp, ...items));
-      break;
-    case 'zset':
-      await scanInto('ZSCAN', (items) => {
-        const args: Buffer[] = [];
-        for (let i = 0; i < items.length; i += 2) args.push(items[i + 1]!, items[i]!);
-        return target.callBuffer('ZADD', tmp, ...args);
-      });
-      break;
-    case 'list': {
-      const length = await src.llen(key);
-      for (let start = 0; start < length; start += 1000) {
-        const items = (await src.callBuffer('LRANGE', key, String(start), String(start + 999))) as Buffer[];
-        if (items.length > 0) await target.callBuffer('RPUSH', tmp, ...items);
-      }
-      break;
-    }
-    case 'string': {
-      const length = await src.strlen(key);
-      await target.set(tmp, '');
-      for (let start = 0; start < length; start += 1 << 20) {
-        const piece = (await src.callBuffer(
-          'GETRANGE',
-          key,
-          String(start),
-          String(Math.min(start + (1 << 20), length) - 1),
-        )) as Buffer;
-        await target.callBuffer('APPEND', tmp, piece);
-      }
-      break;
-    }
-    case 'stream':
-      await rebuildStream(src, key, target, tmp, () => heartbeat());
-      break;
-    default:
-      ctx.counters.failed++;
-      ctx.failedKeys.push(`${printableKey(key)}: type ${type} cannot be copied piece by piece`);
-      return;
+  const read: Send = (command, ...args) => src.callBuffer(command, ...args);
+  const write: Send = (command, ...args) => target.callBuffer(command, ...args);
+  if (isPiecewise(type))
+    await buildInPieces(read, key, type, write, tmp, {
+      onHash: (items) => copyFieldTtls(ctx, key, target, tmp, items),
+      onPiece: () => heartbeat(),
+    });
+  else if (type === 'stream') await rebuildStream(src, key, target, tmp, () => heartbeat());
+  else {
+    ctx.counters.failed++;
+    ctx.failedKeys.push(`${printableKey(key)}: type ${type} cannot be copied piece by piece`);
+    return;
   }
   if (tmp !== destination) await target.callBuffer('RENAME', tmp, destination);
   if (expireAt > 0) await target.callBuffer('PEXPIREAT', destination, String(expireAt));

@@ -62,6 +62,7 @@ export async function moveSlotsInChunks(
     total.slots += chunk.slots ?? 0;
     total.keys += chunk.keys ?? 0;
     total.bigKeys += chunk.bigKeys ?? 0;
+    if (chunk.bigKeysInPieces) total.bigKeysInPieces = (total.bigKeysInPieces ?? 0) + chunk.bigKeysInPieces;
     // Runs recorded before calls were bounded have no slotsLeft: their one call moved everything.
     total.slotsLeft = chunk.slotsLeft ?? 0;
     Object.assign(progress, {

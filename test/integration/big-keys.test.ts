@@ -13,7 +13,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { withSpecAccess } from '../../src/cluster/access';
 import { verifyShardKeys } from '../../src/migration/verify';
 import { type ClusterSpec, adminAddress, masters, parseClusterSpec } from '../../src/model';
-import { temporaryKeyFor } from '../../src/migration/piece-by-piece';
+import { temporaryKeyFor } from '../../src/redis/build-in-pieces';
 import { SlotMap } from '../../src/redis/slot-map';
 import { WORKER_HEAP_FLAG } from '../../src/settings';
 import { compareAllKeys, fillBigHash, keysOnlyInTarget } from '../helpers/dataset';

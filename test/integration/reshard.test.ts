@@ -12,6 +12,7 @@ import { planProvisioning } from '../../src/cluster/inspect';
 import { RedisClusterClient } from '../../src/client';
 import { stopTestServers } from '../helpers/servers';
 import { portOpen } from '../../src/host/processes';
+import { temporaryKeyFor } from '../../src/redis/build-in-pieces';
 import { type WorkerProcess, killWorker, startWorkerProcess } from '../helpers/worker-process';
 import path from 'node:path';
 import { type Stack, freePortBlock, seedTopology, startStack } from '../helpers/stack';
@@ -137,16 +138,32 @@ test('1,024 slots of m1 moved to m2 under a client load: every key in place, no 
 
   const load = startLoad(200_000, 120);
   const started = Date.now();
+  // The big hash is rebuilt piece by piece in m2 while clients still use it in m1: a field written then, once its
+  // copy has begun, makes the move build it again, and is not lost.
+  const big = keyInSlots('big:', 3072, 4095);
+  const m2Node = new Redis({ host: '127.0.0.1', port: masters(moved)[1]!.port });
+  let poked = false;
+  const poke = (async () => {
+    const tmp = temporaryKeyFor(Buffer.from(big))!;
+    for (const deadline = Date.now() + 60_000; !poked && Date.now() < deadline;) {
+      const [, [, exists] = []] = (await m2Node.pipeline().call('ASKING').exists(tmp).exec()) ?? [];
+      if (exists === 1) poked = (await cluster.hset(big, 'written-during-the-move', 'yes')) === 1;
+      else await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
   await client.provision(moved);
   const result = await client.result(spec.name);
   const stats = await load.stop();
+  await poke;
+  m2Node.disconnect();
   const seconds = (Date.now() - started) / 1000;
   const step = result.steps.find((s) => s.name === 'moveSlots')!;
   console.log(
     `reshard: ${JSON.stringify(step.result)} in ${seconds.toFixed(1)} s; load ${stats.ops} ops, slowest ${stats.slowestMs.toFixed(0)} ms, errors ${stats.errors.length}`,
   );
   expect(step.status).toBe('done');
-  expect(step.result).toMatchObject({ slots: 1024, bigKeys: 1 });
+  expect(step.result).toMatchObject({ slots: 1024, bigKeys: 1, bigKeysInPieces: 1 });
+  expect(poked).toBe(true);
   expect(result.report.problems).toEqual([]);
   expect(stats.errors).toEqual([]);
   expect(stats.ops).toBeGreaterThan(100);
@@ -157,7 +174,10 @@ test('1,024 slots of m1 moved to m2 under a client load: every key in place, no 
   expect(owner(3072)).toBe(m2.port);
   expect(owner(4095)).toBe(m2.port);
   await expectEveryKey(m2.port, async (reader) =>
-    expect(await reader.hlen(keyInSlots('big:', 3072, 4095))).toBe(HASH_FIELDS),
+    expect([await reader.hlen(big), await reader.hget(big, 'written-during-the-move')]).toEqual([
+      HASH_FIELDS + 1,
+      'yes',
+    ]),
   );
   // A second run changes nothing: the cluster is as the spec says, epochs and all.
   await client.provision(moved);

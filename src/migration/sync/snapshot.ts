@@ -16,7 +16,7 @@ import { TYPE_NAMES } from './rdb-encoding';
 import { valueForTarget } from './downgrade';
 import { capabilitiesOf } from '../../redis/servers';
 import { HASH_FIELD_TTL_TYPES, describeServer } from '../../model/servers';
-import { temporaryKeyFor } from '../piece-by-piece';
+import { temporaryKeyFor } from '../../redis/build-in-pieces';
 import { printableKey } from '../../redis/compare';
 import type { Write } from './rdb-unfold';
 import type Redis from 'ioredis';
