@@ -43,14 +43,21 @@ export async function buildInPieces(
   into: Buffer,
   { onHash, onPiece }: { onHash?: (fields: Buffer[]) => Promise<void>; onPiece?: () => void } = {},
 ): Promise<void> {
+  // Each piece is read while the one before it is written: the two sides work at the same time.
   const scanInto = async (command: 'HSCAN' | 'SSCAN' | 'ZSCAN', put: (items: Buffer[]) => Promise<unknown>) => {
     let cursor = '0';
+    let writing: Promise<unknown> = Promise.resolve();
     do {
       const [next, items] = (await read(command, key, cursor, 'COUNT', String(ITEMS))) as [Buffer, Buffer[]];
       cursor = next.toString();
-      if (items.length > 0) await put(items);
+      await writing;
+      if (items.length > 0) {
+        writing = put(items);
+        writing.catch(() => undefined); // awaited at the next piece; a failure must not go unhandled until then
+      }
       onPiece?.();
     } while (cursor !== '0');
+    await writing;
   };
   switch (type) {
     case 'hash':

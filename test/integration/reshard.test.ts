@@ -322,6 +322,7 @@ test('5 masters back to 4: m5 emptied under a client load, then, once approved, 
     remove: [m5!, r5!].map((n) => ({ host: n.host, port: n.port, stop: true })),
   } as ClusterSpec);
   const plan = await planProvisioning(shrunk);
+  console.log(`reshard 5 -> 4 plan:\n${plan.changes.map((c) => `${c.step} ${c.node ?? ''} ${c.change}`).join('\n')}`);
   expect(plan.refusals).toEqual([]);
   expect(plan.changes.filter((c) => ['moveSlots', 'removeNodes'].includes(c.step)).map((c) => c.change)).toEqual([
     expect.stringMatching(
