@@ -84,8 +84,10 @@ export function registerRepair(program: Command): void {
 
   program
     .command('approve')
-    .description('let a repair or failover run go on with a destructive step it waits for')
-    .argument('<run>', 'cluster name (its running repair or failover) or a workflow id')
+    .description(
+      'let a run go on with a destructive step it waits for (repair: takeover, forget; provisioning: remove)',
+    )
+    .argument('<run>', 'cluster name (its running repair, failover or provisioning) or a workflow id')
     .argument('<what>', APPROVALS.join(' or '), approvals)
     .action(async (run: string, what: Approval[]) => {
       const client = await RedisClusterClient.connect();
