@@ -242,27 +242,12 @@ async function drainSlot(
     const sizes = ((await sizing.exec()) ?? []).filter((_, i) => i % 2 === 1).map(([, size]) => Number(size ?? 0));
     const big = keys.filter((_, i) => (sizes[i] ?? 0) > BIG_KEY_BYTES);
     const small = keys.filter((_, i) => (sizes[i] ?? 0) <= BIG_KEY_BYTES);
+    // ASKING first: a holder that does not own the slot (keys left on an importing node) sends them all the same.
     const send = async (batch: Buffer[], timeout: number) => {
-      const replies =
-        (await holder.client
-          .pipeline()
-          .call('ASKING')
-          .callBuffer(
-            'MIGRATE',
-            to.host,
-            String(to.port),
-            '',
-            '0',
-            String(timeout),
-            'REPLACE',
-            ...login,
-            'KEYS',
-            ...batch,
-          )
-          .exec()) ?? [];
-      const error = replies.map(([e]) => e).find(Boolean);
-      const answer = replies[1]?.[1];
-      if (error) throw new Error(`MIGRATE of slot ${slot} from ${holder.address} to ${to.address}: ${error.message}`);
+      const args = [to.host, String(to.port), '', '0', String(timeout), 'REPLACE', ...login, 'KEYS', ...batch];
+      const answer = await asking(holder.client)('MIGRATE', ...args).catch((error: Error) => {
+        throw new Error(`MIGRATE of slot ${slot} from ${holder.address} to ${to.address}: ${error.message}`);
+      });
       if (reply(answer) !== 'NOKEY') moved += batch.length;
     };
     if (small.length > 0) await send(small, MIGRATE_TIMEOUT_MS);

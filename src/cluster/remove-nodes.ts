@@ -16,10 +16,11 @@ import {
   describeRanges,
 } from '../model';
 import { type ClusterNodeLine, keyspaceKeys, parseInfo } from '../redis/cluster-nodes';
-import { probePort, withNode, withSpecNode } from '../redis/connection';
+import { probePort, withNode } from '../redis/connection';
 import { type NodeView, readViewWith } from '../redis/view';
-import { log, withHeartbeat, waitUntil } from '../runtime/context';
+import { log, withHeartbeat } from '../runtime/context';
 import { type LiveCluster, readLiveCluster } from './live';
+import { forgetOnEvery, untilNoneKnows } from './forget';
 import { refuse } from './preflight';
 
 /** A node of `remove` as it is now: what it says of itself, and what the spec's nodes say of it. */
@@ -86,25 +87,16 @@ export function decideRemovals(departing: DepartingNode[], { afterMoves = false 
     const joined = (node.view?.nodes.length ?? 0) > 1;
     const ours = line !== undefined || joined;
     const keys = node.keys ?? 0;
-    // Planned before moveSlots: its slots, and their keys, are moved to the spec's masters first.
-    if (afterMoves && role === 'master' && ours) {
-      plan.removals.push({
-        address,
-        id: line?.id ?? myself?.id,
-        role,
-        reset: joined,
-        stop: node.gone.stop && node.running,
-      });
-      continue;
-    }
-    if (role === 'master' && slots.length > 0 && ours) {
+    // Planned before moveSlots, a master's slots and their keys are still to be moved to the spec's masters.
+    const emptiedByTheMoves = afterMoves && role === 'master' && ours;
+    if (!emptiedByTheMoves && role === 'master' && slots.length > 0 && ours) {
       plan.refusals.push({
         type: ErrorType.SlotConflict,
         message: `${address} still owns slots ${describeRanges(slots)}: a master is removed only once its slots are moved to the spec's masters`,
       });
       continue;
     }
-    if (keys > 0 && (role === 'master' || !ours)) {
+    if (!emptiedByTheMoves && keys > 0 && (role === 'master' || !ours)) {
       plan.refusals.push({
         type: ErrorType.NodeNotEmpty,
         message: `${address} holds ${keys} key(s) ${ours ? 'in slots it does not own' : 'and is not part of the cluster'}; it is never removed or stopped with data in it: move or delete them yourself`,
@@ -145,35 +137,13 @@ export async function removeNodes(spec: ClusterSpec, approved: string[]): Promis
     const removals = plan.removals.filter((r) => r.id === undefined || approved.includes(r.id));
     const ids = removals.flatMap((r) => (r.id ? [r.id] : []));
     const members = spec.nodes.filter((n) => live.get(n.id)?.view);
-    // Every node at once, so that none tells another of a forgotten id before that one forgot it too.
-    await Promise.all(
-      members.map((node) =>
-        withSpecNode(node, async (client) => {
-          for (const id of ids)
-            await client.call('CLUSTER', 'FORGET', id).catch((err: Error) => {
-              if (!/unknown node/i.test(err.message))
-                throw new Error(`${node.id}: CLUSTER FORGET ${id}: ${err.message}`);
-            });
-        }),
-      ),
-    );
+    await forgetOnEvery(members, ids);
     const byAddress = new Map(spec.remove.map((gone) => [addressOf(gone), gone]));
     for (const removal of removals.filter((r) => r.reset))
       await withNode(adminAddress(byAddress.get(removal.address)!), (client) =>
         client.call('CLUSTER', 'RESET', 'SOFT'),
       );
-    await waitUntil('no node of the spec to know a removed node', async () =>
-      (
-        await Promise.all(
-          members.map((node) =>
-            withSpecNode(node, async (client) => {
-              const view = await readViewWith(client);
-              return view.nodes.some((l) => ids.includes(l.id)) ? [`${node.id} still knows a removed node`] : [];
-            }),
-          ),
-        )
-      ).flat(),
-    );
+    await untilNoneKnows(members, ids, 'removed nodes');
     for (const removal of removals.filter((r) => r.stop))
       await withNode(adminAddress(byAddress.get(removal.address)!), async (client) => {
         // Reset left it empty; a node that holds keys is refused above and never reaches this.

@@ -2,13 +2,14 @@
  * The repair steps. Each reads the live cluster, decides its part (repair-decisions.ts) and applies only that, so a
  * step cut off is simply run again. Destructive steps act only on the node ids the workflow had approved.
  */
-import { type ClusterSpec, type NodeSpec, type PlannedChange, ErrorType, nodeSlots } from '../model';
+import { type ClusterSpec, type PlannedChange, ErrorType, nodeSlots } from '../model';
 import { parseInfo } from '../redis/cluster-nodes';
 import { withSpecNode } from '../redis/connection';
 import { log, waitUntil, withHeartbeat } from '../runtime/context';
 import { decidePreflight } from './decisions';
 import { type StepChanges, meshProblems } from './form';
-import { type LiveCluster, readLiveCluster, readViews } from './live';
+import { type LiveCluster, readLiveCluster } from './live';
+import { forgetOnEvery, untilNoneKnows } from './forget';
 import { refuse } from './preflight';
 import { type RepairDecision, decideRepair, repairChanges } from './repair-decisions';
 import { answeringNodes, plannedFailover, takeOver } from './roles';
@@ -83,20 +84,8 @@ export async function forgetLostNodes(
     const { live, decision } = await decided(spec, held);
     const ids = decision.forgets.map((f) => f.lostId).filter((id) => approved.includes(id));
     const nodes = answeringNodes(spec, live);
-    const forgetOn = async (node: NodeSpec) =>
-      withSpecNode(node, async (c) => {
-        for (const id of ids)
-          await c.call('CLUSTER', 'FORGET', id).catch((err: Error) => {
-            if (!/unknown node/i.test(err.message)) throw new Error(`${node.id}: CLUSTER FORGET ${id}: ${err.message}`);
-          });
-      });
-    await Promise.all(nodes.map(forgetOn));
-    await waitUntil('no node to know the forgotten ids', async () => {
-      const views = await readViews(nodes);
-      return nodes.flatMap((n) =>
-        views.get(n.id)!.nodes.some((l) => ids.includes(l.id)) ? [`${n.id} still knows a forgotten id`] : [],
-      );
-    });
+    await forgetOnEvery(nodes, ids);
+    await untilNoneKnows(nodes, ids, 'forgotten ids');
     if (ids.length > 0) log.info('forgot lost nodes', { ids });
     return {
       changes: ids.map((id) => ({ step: 'forgetLostNodes' as const, change: `forgot ${id} on ${nodes.length} nodes` })),
