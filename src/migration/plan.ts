@@ -1,7 +1,7 @@
 /** Planning a migration: check the source and the target, split the work into shards. Reads only. */
 import type Redis from 'ioredis';
 import { parseClusterNodes, parseInfo } from '../redis/cluster-nodes';
-import { PLAIN_ACCESS, probePort } from '../redis/connection';
+import { probePort } from '../redis/connection';
 import {
   type ClusterSpec,
   type MigrationServers,
@@ -14,7 +14,8 @@ import {
 } from '../model';
 import { capabilitiesOf } from '../redis/servers';
 import { fail, log, sleep } from '../runtime/context';
-import { type Shard, connectSource, migrationOf } from './sources';
+import { checkLiveSource } from './source-preflight';
+import { type Shard, connectSource, migrationOf, sentinelMaster, sourceAccess } from './sources';
 import { readWriteStamp } from './source-writes';
 import { targetMap, userKeysInTarget } from './target';
 
@@ -32,7 +33,8 @@ export interface MigrationPlan {
 async function probeSource(spec: ClusterSpec, host: string, port: number): Promise<Redis> {
   const what = `migration source ${host}:${port}`;
   for (let attempt = 1; ; attempt++) {
-    const probe = await probePort({ host, port }, 2000, PLAIN_ACCESS); // the source: never the cluster's TLS
+    // The source's own TLS (never the cluster's); no credentials: a PING answered NOAUTH is a Redis too.
+    const probe = await probePort({ host, port }, 2000, { auth: {}, tls: sourceAccess(spec).tls });
     if (probe.kind === 'redis') break;
     if (probe.kind === 'other')
       fail(ErrorType.SourceUnreachable, `${what} is not a Redis (it answered ${JSON.stringify(probe.reply)})`);
@@ -75,6 +77,7 @@ function standaloneShards(
   info: Record<string, string>,
   databases: Record<string, { prefix: string }> | undefined,
   live: boolean,
+  master?: string,
 ): Shard[] {
   const mapping = databases ?? { '0': { prefix: '' } };
   const unmapped = [...dbKeys(info)].filter(([db, keys]) => keys > 0 && !mapping[String(db)]);
@@ -90,6 +93,7 @@ function standaloneShards(
       id: `${id}/db${db}`,
       host,
       port,
+      master,
       db: Number(db),
       prefix,
       keys: keys.get(Number(db)) ?? 0,
@@ -117,22 +121,28 @@ export async function planMigration(spec: ClusterSpec): Promise<MigrationPlan> {
   }
   const source = migration.source;
   let shards: Shard[] = [];
-  if (source.type === 'standalone') {
-    const client = await probeSource(spec, source.host, source.port);
+  const live = migration.mode === 'live';
+  if (source.type === 'standalone' || source.type === 'sentinel') {
+    const node = source.type === 'sentinel' ? await sentinelMaster(source) : source;
+    const client = await probeSource(spec, node.host, node.port);
     try {
       const info = parseInfo((await client.info()) as string);
       if (info.cluster_enabled === '1')
         fail(
           ErrorType.InvalidSpec,
-          `migration source ${source.host}:${source.port} is a cluster node; use "type": "cluster"`,
+          `migration source ${node.host}:${node.port} is a cluster node; use "type": "cluster"`,
         );
+      if (live) await checkLiveSource(client, node);
+      // A Sentinel's master is named for good by its master name: the node changes when it fails over.
+      const master = source.type === 'sentinel' ? source.masterName : undefined;
       shards = standaloneShards(
-        `${source.host}:${source.port}`,
-        source.host,
-        source.port,
+        master ?? `${node.host}:${node.port}`,
+        node.host,
+        node.port,
         info,
         source.databases,
-        migration.mode === 'live',
+        live,
+        master,
       );
     } finally {
       client.disconnect();
@@ -155,6 +165,7 @@ export async function planMigration(spec: ClusterSpec): Promise<MigrationPlan> {
       const host = m.host || source.nodes[0]!.host;
       const client = await connectSource(spec, host, m.port);
       try {
+        if (live) await checkLiveSource(client, { host, port: m.port });
         shards.push({ id: `${host}:${m.port}`, host, port: m.port, db: 0, prefix: '', keys: await client.dbsize() });
       } finally {
         client.disconnect();

@@ -1,15 +1,26 @@
-/** The source side of a migration: its shards, and connections to them with the source's own credentials. */
+/**
+ * The source side of a migration: its shards, and connections to them with the source's own credentials and TLS
+ * (read here, in one place, for every kind of source and every mode).
+ */
 import type Redis from 'ioredis';
+import { readFileSync } from 'node:fs';
 import { resolveAuth } from '../redis/auth';
 import { BulkConnection } from '../redis/bulk';
-import { type ClusterAccess, connectNode } from '../redis/connection';
-import type { ClusterSpec, MigrationSpec } from '../model';
+import { type ClusterAccess, type NodeAddress, type TlsMaterial, connectNode } from '../redis/connection';
+import { type ClusterSpec, type MigrationSpec, type SourceTls, ErrorType } from '../model';
+import { fail } from '../runtime/context';
+import { type SentinelSource, masterFromSentinels } from './sentinel';
 
 export interface Shard {
   id: string;
   /** The node to SCAN; for RDB shards, filled in by prepareRdbShard. */
   host?: string;
   port?: number;
+  /**
+   * The source master this shard's stream comes from, by a name that outlives a failover: the Sentinel's master name
+   * for a Sentinel source. @default "host:port"
+   */
+  master?: string;
   db: number;
   /** Prefix added to every key name in the target (for source databases other than 0). */
   prefix: string;
@@ -23,10 +34,45 @@ export function migrationOf(spec: ClusterSpec): MigrationSpec {
   return spec.migration;
 }
 
-/** How to reach the source: its own credentials (never the cluster's), in plain TCP. */
+/** The TLS options of migration.source.tls, its files read on this worker. */
+export function sourceTls(tls: SourceTls | undefined): TlsMaterial | undefined {
+  if (!tls) return undefined;
+  const read = (field: 'caFile' | 'certFile' | 'keyFile') => {
+    const file = tls[field];
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      return fail(ErrorType.TlsFilesUnreadable, `migration.source.tls.${field}: ${(err as Error).message}`);
+    }
+  };
+  return {
+    ca: read('caFile'),
+    cert: read('certFile'),
+    key: read('keyFile'),
+    servername: tls.serverName,
+    rejectUnauthorized: !tls.skipCertificateVerification,
+  };
+}
+
+/** How to reach the source's data nodes: its own credentials and TLS (never the cluster's). */
 export function sourceAccess(spec: ClusterSpec): ClusterAccess {
   const source = migrationOf(spec).source;
-  return { auth: resolveAuth(source.type === 'rdb' ? undefined : source.auth) };
+  if (source.type === 'rdb') return { auth: {} };
+  return { auth: resolveAuth(source.auth), tls: sourceTls(source.tls) };
+}
+
+/** Where a Sentinel source's master is now, as its Sentinels say (with sentinelAuth and the source's TLS). */
+export function sentinelMaster(source: SentinelSource): Promise<NodeAddress> {
+  return masterFromSentinels(source, { auth: resolveAuth(source.sentinelAuth), tls: sourceTls(source.tls) });
+}
+
+/** The node to read a shard from: its own, or for a Sentinel source the master now (it may have failed over). */
+async function shardNode(spec: ClusterSpec, shard: Shard): Promise<NodeAddress> {
+  const source = migrationOf(spec).source;
+  if (source.type === 'sentinel') return sentinelMaster(source);
+  if (shard.host === undefined || shard.port === undefined) throw new Error(`shard ${shard.id} has no node yet`);
+  return { host: shard.host, port: shard.port };
 }
 
 /** A connection to a source node, on database `db`. */
@@ -37,15 +83,14 @@ export async function connectSource(spec: ClusterSpec, host: string, port: numbe
 }
 
 /** The shard's node, on its database. */
-export function connectShard(spec: ClusterSpec, shard: Shard): Promise<Redis> {
-  if (shard.host === undefined || shard.port === undefined) throw new Error(`shard ${shard.id} has no node yet`);
-  return connectSource(spec, shard.host, shard.port, shard.db);
+export async function connectShard(spec: ClusterSpec, shard: Shard): Promise<Redis> {
+  const node = await shardNode(spec, shard);
+  return connectSource(spec, node.host, node.port, shard.db);
 }
 
 /** A batch connection (see BulkConnection) to the shard's node, on its database. */
-export function openShardBulk(spec: ClusterSpec, shard: Shard): Promise<BulkConnection> {
-  if (shard.host === undefined || shard.port === undefined) throw new Error(`shard ${shard.id} has no node yet`);
-  return BulkConnection.open({ host: shard.host, port: shard.port }, { access: sourceAccess(spec), db: shard.db });
+export async function openShardBulk(spec: ClusterSpec, shard: Shard): Promise<BulkConnection> {
+  return BulkConnection.open(await shardNode(spec, shard), { access: sourceAccess(spec), db: shard.db });
 }
 
 /** The name a source key gets in the target: the shard's database prefix, then the key. */

@@ -36,6 +36,13 @@ export const ErrorType = {
   SourceUnreachable: 'SourceUnreachable',
   /** The source refuses the credentials. */
   SourceAuthFailed: 'SourceAuthFailed',
+  /**
+   * The source does not allow what a live sync needs (PSYNC, SYNC or REPLCONF disabled, renamed or not permitted), or
+   * fails its own snapshot for us the same way twice. Names the way out: snapshot mode, or the permission to grant.
+   */
+  SourceCannotReplicate: 'SourceCannotReplicate',
+  /** A live source is a replica: its cutover would hold the wrong node's writes. Names its master. */
+  SourceNotMaster: 'SourceNotMaster',
   /** The source has keys in a database the spec does not map into the cluster. */
   SourceDbNotMapped: 'SourceDbNotMapped',
   /** Some target slot has no owner: keys for it could not be written. */

@@ -16,6 +16,26 @@ export const authRefSchema = z
   .strict()
   .refine((a) => !(a.passwordEnv && a.passwordFile), { message: 'give passwordEnv or passwordFile, not both' });
 
+/**
+ * TLS to the source's nodes (and to its Sentinels): file paths on the worker. The server's certificate is verified
+ * against `caFile` (or the system's CAs without it) and its name against `serverName` (or the host).
+ */
+export const sourceTlsSchema = z
+  .object({
+    caFile: z.string().startsWith('/', { message: 'must be an absolute path' }).optional(),
+    /** A client certificate and its key, for sources that check clients (`tls-auth-clients yes`). */
+    certFile: z.string().startsWith('/', { message: 'must be an absolute path' }).optional(),
+    keyFile: z.string().startsWith('/', { message: 'must be an absolute path' }).optional(),
+    /** The name the server's certificate must carry (SNI too). @default the host connected to */
+    serverName: z.string().min(1).optional(),
+    /** Accept any certificate: encrypts, but no longer proves whom it talks to. @default false */
+    skipCertificateVerification: z.boolean().default(false),
+  })
+  .strict()
+  .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), {
+    message: 'give certFile and keyFile together',
+  });
+
 /** How a source database maps into the cluster (which has only db 0): a key-name prefix. */
 const databasesSchema = z.record(z.string().regex(/^\d+$/), z.object({ prefix: z.string() }));
 
@@ -25,6 +45,7 @@ export const migrationSourceSchema = z.discriminatedUnion('type', [
     host: z.string().min(1),
     port: z.number().int().min(1).max(65535),
     auth: authRefSchema.optional(),
+    tls: sourceTlsSchema.optional(),
     /** Databases to copy and their key prefix. @default {"0": {"prefix": ""}}: other non-empty dbs are refused */
     databases: databasesSchema.optional(),
   }),
@@ -33,6 +54,21 @@ export const migrationSourceSchema = z.discriminatedUnion('type', [
     /** One or more nodes of the source cluster; its masters are discovered from them. */
     nodes: z.array(endpointSchema).min(1),
     auth: authRefSchema.optional(),
+    tls: sourceTlsSchema.optional(),
+  }),
+  z.object({
+    type: z.literal('sentinel'),
+    /** The name the Sentinels know the master by (`sentinel monitor <masterName> ...`). */
+    masterName: z.string().min(1),
+    /** One or more Sentinels; each run and each sync chunk asks them which node is the master now. */
+    sentinels: z.array(endpointSchema).min(1),
+    /** Credentials for the data nodes (master and replicas). */
+    auth: authRefSchema.optional(),
+    /** Credentials for the Sentinels (`requirepass` in sentinel.conf), when they have any. */
+    sentinelAuth: authRefSchema.optional(),
+    /** TLS to the data nodes and the Sentinels. */
+    tls: sourceTlsSchema.optional(),
+    databases: databasesSchema.optional(),
   }),
   z.object({
     type: z.literal('rdb'),
@@ -84,7 +120,7 @@ export const migrationSchema = z
       .default({ sample: 1000, all: false, rounds: 3 }),
   })
   .refine((m) => m.mode !== 'live' || m.source.type !== 'rdb', {
-    message: 'mode "live" needs a source that replicates (standalone or cluster), not RDB files',
+    message: 'mode "live" needs a source that replicates (standalone, cluster or sentinel), not RDB files',
     path: ['mode'],
   });
 
@@ -93,6 +129,7 @@ export type MigrationSpec = z.infer<typeof migrationSchema>;
 export type MigrationSpecInput = z.input<typeof migrationSchema>;
 export type MigrationSource = MigrationSpec['source'];
 export type AuthRef = z.infer<typeof authRefSchema>;
+export type SourceTls = z.infer<typeof sourceTlsSchema>;
 
 /** At most this many differing keys per shard are listed by one verification (they travel through history). */
 export const VERIFY_DIFFERENCES_LIMIT = 1000;

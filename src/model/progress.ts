@@ -120,6 +120,13 @@ export interface SyncShardProgress {
   snapshotWaitSeconds?: number;
   /** The source's repl-backlog-size: past this lag, the sync must take a new snapshot. */
   backlogBytes?: number;
+  /** The node the stream was read from in the last chunk (it changes when a Sentinel source fails over). */
+  streamedFrom?: string;
+  /**
+   * Set when that node is no longer a master: the node that takes the writes now (it failed over). The sync goes on
+   * through the old master, now its replica; the cutover pauses the node named here.
+   */
+  writesGoTo?: string;
   warning?: string;
 }
 
@@ -194,6 +201,8 @@ export interface CutoverReport {
   reason?: string;
   /** How long the source masters held writes, from the first CLIENT PAUSE to the last CLIENT UNPAUSE. */
   writePauseMs: number;
+  /** The nodes whose writes were held: each source's master at the cutover (after a failover, the new one). */
+  paused?: string[];
   /** Per source master: its offset at the pause and the offset the cluster had applied. */
   offsets: { shard: string; source: number; applied?: number }[];
   keysVerified: number;

@@ -16,12 +16,20 @@ export class NodeAuthError extends Error {
   override name = 'NodeAuthError';
 }
 
-/** TLS material for connections to nodes, read from the files the spec names. */
+/**
+ * TLS material for connections to nodes, read from the files the spec names: the options of `tls.connect`, passed as
+ * they are to ioredis, our batch connections and replication links.
+ */
 export interface TlsMaterial {
-  ca: Buffer;
+  /** The CA to verify the server's certificate with; the system's CAs without it. */
+  ca?: Buffer;
   /** Client certificate and key, for nodes that check clients (tls-auth-clients, on by default). */
   cert?: Buffer;
   key?: Buffer;
+  /** The name the server's certificate must carry, and SNI. @default the host */
+  servername?: string;
+  /** false accepts any certificate (migration.source.tls.skipCertificateVerification). @default true */
+  rejectUnauthorized?: boolean;
 }
 
 /** How to reach the nodes of one cluster: its credentials, and TLS when its nodes speak only TLS. */

@@ -34,16 +34,17 @@ export interface SyncedData {
   verification: ShardVerification[];
 }
 
-/** The source masters: one per node of the planned shards (a standalone source's databases share one stream). */
+/**
+ * The source masters: one per master of the planned shards (a standalone source's databases share one stream), named
+ * for good (a Sentinel source by its master name, which outlives a failover).
+ */
 function liveShardsOf(plan: MigrationPlan): LiveShard[] {
   const nodes = new Map<string, LiveShard>();
   for (const shard of plan.shards)
-    if (shard.host && shard.port)
-      nodes.set(`${shard.host}:${shard.port}`, {
-        id: `${shard.host}:${shard.port}`,
-        host: shard.host,
-        port: shard.port,
-      });
+    if (shard.host && shard.port) {
+      const id = shard.master ?? `${shard.host}:${shard.port}`;
+      nodes.set(id, { id, host: shard.host, port: shard.port });
+    }
   return [...nodes.values()];
 }
 
@@ -141,6 +142,7 @@ export async function syncData(spec: ClusterSpec, run: Run, progress: MigrationP
     }
     const drained = await control.pauseAndDrain(spec, live, request.pauseBudgetMs ?? 1000);
     report.writePauseMs = drained.pausedMs;
+    report.paused = drained.paused;
     report.offsets = drained.offsets.map(({ shard, source, applied }) => ({ shard, source, applied }));
     if (!drained.reached) return { ...report, reason: drained.reason };
     await condition(() => sync.every((s) => s.phase === 'done'));
@@ -183,9 +185,13 @@ export async function syncData(spec: ClusterSpec, run: Run, progress: MigrationP
       entry.lagBytes = result.lagBytes;
       entry.lagSeconds = result.lagSeconds;
       entry.backlogBytes = result.backlogBytes;
+      entry.streamedFrom = result.streamedFrom;
+      entry.writesGoTo = result.writesGoTo;
       entry.opsApplied += result.ops;
       entry.opsPerSecond = Math.round(result.ops / Math.max(result.seconds, 0.001));
-      entry.warning = undefined;
+      entry.warning = result.writesGoTo
+        ? `${result.streamedFrom} failed over: it is a replica now and ${result.writesGoTo} takes the writes; the sync goes on through it, and the cutover will hold ${result.writesGoTo}`
+        : undefined;
       if (result.resync === 'full') {
         entry.fullResyncs++;
         entry.lastFullResync = result.reason;

@@ -7,10 +7,19 @@ import type { ClusterSpec } from '../../model';
 import { parseInfo } from '../../redis/cluster-nodes';
 import type { SlotMap } from '../../redis/slot-map';
 import { heartbeat, sleep } from '../../runtime/context';
+import { type LiveShard, addressText, roleOf, streamNodeOf, writerOf } from '../source-master';
 import { connectSource } from '../sources';
 import { targetMap } from '../target';
 import { appliedEverywhere, clearSyncKeys, readCheckpoints, syncKeys } from './checkpoints';
-import type { LiveShard } from './sync';
+
+/**
+ * The node that takes the shard's writes now: the one whose offset counts, and the one a cutover holds. Offsets are the
+ * same along a replication chain (PSYNC2), so a sync that reads the old master, now a replica, is measured against it.
+ */
+async function connectWriter(spec: ClusterSpec, shard: LiveShard): Promise<{ node: string; client: Redis }> {
+  const writer = await writerOf(spec, await streamNodeOf(spec, shard));
+  return { node: addressText(writer), client: await connectSource(spec, writer.host, writer.port) };
+}
 
 export interface ShardOffsets {
   shard: string;
@@ -35,7 +44,7 @@ export async function readSyncOffsets(spec: ClusterSpec, shards: LiveShard[], sy
     await map.refresh();
     return await Promise.all(
       shards.map(async (shard) => {
-        const client = await connectSource(spec, shard.host, shard.port);
+        const { client } = await connectWriter(spec, shard);
         try {
           const { offset, backlog } = await sourceOffset(client);
           return {
@@ -86,15 +95,19 @@ export interface DrainResult {
   reached: boolean;
   /** How long the sources held writes, from the first CLIENT PAUSE to the last CLIENT UNPAUSE. */
   pausedMs: number;
+  /** The nodes whose writes were held (each shard's master at that moment). */
+  paused?: string[];
   offsets: ShardOffsets[];
   reason?: string;
 }
 
 /**
- * CLIENT PAUSE <budget> WRITE on every source master, then waits until each shard's applied offset equals the
- * source's (which stands still while paused: writes, expiries and pings to replicas are held). When they do, the
- * stop markers are set at those offsets: the sync applies nothing after them. Then CLIENT UNPAUSE. When the lag does
- * not reach zero within the budget, nothing is set and the sync goes on: nothing is lost.
+ * CLIENT PAUSE <budget> WRITE on the node that takes each shard's writes (after a failover, the new master, not the
+ * node the sync reads), a check that every node paused is still a master, then waits until each shard's applied
+ * offset equals the source's (which stands still while paused: writes, expiries and pings to replicas are held). When
+ * they do, the stop markers are set at those offsets: the sync applies nothing after them. Then CLIENT UNPAUSE. When
+ * the lag does not reach zero within the budget, or a paused node is a replica, nothing is set and the sync goes on:
+ * nothing is lost.
  */
 export async function pauseAndDrain(
   spec: ClusterSpec,
@@ -103,55 +116,80 @@ export async function pauseAndDrain(
   pauseBudgetMs: number,
 ): Promise<DrainResult> {
   const map = targetMap(spec);
-  const sources = await Promise.all(shards.map((shard) => connectSource(spec, shard.host, shard.port)));
+  const writers = await Promise.all(shards.map((shard) => connectWriter(spec, shard)));
+  const sources = writers.map((w) => w.client);
+  const pausedNodes = writers.map((w) => w.node);
   try {
     await map.refresh();
-    const keys = shards.map((shard) => syncKeys(map, syncId, shard.id));
     const paused = Date.now();
     await Promise.all(sources.map((client) => client.call('CLIENT', 'PAUSE', String(pauseBudgetMs), 'WRITE')));
     let unpaused: number | undefined;
-    let result: Omit<DrainResult, 'pausedMs'>;
+    let result: Omit<DrainResult, 'pausedMs' | 'paused'>;
     try {
-      const marks = await Promise.all(sources.map(sourceOffset));
-      const offsets: ShardOffsets[] = shards.map((shard, i) => ({
-        shard: shard.id,
-        source: marks[i]!.offset,
-        backlogBytes: marks[i]!.backlog,
-      }));
-      // Leave room for the stop markers and the unpause inside the budget.
-      const deadline = paused + pauseBudgetMs - 50;
-      for (;;) {
-        const applied = await Promise.all(shards.map((shard) => appliedOffset(map, syncId, shard)));
-        applied.forEach((a, i) => (offsets[i]!.applied = a));
-        if (applied.every((a, i) => a !== undefined && a >= offsets[i]!.source)) {
-          await Promise.all(
-            keys.map(async (k, i) => (await map.client(map.ownerOf(k.stop))).set(k.stop, String(offsets[i]!.source))),
-          );
-          result = { reached: true, offsets };
-          break;
-        }
-        if (Date.now() >= deadline) {
-          const behind = offsets
-            .filter((o) => o.applied === undefined || o.applied < o.source)
-            .map((o) => `${o.shard} at ${o.applied ?? 'no offset'} of ${o.source}`);
-          result = {
-            reached: false,
-            offsets,
-            reason: `the lag did not reach zero within the ${pauseBudgetMs} ms write pause (${behind.join(', ')}); writes were let through again and the sync goes on`,
-          };
-          break;
-        }
-        await sleep(2);
-      }
+      // A node that became a replica between the look and the pause would hold nothing: refuse rather than stop there.
+      const roles = await Promise.all(sources.map(roleOf));
+      const demoted = roles.flatMap((role, i) =>
+        role.master ? [] : [`${pausedNodes[i]} is now a replica of ${addressText(role.masterAddress!)}`],
+      );
+      result =
+        demoted.length > 0
+          ? {
+              reached: false,
+              offsets: [],
+              reason: `the source failed over during the cutover (${demoted.join(', ')}): writes were let through again and the sync goes on; ask for the cutover again`,
+            }
+          : await drain(map, shards, syncId, sources, paused + pauseBudgetMs - 50, pauseBudgetMs);
     } finally {
       await Promise.all(sources.map((client) => client.call('CLIENT', 'UNPAUSE')));
       unpaused = Date.now();
     }
     heartbeat({ cutover: result.reached });
-    return { ...result, pausedMs: unpaused - paused };
+    return { ...result, pausedMs: unpaused - paused, paused: pausedNodes };
   } finally {
     for (const client of sources) client.disconnect();
     map.close();
+  }
+}
+
+/**
+ * While the sources are paused: waits until every shard's applied offset reaches the source's, then sets the stop
+ * markers there. Gives up at `deadline` (inside the budget, leaving room for the markers and the unpause).
+ */
+async function drain(
+  map: SlotMap,
+  shards: LiveShard[],
+  syncId: string,
+  sources: Redis[],
+  deadline: number,
+  pauseBudgetMs: number,
+): Promise<Omit<DrainResult, 'pausedMs' | 'paused'>> {
+  const keys = shards.map((shard) => syncKeys(map, syncId, shard.id));
+  const marks = await Promise.all(sources.map(sourceOffset));
+  const offsets: ShardOffsets[] = shards.map((shard, i) => ({
+    shard: shard.id,
+    source: marks[i]!.offset,
+    backlogBytes: marks[i]!.backlog,
+  }));
+  for (;;) {
+    const applied = await Promise.all(shards.map((shard) => appliedOffset(map, syncId, shard)));
+    applied.forEach((a, i) => (offsets[i]!.applied = a));
+    if (applied.every((a, i) => a !== undefined && a >= offsets[i]!.source)) {
+      await Promise.all(
+        keys.map(async (k, i) => (await map.client(map.ownerOf(k.stop))).set(k.stop, String(offsets[i]!.source))),
+      );
+      return { reached: true, offsets };
+    }
+    if (Date.now() >= deadline) {
+      const behind = offsets
+        .filter((o) => o.applied === undefined || o.applied < o.source)
+        .map((o) => `${o.shard} at ${o.applied ?? 'no offset'} of ${o.source}`);
+      return {
+        reached: false,
+        offsets,
+        reason: `the lag did not reach zero within the ${pauseBudgetMs} ms write pause (${behind.join(', ')}); writes were let through again and the sync goes on`,
+      };
+    }
+    await sleep(2);
   }
 }
 

@@ -4,7 +4,9 @@
  * after +FULLRESYNC, and the stream of write commands. The replica answers only REPLCONF ACK <offset>.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import type { ResolvedAuth } from '../../redis/auth';
+import type { TlsMaterial } from '../../redis/connection';
 import { encodeCommands } from '../../redis/bulk';
 
 export type PsyncReply = { kind: 'full'; replid: string; offset: number } | { kind: 'continue'; replid?: string };
@@ -44,15 +46,20 @@ export class ReplicaLink {
     socket.on('close', () => end(new Error(`replication link to ${address} closed by the source`)));
   }
 
-  static async open(host: string, port: number, options: { timeoutMs?: number } = {}): Promise<ReplicaLink> {
+  /** Connects in plain TCP, or in TLS with `options.tls` (the source's, migration.source.tls). */
+  static async open(
+    host: string,
+    port: number,
+    options: { timeoutMs?: number; tls?: TlsMaterial } = {},
+  ): Promise<ReplicaLink> {
     const address = `${host}:${port}`;
     const socket = await new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect({ host, port });
+      const s = options.tls ? tls.connect({ host, port, ...options.tls }) : net.connect({ host, port });
       const timer = setTimeout(
         () => (s.destroy(), reject(new Error(`${address}: no connection`))),
         options.timeoutMs ?? 5000,
       );
-      s.once('connect', () => (clearTimeout(timer), resolve(s)));
+      s.once(options.tls ? 'secureConnect' : 'connect', () => (clearTimeout(timer), resolve(s)));
       s.once('error', (err) => (clearTimeout(timer), reject(new Error(`${address}: ${err.message}`, { cause: err }))));
     });
     return new ReplicaLink(socket, address);

@@ -9,6 +9,8 @@ import { parseInfo } from '../../redis/cluster-nodes';
 import { ReplyError } from '../../redis/bulk';
 import type { SlotMap } from '../../redis/slot-map';
 import { cancelled, fail, heartbeat, log, sleep, withHeartbeat } from '../../runtime/context';
+import { type LiveShard, addressText, roleOf, streamNodeOf, writerOf } from '../source-master';
+import { refusedReplication } from '../source-preflight';
 import { connectSource, migrationOf, sourceAccess } from '../sources';
 import { targetMap } from '../target';
 import { StreamApplier, SyncRefused } from './apply';
@@ -27,15 +29,11 @@ import { type CommandTable, commandTable } from './commands';
 import { checkGeneration, loadFenceScripts, stampEverySlot, takeGeneration } from './fence';
 import { LinkRefused, ReplicaLink } from './link';
 import { belongsToShard, removeKeysNotWritten, shardSlots } from './resync';
+import { rejoinOffset } from './rejoin';
 import { loadSnapshot } from './snapshot';
 import { ReplicationStream } from './stream';
 
-/** A source master, read as one replica. */
-export interface LiveShard {
-  id: string;
-  host: string;
-  port: number;
-}
+export type { LiveShard } from '../source-master';
 
 export interface SyncChunkInput {
   spec: ClusterSpec;
@@ -76,6 +74,10 @@ export interface SyncChunkResult {
   };
   /** The cutover's stop marker was reached: the sync is over. */
   stopped: boolean;
+  /** The node the stream was read from. */
+  streamedFrom?: string;
+  /** That node is a replica now (its master failed over): the node that takes the writes. */
+  writesGoTo?: string;
 }
 
 /** Source database -> key prefix in the cluster, from migration.source.databases (db 0 without a prefix by default). */
@@ -102,9 +104,17 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
   const { spec, shard, syncId } = input;
   const started = Date.now();
   const map = targetMap(spec);
-  const side = await connectSource(spec, shard.host, shard.port);
+  const node = await streamNodeOf(spec, shard);
+  const side = await connectSource(spec, node.host, node.port);
   let link: ReplicaLink | undefined;
   try {
+    // A Sentinel names a master only once it is promoted; until then (a failover under way) the next attempt asks again.
+    const role = await roleOf(side);
+    if (!role.master && migrationOf(spec).source.type === 'sentinel')
+      throw new Error(`the Sentinels name ${addressText(node)} as master ${shard.id}, but it is still a replica`);
+    const writesGoTo = role.master ? undefined : addressText(await writerOf(spec, node));
+    if (writesGoTo)
+      log.warn('the source master is a replica now: the writes go elsewhere', { shard: shard.id, writesGoTo });
     await map.refresh();
     const keys: SyncKeys = syncKeys(map, syncId, shard.id);
     await loadFenceScripts(map);
@@ -115,18 +125,17 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
     const prefixes = prefixesOf(spec);
     const table = await loadCommandTable(map);
 
-    link = await ReplicaLink.open(shard.host, shard.port);
+    const access = sourceAccess(spec);
+    link = await ReplicaLink.open(node.host, node.port, { tls: access.tls });
+    let psync;
     try {
-      await link.handshake(sourceAccess(spec).auth, listeningPortFor(syncId, shard.id));
+      await link.handshake(access.auth, listeningPortFor(syncId, shard.id));
+      if (resume) resume.offset = await rejoinOffset(side, resume, map, keys);
+      psync = await link.psync(resume?.replid ?? '?', resume ? resume.offset + 1 : -1);
     } catch (err) {
-      if (err instanceof LinkRefused)
-        fail(
-          ErrorType.SourceAuthFailed,
-          `migration source ${shard.id}: ${err.message}; a live sync needs a user allowed AUTH, REPLCONF, PSYNC and SYNC (ACL +psync +replconf +sync)`,
-        );
+      if (err instanceof LinkRefused) refusedReplication(shard.id, err.message);
       throw err;
     }
-    const psync = await link.psync(resume?.replid ?? '?', resume ? resume.offset + 1 : -1);
     let replid: string;
     let offset: number;
     let reason: string | undefined;
@@ -272,6 +281,8 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
       reason,
       snapshot,
       stopped,
+      streamedFrom: addressText(node),
+      writesGoTo,
     };
   } catch (err) {
     // What the cluster cannot take stays so on every retry: one failure, not a fork and full sync of the source each time.

@@ -1,0 +1,85 @@
+/**
+ * What a live sync needs of a source master, checked before the first byte is synced: it is the master that takes
+ * the writes, and it offers and allows the replication commands. What cannot work is refused once, naming the source,
+ * what is missing and the way out; never an attempt after attempt of LinkRefused, nor a full sync per retry.
+ */
+import type Redis from 'ioredis';
+import { ErrorType } from '../model';
+import { fail } from '../runtime/context';
+import { addressText, roleOf } from './source-master';
+import type { NodeAddress } from '../redis/connection';
+
+/** The commands a replica sends. SYNC is what old masters fall back to; PSYNC is what we use. */
+const REPLICATION_COMMANDS = ['PSYNC', 'SYNC', 'REPLCONF'] as const;
+
+const SNAPSHOT_INSTEAD =
+  'copy it with "mode": "snapshot" instead (SCAN and DUMP, while its writes are stopped), or enable the command';
+
+/** Replication commands the source does not have: disabled or renamed away (`rename-command PSYNC ""`). */
+async function missingCommands(client: Redis): Promise<string[] | undefined> {
+  try {
+    const infos = (await client.call('COMMAND', 'INFO', ...REPLICATION_COMMANDS)) as (unknown[] | null)[];
+    return REPLICATION_COMMANDS.filter((_, i) => !infos[i]);
+  } catch {
+    return undefined; // COMMAND itself renamed or not permitted: the handshake will tell
+  }
+}
+
+/** Replication commands this user may not run, where the server can say (ACL DRYRUN, Redis 7.0+, when permitted). */
+async function deniedCommands(client: Redis): Promise<string[]> {
+  try {
+    const user = (await client.call('ACL', 'WHOAMI')) as string;
+    const denied: string[] = [];
+    for (const command of [
+      ['PSYNC', '?', '-1'],
+      ['REPLCONF', 'ACK', '0'],
+    ]) {
+      const answer = String(await client.call('ACL', 'DRYRUN', user, ...command));
+      if (answer !== 'OK') denied.push(`${command[0]} (${answer})`);
+    }
+    return denied;
+  } catch {
+    return []; // no ACLs, or no permission to ask: the handshake will tell
+  }
+}
+
+/**
+ * Refuses, as non-retryable, a live source that is a replica or that cannot serve a replica. `client` is connected
+ * to `node` with the source's access.
+ */
+export async function checkLiveSource(client: Redis, node: NodeAddress): Promise<void> {
+  const where = `migration source ${addressText(node)}`;
+  const role = await roleOf(client);
+  if (!role.master)
+    fail(
+      ErrorType.SourceNotMaster,
+      `${where} is a replica of ${addressText(role.masterAddress!)}: a live sync follows the master that takes the writes (its cutover holds them there); point migration.source at ${addressText(role.masterAddress!)}`,
+    );
+  const missing = await missingCommands(client);
+  if (missing && missing.includes('PSYNC'))
+    fail(
+      ErrorType.SourceCannotReplicate,
+      `${where} does not offer ${missing.join(', ')} (disabled or renamed away, as managed services such as ElastiCache and MemoryDB do): a live sync reads the source as a replica and cannot follow it; ${SNAPSHOT_INSTEAD}`,
+    );
+  if (missing && missing.includes('REPLCONF'))
+    fail(
+      ErrorType.SourceCannotReplicate,
+      `${where} does not offer REPLCONF, which a replica needs to announce itself: ${SNAPSHOT_INSTEAD}`,
+    );
+  const denied = await deniedCommands(client);
+  if (denied.length > 0)
+    fail(
+      ErrorType.SourceCannotReplicate,
+      `${where} does not let migration.source.auth's user run ${denied.join(', ')}: grant "+psync +replconf +sync" to that user (ACL SETUSER), or copy with "mode": "snapshot"`,
+    );
+}
+
+/** A refusal of the replication handshake or of PSYNC, as the failure that names the way out. */
+export function refusedReplication(shardId: string, message: string): never {
+  return fail(
+    /WRONGPASS|NOAUTH|invalid (username|password)/i.test(message)
+      ? ErrorType.SourceAuthFailed
+      : ErrorType.SourceCannotReplicate,
+    `migration source ${message.startsWith(shardId) ? message : `${shardId}: ${message}`}; a live sync needs a user allowed AUTH, REPLCONF, PSYNC and SYNC (ACL "+psync +replconf +sync"), or copy with "mode": "snapshot"`,
+  );
+}
