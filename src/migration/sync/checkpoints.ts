@@ -53,6 +53,8 @@ export interface SyncKeys {
   stop: Buffer;
   /** The newest attempt's generation (fence.ts). */
   generation: Buffer;
+  /** Where the source last cut its snapshot off (snapshot-cuts.ts). */
+  snapshotCut: Buffer;
 }
 
 export function syncKeys(map: SlotMap, syncId: string, shardId: string): SyncKeys {
@@ -71,6 +73,7 @@ export function syncKeys(map: SlotMap, syncId: string, shardId: string): SyncKey
     },
     stop: Buffer.from(`rco:sync:{${slotTag(0)}}:${base}:stop`),
     generation: Buffer.from(`rco:sync:{${slotTag(0)}}:${base}:generation`),
+    snapshotCut: Buffer.from(`rco:sync:{${slotTag(0)}}:${base}:snapshot-cut`),
   };
 }
 
@@ -134,7 +137,7 @@ export async function clearSyncKeys(map: SlotMap, keys: SyncKeys): Promise<void>
     map.masters().map(async (owner) => {
       const own: Buffer[] = [keys.master(owner)];
       for (let slot = 0; slot < SLOT_COUNT; slot++) if (map.ownerOfSlot(slot) === owner) own.push(keys.slot(slot));
-      if (map.ownerOf(keys.stop) === owner) own.push(keys.stop, keys.generation);
+      if (map.ownerOf(keys.stop) === owner) own.push(keys.stop, keys.generation, keys.snapshotCut);
       const connection = await map.bulk(owner);
       for (let i = 0; i < own.length; i += 1000)
         await connection.execOrThrow(

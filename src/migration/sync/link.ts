@@ -65,6 +65,11 @@ export class ReplicaLink {
     return new ReplicaLink(socket, address);
   }
 
+  /** The source closed the link (or it broke): what it said, if so. */
+  get closedBy(): Error | undefined {
+    return this.closedWith;
+  }
+
   /** Waits for bytes: the next chunk, or undefined after `timeoutMs`. A closed link throws. */
   async next(timeoutMs: number): Promise<Buffer | undefined> {
     if (this.queue.length === 0 && !this.closedWith) {

@@ -168,6 +168,12 @@ export function keyHash(key: Buffer): number {
   return crc.readUInt32LE(0) + (crc.readUInt32LE(4) & 0x1fffff) * 2 ** 32;
 }
 
+/** How far a snapshot got: keys read, and the last one. */
+export interface SnapshotPosition {
+  keys: number;
+  lastKey?: string;
+}
+
 export async function loadSnapshot(
   link: ReplicaLink,
   framing: RdbFraming,
@@ -185,6 +191,8 @@ export async function loadSnapshot(
      * then renamed into place: neither the worker nor a RESTORE holds them whole.
      */
     bigKeyBytes?: number;
+    /** Kept up to date as keys arrive: where a snapshot cut off by the source stopped. */
+    position?: SnapshotPosition;
   },
 ): Promise<SnapshotResult> {
   const now = options.now ?? Date.now();
@@ -305,6 +313,7 @@ export async function loadSnapshot(
         batch.push({ key, type: restorable.type, value: restorable.value, expireAt: event.expireAt });
         result.written?.add(keyHash(key));
         result.keys++;
+        if (options.position) Object.assign(options.position, { keys: result.keys, lastKey: printableKey(key) });
         bytes += event.value.length;
         if (batch.length >= BATCH_KEYS || bytes >= BATCH_BYTES) await flush();
       } else if (event.kind === 'bigKey') {

@@ -30,7 +30,8 @@ import { checkGeneration, loadFenceScripts, stampEverySlot, takeGeneration } fro
 import { LinkRefused, ReplicaLink } from './link';
 import { belongsToShard, removeKeysNotWritten, shardSlots } from './resync';
 import { rejoinOffset } from './rejoin';
-import { loadSnapshot } from './snapshot';
+import { type SnapshotPosition, loadSnapshot } from './snapshot';
+import { snapshotCutOff, snapshotLoaded } from './snapshot-cuts';
 import { ReplicationStream } from './stream';
 
 export type { LiveShard } from '../source-master';
@@ -163,6 +164,7 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
         () => ({ phase: 'snapshot', waiting: true }),
       );
       const loadStarted = Date.now();
+      const position: SnapshotPosition = { keys: 0 };
       const loaded = await loadSnapshot(link, framing, map, {
         prefixes,
         collectKeys: anyCheckpoint && input.ownTarget,
@@ -170,7 +172,14 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
         bigKeyBytes: migrationOf(spec).bigKeyBytes,
         // RESTORE is not fenced in the node: each batch first makes sure no newer attempt started.
         beforeBatch: () => checkGeneration(map, keys, generation),
+        position,
+      }).catch((err: Error) => {
+        const cut = link!.closedBy;
+        return cut && !(err instanceof SyncRefused || err instanceof RdbError)
+          ? snapshotCutOff(map, keys, { name: addressText(node), client: side }, position, err)
+          : Promise.reject(err);
       });
+      await snapshotLoaded(map, keys);
       let removed = 0;
       if (loaded.written) {
         const slots = shardSlots(spec, await side.call('CLUSTER', 'NODES').catch(() => undefined));
