@@ -135,9 +135,10 @@ async function migrateKeys(ctx: CopyContext, items: BatchKey[]): Promise<void> {
     // The source connection itself failed: the activity retries from its checkpoint.
     if (!isRedisReply(error)) throw error;
     const message = error.message;
-    if (/^IOERR|Can't connect|timeout/i.test(message)) {
+    // The source cannot reach the target, or its user may not run MIGRATE (a read-only user: README, least privileges).
+    if (/^IOERR|Can't connect|timeout|^NOPERM/i.test(message)) {
       if (ctx.migration.copyMode !== 'auto') throw error;
-      log.warn('MIGRATE cannot reach the target from the source; copying through the worker from now on', {
+      log.warn('MIGRATE cannot run from the source to the target; copying through the worker from now on', {
         shard: ctx.shard.id,
         error: message,
       });

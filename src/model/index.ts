@@ -13,3 +13,4 @@ export * from './changes';
 export * from './node-config';
 export * from './summaries';
 export * from './servers';
+export * from './source-acl';
