@@ -22,7 +22,8 @@ import { type CopyChunkInput, copyShardChunk, recopyKeys } from '../migration/co
 import { removeLeftovers, runIsActiveIn } from '../migration/leftovers';
 import { planMigration, readSourceWriteStamps } from '../migration/plan';
 import { prepareRdbShard, releaseRdbShard } from '../migration/rdb-shards';
-import type { Shard } from '../migration/sources';
+import { type Shard, migrationOf } from '../migration/sources';
+import { notificationsChunk } from '../migration/notify/sync';
 import { countTargetKeys } from '../migration/target';
 import { findExtraKeys } from '../migration/extra-keys';
 import { type VerifyShardInput, verifyShard, verifyShardKeys } from '../migration/verify';
@@ -160,10 +161,11 @@ export function createActivities(deps: ActivityDeps = {}) {
       clearCheckpoints(spec, shards, ownerFromActivity(Context.current().info, firstRunId)),
     countTargetKeys: (spec: ClusterSpec) => countTargetKeys(spec),
     readSourceWriteStamps: (spec: ClusterSpec, shards: Shard[]) => readSourceWriteStamps(spec, shards),
-    syncShardChunk: (input: SyncChunkInput) => syncShardChunk(input),
+    syncShardChunk: (input: SyncChunkInput) =>
+      migrationOf(input.spec).liveMethod === 'notifications' ? notificationsChunk(input) : syncShardChunk(input),
     readSyncOffsets: (spec: ClusterSpec, live: LiveSyncRef) => readSyncOffsets(spec, live.shards, live.syncId),
-    pauseAndDrain: (spec: ClusterSpec, live: LiveSyncRef, pauseBudgetMs: number) =>
-      pauseAndDrain(spec, live.shards, live.syncId, pauseBudgetMs),
+    pauseAndDrain: (spec: ClusterSpec, live: LiveSyncRef, pauseBudgetMs: number, writesStopped?: boolean) =>
+      pauseAndDrain(spec, live.shards, live.syncId, pauseBudgetMs, writesStopped),
     clearSyncState: (spec: ClusterSpec, live: LiveSyncRef) => clearSyncState(spec, live.shards, live.syncId),
   };
   return Object.fromEntries(

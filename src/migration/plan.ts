@@ -132,7 +132,7 @@ export async function planMigration(spec: ClusterSpec): Promise<MigrationPlan> {
           ErrorType.InvalidSpec,
           `migration source ${node.host}:${node.port} is a cluster node; use "type": "cluster"`,
         );
-      if (live) await checkLiveSource(client, node);
+      if (live) await checkLiveSource(client, node, migration.liveMethod);
       // A Sentinel's master is named for good by its master name: the node changes when it fails over.
       const master = source.type === 'sentinel' ? source.masterName : undefined;
       shards = standaloneShards(
@@ -165,7 +165,7 @@ export async function planMigration(spec: ClusterSpec): Promise<MigrationPlan> {
       const host = m.host || source.nodes[0]!.host;
       const client = await connectSource(spec, host, m.port);
       try {
-        if (live) await checkLiveSource(client, { host, port: m.port });
+        if (live) await checkLiveSource(client, { host, port: m.port }, migration.liveMethod);
         shards.push({ id: `${host}:${m.port}`, host, port: m.port, db: 0, prefix: '', keys: await client.dbsize() });
       } finally {
         client.disconnect();

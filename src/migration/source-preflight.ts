@@ -7,7 +7,7 @@
  */
 import type Redis from 'ioredis';
 import { ErrorType } from '../model';
-import { fail } from '../runtime/context';
+import { fail, log } from '../runtime/context';
 import { addressText, roleOf } from './source-master';
 import type { NodeAddress } from '../redis/connection';
 
@@ -15,7 +15,26 @@ import type { NodeAddress } from '../redis/connection';
 const REPLICATION_COMMANDS = ['PSYNC', 'SYNC', 'REPLCONF'] as const;
 
 const SNAPSHOT_INSTEAD =
-  'copy it with "mode": "snapshot" instead (SCAN and DUMP, while its writes are stopped), or enable the command';
+  'follow it with "liveMethod": "notifications" instead (keyspace notifications), copy it with "mode": "snapshot" (while its writes are stopped), or enable the command';
+
+/** The notification classes the notifications method needs: key events of every type, expiries and evictions. */
+const NEEDED_EVENTS = 'g$lshzxet';
+
+/**
+ * What notify-keyspace-events lacks for the notifications method ("" when nothing), or undefined when CONFIG cannot
+ * be read (disabled, as managed services do: there it is a parameter of the service).
+ */
+async function missingNotifications(client: Redis): Promise<string | undefined> {
+  let flags: string;
+  try {
+    flags = ((await client.call('CONFIG', 'GET', 'notify-keyspace-events')) as string[])[1] ?? '';
+  } catch {
+    return undefined;
+  }
+  const all = flags.includes('A') ? flags + NEEDED_EVENTS : flags;
+  const lacking = [...(flags.includes('E') ? '' : 'E'), ...[...NEEDED_EVENTS].filter((c) => !all.includes(c))];
+  return lacking.join('');
+}
 
 /** Replication commands the source does not have: disabled or renamed away (`rename-command PSYNC ""`). */
 async function missingCommands(client: Redis): Promise<string[] | undefined> {
@@ -31,7 +50,11 @@ async function missingCommands(client: Redis): Promise<string[] | undefined> {
  * Refuses, as non-retryable, a live source that is a replica or that cannot serve a replica. `client` is connected
  * to `node` with the source's access.
  */
-export async function checkLiveSource(client: Redis, node: NodeAddress): Promise<void> {
+export async function checkLiveSource(
+  client: Redis,
+  node: NodeAddress,
+  method: 'psync' | 'notifications',
+): Promise<void> {
   const where = `migration source ${addressText(node)}`;
   const role = await roleOf(client);
   if (!role.master)
@@ -39,6 +62,20 @@ export async function checkLiveSource(client: Redis, node: NodeAddress): Promise
       ErrorType.SourceNotMaster,
       `${where} is a replica of ${addressText(role.masterAddress!)}: a live sync follows the master that takes the writes (its cutover holds them there); point migration.source at ${addressText(role.masterAddress!)}`,
     );
+  if (method === 'notifications') {
+    const lacking = await missingNotifications(client);
+    if (lacking === undefined)
+      log.warn(
+        'CONFIG GET notify-keyspace-events is not allowed on the source: the notifications method trusts that it has E and A (e.g. "KEA"); the cutover compares every key both ways',
+        { source: addressText(node) },
+      );
+    else if (lacking.length > 0)
+      fail(
+        ErrorType.SourceCannotReplicate,
+        `${where} does not send the keyspace notifications the notifications method follows: notify-keyspace-events lacks "${lacking}"; set it to "KEA" (CONFIG SET notify-keyspace-events KEA, or the managed service's parameter group), or copy with "mode": "snapshot"`,
+      );
+    return;
+  }
   const missing = await missingCommands(client);
   if (missing && missing.includes('PSYNC'))
     fail(

@@ -93,6 +93,16 @@ export async function openShardBulk(spec: ClusterSpec, shard: Shard): Promise<Bu
   return BulkConnection.open(await shardNode(spec, shard), { access: sourceAccess(spec), db: shard.db });
 }
 
+/** Source database -> key prefix in the cluster (migration.source.databases; db 0 without a prefix by default). */
+export function databasePrefixes(spec: ClusterSpec): Map<number, string> {
+  const source = migrationOf(spec).source;
+  const databases =
+    source.type === 'standalone' || source.type === 'sentinel'
+      ? (source.databases ?? { '0': { prefix: '' } })
+      : { '0': { prefix: '' } };
+  return new Map(Object.entries(databases).map(([db, { prefix }]) => [Number(db), prefix]));
+}
+
 /** The name a source key gets in the target: the shard's database prefix, then the key. */
 export const targetKey = (shard: Pick<Shard, 'prefix'>, key: Buffer): Buffer =>
   shard.prefix ? Buffer.concat([Buffer.from(shard.prefix), key]) : key;

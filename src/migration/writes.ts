@@ -135,8 +135,8 @@ async function migrateKeys(ctx: CopyContext, items: BatchKey[]): Promise<void> {
     // The source connection itself failed: the activity retries from its checkpoint.
     if (!isRedisReply(error)) throw error;
     const message = error.message;
-    // The source cannot reach the target, or its user may not run MIGRATE (a read-only user: README, least privileges).
-    if (/^IOERR|Can't connect|timeout|^NOPERM/i.test(message)) {
+    // The source cannot reach the target, or may not run MIGRATE (a read-only user, or a managed service without it).
+    if (/^IOERR|Can't connect|timeout|^NOPERM|unknown command/i.test(message)) {
       if (ctx.migration.copyMode !== 'auto') throw error;
       log.warn('MIGRATE cannot run from the source to the target; copying through the worker from now on', {
         shard: ctx.shard.id,

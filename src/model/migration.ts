@@ -87,6 +87,13 @@ export const migrationSchema = z
      * @default "snapshot"
      */
     mode: z.enum(['snapshot', 'live']).default('snapshot'),
+    /**
+     * How a live sync follows the source. psync: as a replica (exact, by replication offset). notifications: for
+     * sources that allow no replication (managed services): a SCAN copy while subscribed to keyspace notifications,
+     * then every key notified is copied again; needs `notify-keyspace-events` with E and A (e.g. "KEA").
+     * @default "psync"
+     */
+    liveMethod: z.enum(['psync', 'notifications']).default('psync'),
     /** What to do with keys that already exist in the target. @default "replace" */
     conflict: z.enum(['replace', 'skip', 'fail']).default('replace'),
     /** auto: MIGRATE from the source straight to the target, DUMP/RESTORE through the worker when that fails. */
@@ -118,6 +125,10 @@ export const migrationSchema = z
         rounds: z.number().int().min(0).max(20).default(3),
       })
       .default({ sample: 1000, all: false, rounds: 3 }),
+  })
+  .refine((m) => m.mode === 'live' || m.liveMethod === 'psync', {
+    message: 'liveMethod "notifications" is a way of mode "live"; set "mode": "live"',
+    path: ['liveMethod'],
   })
   .refine((m) => m.mode !== 'live' || m.source.type !== 'rdb', {
     message: 'mode "live" needs a source that replicates (standalone, cluster or sentinel), not RDB files',

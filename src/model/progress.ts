@@ -115,11 +115,15 @@ export interface SyncShardProgress {
   /** Why the last snapshot was taken. */
   lastFullResync?: string;
   snapshotKeys?: number;
+  /** The notifications method's last full pass: keys it wrote (after a gap, only those that differed). */
+  snapshotWritten?: number;
   /** How long loading the last snapshot took, from its first byte; and how long the source took to start sending it. */
   snapshotSeconds?: number;
   snapshotWaitSeconds?: number;
   /** The source's repl-backlog-size: past this lag, the sync must take a new snapshot. */
   backlogBytes?: number;
+  /** The notifications method: keys notified and not yet copied again, when the last chunk ended. */
+  pendingKeys?: number;
   /** The node the stream was read from in the last chunk (it changes when a Sentinel source fails over). */
   streamedFrom?: string;
   /**
@@ -191,6 +195,11 @@ export interface CutoverRequest {
   pauseBudgetMs?: number;
   /** Compare a sample of keys (migration.verify.sample per shard) or every key. @default "sample" */
   verify?: 'sample' | 'all';
+  /**
+   * The user stopped the writes to the sources and says so: the cutover holds nothing, for sources that do not allow
+   * CLIENT PAUSE (managed services). @default false
+   */
+  writesStopped?: boolean;
 }
 
 /** The `cutover` update's answer. */
@@ -203,6 +212,8 @@ export interface CutoverReport {
   writePauseMs: number;
   /** The nodes whose writes were held: each source's master at the cutover (after a failover, the new one). */
   paused?: string[];
+  /** What the cutover showed before it answered done: how it knows the cluster holds every write. */
+  guarantee?: string;
   /** Per source master: its offset at the pause and the offset the cluster had applied. */
   offsets: { shard: string; source: number; applied?: number }[];
   keysVerified: number;

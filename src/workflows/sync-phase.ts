@@ -96,6 +96,8 @@ export async function syncData(spec: ClusterSpec, run: Run, progress: MigrationP
         if (!(budget >= 10 && budget <= 60_000)) throw new Error('pauseBudgetMs must be between 10 and 60000');
         if (request?.verify !== undefined && request.verify !== 'sample' && request.verify !== 'all')
           throw new Error('verify must be "sample" or "all"');
+        if (request?.writesStopped !== undefined && typeof request.writesStopped !== 'boolean')
+          throw new Error('writesStopped must be true or false');
         if (cutoverRunning) throw new Error('a cutover is already running');
         if (progress.paused) throw new Error('the sync is paused: resume it first');
         const loading = sync.filter((s) => s.phase !== 'streaming').map((s) => `${s.shard} is ${s.phase}`);
@@ -140,9 +142,10 @@ export async function syncData(spec: ClusterSpec, run: Run, progress: MigrationP
       });
       throw failed;
     }
-    const drained = await control.pauseAndDrain(spec, live, request.pauseBudgetMs ?? 1000);
+    const drained = await control.pauseAndDrain(spec, live, request.pauseBudgetMs ?? 1000, request.writesStopped);
     report.writePauseMs = drained.pausedMs;
     report.paused = drained.paused;
+    report.guarantee = drained.guarantee;
     report.offsets = drained.offsets.map(({ shard, source, applied }) => ({ shard, source, applied }));
     if (!drained.reached) return { ...report, reason: drained.reason };
     await condition(() => sync.every((s) => s.phase === 'done'));
@@ -186,6 +189,7 @@ export async function syncData(spec: ClusterSpec, run: Run, progress: MigrationP
       entry.lagSeconds = result.lagSeconds;
       entry.backlogBytes = result.backlogBytes;
       entry.streamedFrom = result.streamedFrom;
+      entry.pendingKeys = result.pendingKeys;
       entry.writesGoTo = result.writesGoTo;
       entry.opsApplied += result.ops;
       entry.opsPerSecond = Math.round(result.ops / Math.max(result.seconds, 0.001));
@@ -196,6 +200,7 @@ export async function syncData(spec: ClusterSpec, run: Run, progress: MigrationP
         entry.fullResyncs++;
         entry.lastFullResync = result.reason;
         entry.snapshotKeys = result.snapshot?.keys;
+        entry.snapshotWritten = result.snapshot?.written;
         entry.snapshotSeconds = result.snapshot?.seconds;
         entry.snapshotWaitSeconds = result.snapshot?.waitSeconds;
       } else entry.partialResyncs++;

@@ -55,6 +55,10 @@ export interface SyncKeys {
   generation: Buffer;
   /** Where the source last cut its snapshot off (snapshot-cuts.ts). */
   snapshotCut: Buffer;
+  /** The notifications method: its state, and the drain asked for and answered (src/migration/notify). */
+  notify: Buffer;
+  drainAsked: Buffer;
+  drained: Buffer;
 }
 
 export function syncKeys(map: SlotMap, syncId: string, shardId: string): SyncKeys {
@@ -74,6 +78,9 @@ export function syncKeys(map: SlotMap, syncId: string, shardId: string): SyncKey
     stop: Buffer.from(`rco:sync:{${slotTag(0)}}:${base}:stop`),
     generation: Buffer.from(`rco:sync:{${slotTag(0)}}:${base}:generation`),
     snapshotCut: Buffer.from(`rco:sync:{${slotTag(0)}}:${base}:snapshot-cut`),
+    notify: Buffer.from(`rco:sync:{${slotTag(0)}}:${base}:notify`),
+    drainAsked: Buffer.from(`rco:sync:{${slotTag(0)}}:${base}:drain-asked`),
+    drained: Buffer.from(`rco:sync:{${slotTag(0)}}:${base}:drained`),
   };
 }
 
@@ -137,7 +144,8 @@ export async function clearSyncKeys(map: SlotMap, keys: SyncKeys): Promise<void>
     map.masters().map(async (owner) => {
       const own: Buffer[] = [keys.master(owner)];
       for (let slot = 0; slot < SLOT_COUNT; slot++) if (map.ownerOfSlot(slot) === owner) own.push(keys.slot(slot));
-      if (map.ownerOf(keys.stop) === owner) own.push(keys.stop, keys.generation, keys.snapshotCut);
+      if (map.ownerOf(keys.stop) === owner)
+        own.push(keys.stop, keys.generation, keys.snapshotCut, keys.notify, keys.drainAsked, keys.drained);
       const connection = await map.bulk(owner);
       for (let i = 0; i < own.length; i += 1000)
         await connection.execOrThrow(

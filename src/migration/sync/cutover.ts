@@ -8,7 +8,8 @@ import { parseInfo } from '../../redis/cluster-nodes';
 import type { SlotMap } from '../../redis/slot-map';
 import { heartbeat, sleep } from '../../runtime/context';
 import { type LiveShard, addressText, roleOf, streamNodeOf, writerOf } from '../source-master';
-import { connectSource } from '../sources';
+import { connectSource, migrationOf } from '../sources';
+import { drainAndStop, pauseWrites, waitDrained } from '../notify/drain';
 import { targetMap } from '../target';
 import { appliedEverywhere, clearSyncKeys, readCheckpoints, syncKeys } from './checkpoints';
 
@@ -73,6 +74,7 @@ export async function waitCaughtUp(
   syncId: string,
   timeoutMs = 10_000,
 ): Promise<boolean> {
+  if (migrationOf(spec).liveMethod === 'notifications') return waitDrained(spec, shards, syncId, timeoutMs);
   const marks = await readSyncOffsets(spec, shards, syncId);
   const map = targetMap(spec);
   try {
@@ -99,56 +101,83 @@ export interface DrainResult {
   paused?: string[];
   offsets: ShardOffsets[];
   reason?: string;
+  /** How it knows the cluster holds every write (when reached). */
+  guarantee?: string;
 }
 
 /**
  * CLIENT PAUSE <budget> WRITE on the node that takes each shard's writes (after a failover, the new master, not the
- * node the sync reads), a check that every node paused is still a master, then waits until each shard's applied
- * offset equals the source's (which stands still while paused: writes, expiries and pings to replicas are held). When
- * they do, the stop markers are set at those offsets: the sync applies nothing after them. Then CLIENT UNPAUSE. When
- * the lag does not reach zero within the budget, or a paused node is a replica, nothing is set and the sync goes on:
- * nothing is lost.
+ * node the sync reads), a check that every node paused is still a master, then the drain of the sync's method: PSYNC
+ * waits until each shard's applied offset equals the source's (which stands still while paused: writes, expiries and
+ * pings to replicas are held); notifications ask each shard's sync to drain (notify/drain.ts). When they do, the stop
+ * markers are set: the sync applies nothing after them. Then CLIENT UNPAUSE. When the drain does not end within the
+ * budget, or a paused node is a replica, nothing is set and the sync goes on: nothing is lost. With `writesStopped`
+ * (the user stopped the writes: sources that allow no CLIENT PAUSE) nothing is paused.
  */
 export async function pauseAndDrain(
   spec: ClusterSpec,
   shards: LiveShard[],
   syncId: string,
   pauseBudgetMs: number,
+  writesStopped = false,
 ): Promise<DrainResult> {
+  const notifications = migrationOf(spec).liveMethod === 'notifications';
   const map = targetMap(spec);
   const writers = await Promise.all(shards.map((shard) => connectWriter(spec, shard)));
   const sources = writers.map((w) => w.client);
-  const pausedNodes = writers.map((w) => w.node);
+  const pausedNodes = writesStopped ? [] : writers.map((w) => w.node);
   try {
     await map.refresh();
     const paused = Date.now();
-    await Promise.all(sources.map((client) => client.call('CLIENT', 'PAUSE', String(pauseBudgetMs), 'WRITE')));
-    let unpaused: number | undefined;
+    if (!writesStopped) {
+      const refused = await pauseWrites(writers, pauseBudgetMs);
+      if (refused) return { reached: false, offsets: [], reason: refused, pausedMs: 0, paused: [] };
+    }
     let result: Omit<DrainResult, 'pausedMs' | 'paused'>;
     try {
       // A node that became a replica between the look and the pause would hold nothing: refuse rather than stop there.
       const roles = await Promise.all(sources.map(roleOf));
       const demoted = roles.flatMap((role, i) =>
-        role.master ? [] : [`${pausedNodes[i]} is now a replica of ${addressText(role.masterAddress!)}`],
+        role.master ? [] : [`${writers[i]!.node} is now a replica of ${addressText(role.masterAddress!)}`],
       );
-      result =
-        demoted.length > 0
-          ? {
+      const deadline = paused + pauseBudgetMs - 50;
+      if (demoted.length > 0)
+        result = {
+          reached: false,
+          offsets: [],
+          reason: `the source failed over during the cutover (${demoted.join(', ')}): writes were let through again and the sync goes on; ask for the cutover again`,
+        };
+      else if (notifications)
+        result = (await drainAndStop(map, shards, syncId, deadline))
+          ? { reached: true, offsets: [], guarantee: guaranteeOf('notifications', writesStopped) }
+          : {
               reached: false,
               offsets: [],
-              reason: `the source failed over during the cutover (${demoted.join(', ')}): writes were let through again and the sync goes on; ask for the cutover again`,
-            }
-          : await drain(map, shards, syncId, sources, paused + pauseBudgetMs - 50, pauseBudgetMs);
+              reason: `the notifications did not drain within the ${pauseBudgetMs} ms write pause; writes were let through again and the sync goes on`,
+            };
+      else {
+        result = await drain(map, shards, syncId, sources, deadline, pauseBudgetMs);
+        if (result.reached) result.guarantee = guaranteeOf('psync', writesStopped);
+      }
     } finally {
-      await Promise.all(sources.map((client) => client.call('CLIENT', 'UNPAUSE')));
-      unpaused = Date.now();
+      if (!writesStopped) await Promise.all(sources.map((client) => client.call('CLIENT', 'UNPAUSE')));
     }
     heartbeat({ cutover: result.reached });
-    return { ...result, pausedMs: unpaused - paused, paused: pausedNodes };
+    return { ...result, pausedMs: writesStopped ? 0 : Date.now() - paused, paused: pausedNodes };
   } finally {
     for (const client of sources) client.disconnect();
     map.close();
   }
+}
+
+/** How a cutover that answered done knows the cluster holds every write. */
+function guaranteeOf(method: 'psync' | 'notifications', writesStopped: boolean): string {
+  const held = writesStopped
+    ? 'with the writes stopped by the user (not checked by the cutover)'
+    : 'while CLIENT PAUSE WRITE held every write';
+  return method === 'psync'
+    ? `every source's replication offset applied in the cluster, ${held}`
+    : `every keyspace notification sent before the drain received (a PING round trip on each subscription) and its key copied again, ${held}; keys are compared both ways by verify "all"`;
 }
 
 /**

@@ -11,7 +11,7 @@ import type { SlotMap } from '../../redis/slot-map';
 import { cancelled, fail, heartbeat, log, sleep, withHeartbeat } from '../../runtime/context';
 import { type LiveShard, addressText, roleOf, streamNodeOf, writerOf } from '../source-master';
 import { refusedReplication } from '../source-preflight';
-import { connectSource, migrationOf, sourceAccess } from '../sources';
+import { connectSource, databasePrefixes, migrationOf, sourceAccess } from '../sources';
 import { targetMap } from '../target';
 import { StreamApplier, SyncRefused } from './apply';
 import { RdbError } from './rdb-encoding';
@@ -72,6 +72,8 @@ export interface SyncChunkResult {
     seconds: number;
     /** Hash field expirations left out (migration.dropHashFieldTtls). */
     fieldTtlsDropped?: number;
+    /** The notifications method's pass after a gap: keys written, of the `keys` read (the others were equal). */
+    written?: number;
   };
   /** The cutover's stop marker was reached: the sync is over. */
   stopped: boolean;
@@ -79,16 +81,13 @@ export interface SyncChunkResult {
   streamedFrom?: string;
   /** That node is a replica now (its master failed over): the node that takes the writes. */
   writesGoTo?: string;
+  /** The notifications method: keys notified and waiting to be copied when the chunk ended. */
+  pendingKeys?: number;
 }
 
-/** Source database -> key prefix in the cluster, from migration.source.databases (db 0 without a prefix by default). */
-function prefixesOf(spec: ClusterSpec): Map<number, Buffer | undefined> {
-  const source = migrationOf(spec).source;
-  const databases =
-    source.type === 'standalone' ? (source.databases ?? { '0': { prefix: '' } }) : { '0': { prefix: '' } };
-  return new Map(
-    Object.entries(databases).map(([db, { prefix }]) => [Number(db), prefix ? Buffer.from(prefix) : undefined]),
-  );
+/** Source database -> key prefix in the cluster, as bytes (undefined: no prefix). */
+export function prefixesOf(spec: ClusterSpec): Map<number, Buffer | undefined> {
+  return new Map([...databasePrefixes(spec)].map(([db, prefix]) => [db, prefix ? Buffer.from(prefix) : undefined]));
 }
 
 async function loadCommandTable(map: SlotMap): Promise<CommandTable> {
