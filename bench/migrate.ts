@@ -9,6 +9,8 @@
  * - the live stream applied under a steady write load (redis-benchmark on the source), commands/s;
  * - the cutover's write pause under a 2,000 ops/s load;
  * - verify of every key, keys/s;
+ * - the notifications method (bench/phases/notifications.ts): its first pass, and the same burst of writes followed by
+ *   keyspace notifications, commands/s against the PSYNC stream's, and the keys copied again;
  * - big keys: a hash of 1,000,000 fields (BENCH_BIG_KEY_FIELDS) loaded live and verified, fields/s, and redis-cli's
  *   import of it side by side;
  * - the worker's peak RSS (VmHWM), the worker run as the Dockerfile runs it (node lib/worker.js, heap cap).
@@ -31,6 +33,7 @@ import { freePortBlock, seedTopology, startPlainSource, startStack } from '../te
 import { fillBigHash } from '../src/local/sample-data';
 import { killWorker, startWorkerProcess } from '../test/helpers/worker-process';
 import { everyTypeMix, startWriteLoad } from '../test/helpers/write-load';
+import { notificationsPhase } from './phases/notifications';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 300_000);
 const BIG_HASH_FIELDS = Number(process.env.BENCH_BIG_HASH ?? 300_000);
@@ -215,23 +218,15 @@ async function main(): Promise<void> {
     const syncId = `${id}:${live.firstRunId}`;
     const liveShards = [{ id: `127.0.0.1:${port}`, host: '127.0.0.1', port }];
     const offsets = () => withSpecAccess(live, () => readSyncOffsets(live, liveShards, syncId));
+    const burst = () => {
+      run('redis-benchmark', [
+        ...['-h', '127.0.0.1', '-p', String(port), '-t', 'set,incr,lpush,hset'],
+        ...['-n', String(APPLY_COMMANDS), '-r', '200000', '-P', '16', '-q'],
+      ]);
+      return 4 * APPLY_COMMANDS;
+    };
     const applyStarted = performance.now();
-    run('redis-benchmark', [
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '-t',
-      'set,incr,lpush,hset',
-      '-n',
-      String(APPLY_COMMANDS),
-      '-r',
-      '200000',
-      '-P',
-      '16',
-      '-q',
-    ]);
-    const issued = 4 * APPLY_COMMANDS;
+    const issued = burst();
     const loadSeconds = (performance.now() - applyStarted) / 1000;
     for (;;) {
       const [o] = await offsets();
@@ -272,6 +267,11 @@ async function main(): Promise<void> {
       `verify: ${verified.checked} keys in ${verifySeconds.toFixed(1)} s, ${verified.differencesFound} differences (the load's writes after the cutover stay in the source)`,
     );
     line('verify_all_keys_per_s', Math.round(verified.checked / verifySeconds));
+
+    // The same burst followed by keyspace notifications instead of replication (sources without PSYNC).
+    await flushTarget(target);
+    const notified = await notificationsPhase({ client, source, port, migrate, burst, line });
+    line('notifications_apply_ratio_vs_psync', (notified.applyOpsPerSecond / (issued / applySeconds)).toFixed(2));
 
     // Big keys: one hash of BIG_KEY_FIELDS fields, loaded live (built in pieces under a temporary key), verified
     // piece by piece, and redis-cli's import of the same hash (one MIGRATE of the whole value) side by side.

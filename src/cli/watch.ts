@@ -9,7 +9,12 @@ type Migration = NonNullable<ProvisionProgress['migration']>;
 
 /** A live sync's source master, in one line. */
 function syncDetail(s: NonNullable<Migration['sync']>[number]): string {
-  const lag = s.lagBytes !== undefined ? `, lag ${s.lagBytes} B (~${s.lagSeconds ?? 0} s)` : '';
+  const lag =
+    s.replid === 'notifications'
+      ? `, ${s.pendingKeys ?? 0} keys notified and waiting`
+      : s.lagBytes !== undefined
+        ? `, lag ${s.lagBytes} B (~${s.lagSeconds ?? 0} s)`
+        : '';
   const rate = s.opsPerSecond !== undefined ? `, ${s.opsPerSecond} ops/s` : '';
   const resyncs = `, snapshots ${s.fullResyncs}, resumed ${s.partialResyncs}`;
   return `${s.phase}${lag}${rate}${resyncs}${s.warning ? ` - ${s.warning}` : ''}`;

@@ -16,6 +16,11 @@ export const SOURCE_ACL_RULES = {
   snapshotReadOnly: READ,
   /** mode "live" (PSYNC): a replica's commands, the cutover's write pause, and the reads of verify. */
   live: [...READ, '+psync', '+replconf', '+sync', '+client|pause', '+client|unpause'],
+  /**
+   * mode "live", liveMethod "notifications": the reads, the subscription to the key events of database 0 (one
+   * `&__keyevent@<db>__:*` per mapped database: PSUBSCRIBE wants its pattern listed as it is), and the cutover's pause.
+   */
+  notifications: [...READ, '&__keyevent@0__:*', '+psubscribe', '+client|pause', '+client|unpause'],
   /** A cluster source adds this to either mode: its masters are read from CLUSTER NODES. */
   cluster: ['+cluster|nodes'],
 } as const;

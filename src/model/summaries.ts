@@ -23,7 +23,7 @@ export function runSummary(workflow: string, spec: Pick<ClusterSpec, 'name'> & P
   const size = spec.nodes ? ` (${spec.nodes.length} nodes)` : '';
   const what: Record<string, string> = {
     provisionRedisCluster: `provision cluster ${spec.name}${size}${spec.migration ? `, then copy ${spec.migration.source.type} data into it` : ''}`,
-    migrateRedisData: `${spec.migration?.mode === 'live' ? 'live migration' : 'copy'} of ${spec.migration?.source.type ?? 'a source'} data into cluster ${spec.name}`,
+    migrateRedisData: `${spec.migration?.mode !== 'live' ? 'copy' : spec.migration.liveMethod === 'notifications' ? 'live migration (keyspace notifications)' : 'live migration'} of ${spec.migration?.source.type ?? 'a source'} data into cluster ${spec.name}`,
     repairRedisCluster: `repair cluster ${spec.name} to its spec${size}`,
     failoverRedisCluster: `failover in cluster ${spec.name}`,
     verifyRedisCluster: `drift check of cluster ${spec.name}${size} against its spec`,

@@ -106,6 +106,29 @@ test('mode live with exactly the live rules: synced, cut over with a write pause
   expect(await denied()).toEqual([]);
 });
 
+test('mode live by notifications with exactly the notifications rules: cut over, every key both ways, nothing denied', async () => {
+  await source.call('CONFIG', 'SET', 'notify-keyspace-events', 'KEA');
+  await source.call('ACL', 'LOG', 'RESET');
+  const spec = await renderedTopology(running.stack, 'acl-notify');
+  await running.client.provision(spec);
+  await running.client.result(spec.name);
+  await running.client.migrate({
+    ...spec,
+    migration: {
+      mode: 'live',
+      liveMethod: 'notifications',
+      source: await userWith('notify', SOURCE_ACL_RULES.notifications),
+    },
+  });
+  await streaming(spec);
+  for (let i = 0; i < 100; i++) await source.set(`acl:notified:${i}`, `v${i}`);
+  const report = await running.client.cutover(spec.name, { pauseBudgetMs: 2000, verify: 'all' });
+  expect(report.done).toBe(true);
+  expect(report.writePauseMs).toBeGreaterThan(0);
+  await expectCopied(spec);
+  expect(await denied()).toEqual([]);
+});
+
 test('a cluster source, live, with exactly the live and cluster rules on every node: every key both ways', async () => {
   const { ports, nodes } = await startPlainCluster(path.join(running.stack.stateDir, 'acl-cluster'));
   try {
