@@ -2,7 +2,8 @@
 import { RedisClusterClient } from '../../src/client';
 import { createWorker } from '../../src/worker';
 import { stopTestServers } from './servers';
-import { type Stack, startStack, workflowBundle } from './stack';
+import type { ClusterSpec } from '../../src/model';
+import { type Stack, renderedTopology, startStack, workflowBundle } from './stack';
 
 export interface RunningStack {
   stack: Stack;
@@ -38,4 +39,12 @@ export async function startRunningStack(
       await stack.stop();
     },
   };
+}
+
+/** A provisioned target: the seed topology with rendered configs, named `name`. */
+export async function provisionedTarget(running: RunningStack, name: string): Promise<ClusterSpec> {
+  const spec = await renderedTopology(running.stack, name);
+  await running.client.provision(spec);
+  await running.client.result(spec.name);
+  return spec;
 }

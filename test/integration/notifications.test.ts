@@ -9,8 +9,8 @@ import { migrationWorkflowId } from '../../src/client';
 import { type ClusterSpec, ErrorType, adminAddress, masters } from '../../src/model';
 import { compareAllKeys, fillEveryType, keysOnlyInTarget } from '../helpers/dataset';
 import { rootApplicationFailure } from '../helpers/failures';
-import { type RunningStack, startRunningStack } from '../helpers/running-stack';
-import { renderedTopology, startPlainSource } from '../helpers/stack';
+import { type RunningStack, provisionedTarget, startRunningStack } from '../helpers/running-stack';
+import { startPlainSource } from '../helpers/stack';
 import { sleep, waitFor } from '../helpers/wait';
 import { everyTypeMix, startWriteLoad } from '../helpers/write-load';
 
@@ -32,12 +32,7 @@ afterAll(async () => {
   await running?.stop();
 });
 
-async function provisioned(name: string): Promise<ClusterSpec> {
-  const spec = await renderedTopology(running.stack, name);
-  await running.client.provision(spec);
-  await running.client.result(spec.name);
-  return spec;
-}
+const provisioned = (name: string) => provisionedTarget(running, name);
 
 const syncOf = async (spec: ClusterSpec) =>
   (await running.client.progress(migrationWorkflowId(spec.name))).migration?.sync?.[0];

@@ -16,9 +16,9 @@ import { parseInfo } from '../../src/redis/cluster-nodes';
 import { makeCertificates } from '../helpers/certs';
 import { compareAllKeys, fillEveryType, keysOnlyInTarget } from '../helpers/dataset';
 import { rootApplicationFailure } from '../helpers/failures';
-import { type RunningStack, startRunningStack } from '../helpers/running-stack';
+import { type RunningStack, provisionedTarget, startRunningStack } from '../helpers/running-stack';
 import { startTestRedis, startTestSentinel } from '../helpers/servers';
-import { freePortBlock, renderedTopology, startPlainSource } from '../helpers/stack';
+import { freePortBlock, startPlainSource } from '../helpers/stack';
 import { sleep, waitFor } from '../helpers/wait';
 import { everyTypeMix, startWriteLoad } from '../helpers/write-load';
 
@@ -37,12 +37,7 @@ afterAll(async () => {
   await running?.stop();
 });
 
-async function provisioned(name: string): Promise<ClusterSpec> {
-  const spec = await renderedTopology(running.stack, name);
-  await running.client.provision(spec);
-  await running.client.result(spec.name);
-  return spec;
-}
+const provisioned = (name: string) => provisionedTarget(running, name);
 
 const kept = (redis: Redis) => (clients.push(redis), redis);
 const targets = (spec: ClusterSpec) => masters(spec).map(adminAddress);
@@ -236,18 +231,9 @@ test('a TLS-only source that checks client certificates: live under a write load
 });
 
 test('a source failed over by hand during the sync: the sync follows, the cutover holds the new master', async () => {
-  // The sources ping their replicas rarely: a ping the old master sends after the promotion is a write the new
-  // master never saw, and makes any replica of the old one (ours too) take a new snapshot.
-  const quiet = ['--repl-ping-replica-period', '60'];
-  const first = kept(await startPlainSource(running.stack, 'failover-a', quiet));
-  const second = kept(
-    await startPlainSource(running.stack, 'failover-b', [
-      ...quiet,
-      '--replicaof',
-      '127.0.0.1',
-      `${first.options.port}`,
-    ]),
-  );
+  // The sources ping their replicas rarely: a ping the old master sends after the promotion is in no history of the
+  // new master's, so the old master takes a full sync of the new one, and its replicas (ours, read through it) too.
+  const [first, second] = await masterAndReplica('failover', ['--repl-ping-replica-period', '60']);
   await fillEveryType(first, 'fo:');
   const spec = await provisioned('manual-failover');
   let writes = load(first.duplicate(), 'load:', 11);
@@ -284,6 +270,16 @@ test('a source failed over by hand during the sync: the sync follows, the cutove
   await expectSameKeys(second, spec);
 });
 
+/** A standalone master and its replica. */
+async function masterAndReplica(name: string, extra: string[] = []): Promise<[Redis, Redis]> {
+  const master = kept(await startPlainSource(running.stack, `${name}-a`, extra));
+  const port = String(master.options.port);
+  return [
+    master,
+    kept(await startPlainSource(running.stack, `${name}-b`, [...extra, '--replicaof', '127.0.0.1', port])),
+  ];
+}
+
 /** Three Sentinels watching `masterPort` as "mymaster", with quick failure detection. */
 async function startSentinels(masterPort: number): Promise<{ host: string; port: number }[]> {
   const base = await freePortBlock(3);
@@ -298,16 +294,7 @@ async function startSentinels(masterPort: number): Promise<{ host: string; port:
 }
 
 test('a Sentinel source failed over during the stream: a partial resync from the new master, cutover, every key both ways', async () => {
-  const quiet = ['--repl-ping-replica-period', '60'];
-  const first = kept(await startPlainSource(running.stack, 'sentinel-a', quiet));
-  const second = kept(
-    await startPlainSource(running.stack, 'sentinel-b', [
-      ...quiet,
-      '--replicaof',
-      '127.0.0.1',
-      `${first.options.port}`,
-    ]),
-  );
+  const [first, second] = await masterAndReplica('sentinel');
   await fillEveryType(first, 'sn:');
   const sentinels = await startSentinels(first.options.port!);
   const sentinel = kept(new Redis(sentinels[0]!));

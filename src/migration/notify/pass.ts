@@ -90,7 +90,8 @@ export async function fullPass(options: {
   for (const [db, prefix] of options.databases) {
     const ctx = await copyContextFor(options.spec, options.map, options.node, options.shardId, db, prefix);
     try {
-      nodes ??= await ctx.source.call('CLUSTER', 'NODES').catch(() => undefined);
+      // A cluster source's master holds only its slots: keys of other slots in the target are not its to remove.
+      if (migrationOf(options.spec).source.type === 'cluster') nodes ??= await ctx.source.call('CLUSTER', 'NODES');
       let cursor = '0';
       do {
         const batch = await readBatch(ctx, cursor);
