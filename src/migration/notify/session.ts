@@ -10,8 +10,11 @@ import type Redis from 'ioredis';
 import { type ClusterAccess, type NodeAddress, connectNode } from '../../redis/connection';
 
 const IDLE_MS = 60_000;
-/** Past this many keys waiting, the session stops gathering them and counts as lost: a gap pass is cheaper then. */
-const MAX_PENDING = 1_000_000;
+/**
+ * Past this many keys waiting (about 100 bytes each in the worker's heap), the session stops gathering them and
+ * counts as lost: the next chunk's gap pass compares every key instead.
+ */
+const MAX_PENDING = 500_000;
 
 export interface PendingKey {
   db: number;
@@ -20,13 +23,22 @@ export interface PendingKey {
 
 const sessions = new Map<string, NotificationSession>();
 
+/** A key as one string: its database, then its bytes one char each (latin1 keeps every byte). */
+const nameOf = ({ db, key }: PendingKey) => `${db}:${key.toString('latin1')}`;
+
+function keyOf(name: string): PendingKey {
+  const colon = name.indexOf(':');
+  return { db: Number(name.slice(0, colon)), key: Buffer.from(name.slice(colon + 1), 'latin1') };
+}
+
 export class NotificationSession {
-  private pending = new Map<string, PendingKey>();
+  /** Keys waiting, each as one compact string (`<db>:<name as latin1>`), oldest first. */
+  private pending = new Set<string>();
   /**
    * Stream keys: reading a consumer group (XREADGROUP, XACK) changes a stream with no notification, so these are
    * copied again at every chunk's start and at every drain.
    */
-  private streams = new Map<string, PendingKey>();
+  private streams = new Set<string>();
   /** Why the notifications can no longer be trusted to hold every write since the subscription began. */
   lostReason?: string;
   /** Notifications received, and keys taken to be copied. */
@@ -43,10 +55,9 @@ export class NotificationSession {
       if (this.lostReason) return;
       this.received++;
       const [, db, event] = /^__keyevent@(\d+)__:(.*)$/.exec(channel.toString('latin1')) ?? [];
-      const name = `${db}:${key.toString('base64')}`;
-      const pending = { db: Number(db ?? 0), key };
-      if (!this.pending.has(name)) this.pending.set(name, pending);
-      if (event?.startsWith('x')) this.streams.set(name, pending);
+      const name = nameOf({ db: Number(db ?? 0), key });
+      this.pending.add(name);
+      if (event?.startsWith('x')) this.streams.add(name);
       if (this.pending.size > MAX_PENDING) this.lose(`more than ${MAX_PENDING} keys waiting`);
     });
     subscriber.on('close', () => this.lose('the source closed the subscription'));
@@ -99,21 +110,21 @@ export class NotificationSession {
 
   /** Remembers a stream key found by a full pass. */
   addStream(key: PendingKey): void {
-    this.streams.set(`${key.db}:${key.key.toString('base64')}`, key);
+    this.streams.add(nameOf(key));
   }
 
   /** Every stream key known goes to be copied again (their consumer groups change unnotified). */
   requeueStreams(): void {
-    for (const [name, key] of this.streams) if (!this.pending.has(name)) this.pending.set(name, key);
+    for (const name of this.streams) this.pending.add(name);
   }
 
   /** Up to `max` keys to copy, oldest first; they leave the session (a key written again comes back). */
   take(max: number): PendingKey[] {
     const taken: PendingKey[] = [];
-    for (const [name, key] of this.pending) {
+    for (const name of this.pending) {
       if (taken.length >= max) break;
       this.pending.delete(name);
-      taken.push(key);
+      taken.push(keyOf(name));
     }
     this.taken += taken.length;
     return taken;
