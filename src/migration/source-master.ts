@@ -34,6 +34,12 @@ export async function roleOf(client: Redis): Promise<{ master: boolean; masterAd
   return { master: false, masterAddress: { host: info.master_host ?? '', port: Number(info.master_port ?? 0) } };
 }
 
+/** What a source says of its replication: its offset and its backlog's size. */
+export async function replicationOffsetOf(client: Redis): Promise<{ offset: number; backlog: number }> {
+  const info = parseInfo((await client.info('replication')) as string);
+  return { offset: Number(info.master_repl_offset ?? 0), backlog: Number(info.repl_backlog_size ?? 0) };
+}
+
 const MAX_HOPS = 5;
 
 /** The node that takes the writes of `node`'s data: itself if it is a master, else the master at the top of its chain. */

@@ -103,6 +103,11 @@ export function databasePrefixes(spec: ClusterSpec): Map<number, string> {
   return new Map(Object.entries(databases).map(([db, { prefix }]) => [Number(db), prefix]));
 }
 
+/** The same, as bytes (undefined: no prefix). */
+export function databasePrefixBytes(spec: ClusterSpec): Map<number, Buffer | undefined> {
+  return new Map([...databasePrefixes(spec)].map(([db, prefix]) => [db, prefix ? Buffer.from(prefix) : undefined]));
+}
+
 /** The name a source key gets in the target: the shard's database prefix, then the key. */
 export const targetKey = (shard: Pick<Shard, 'prefix'>, key: Buffer): Buffer =>
   shard.prefix ? Buffer.concat([Buffer.from(shard.prefix), key]) : key;

@@ -4,10 +4,9 @@
  */
 import type Redis from 'ioredis';
 import type { ClusterSpec } from '../../model';
-import { parseInfo } from '../../redis/cluster-nodes';
 import type { SlotMap } from '../../redis/slot-map';
 import { heartbeat, sleep } from '../../runtime/context';
-import { type LiveShard, addressText, roleOf, streamNodeOf, writerOf } from '../source-master';
+import { type LiveShard, addressText, replicationOffsetOf, roleOf, streamNodeOf, writerOf } from '../source-master';
 import { connectSource, migrationOf } from '../sources';
 import { drainAndStop, pauseWrites, waitDrained } from '../notify/drain';
 import { targetMap } from '../target';
@@ -29,11 +28,6 @@ export interface ShardOffsets {
   backlogBytes: number;
 }
 
-async function sourceOffset(client: Redis): Promise<{ offset: number; backlog: number }> {
-  const info = parseInfo((await client.info('replication')) as string);
-  return { offset: Number(info.master_repl_offset ?? 0), backlog: Number(info.repl_backlog_size ?? 0) };
-}
-
 async function appliedOffset(map: SlotMap, syncId: string, shard: LiveShard): Promise<number | undefined> {
   return appliedEverywhere(await readCheckpoints(map, syncKeys(map, syncId, shard.id)))?.offset;
 }
@@ -47,7 +41,7 @@ export async function readSyncOffsets(spec: ClusterSpec, shards: LiveShard[], sy
       shards.map(async (shard) => {
         const { client } = await connectWriter(spec, shard);
         try {
-          const { offset, backlog } = await sourceOffset(client);
+          const { offset, backlog } = await replicationOffsetOf(client);
           return {
             shard: shard.id,
             source: offset,
@@ -193,7 +187,7 @@ async function drain(
   pauseBudgetMs: number,
 ): Promise<Omit<DrainResult, 'pausedMs' | 'paused'>> {
   const keys = shards.map((shard) => syncKeys(map, syncId, shard.id));
-  const marks = await Promise.all(sources.map(sourceOffset));
+  const marks = await Promise.all(sources.map(replicationOffsetOf));
   const offsets: ShardOffsets[] = shards.map((shard, i) => ({
     shard: shard.id,
     source: marks[i]!.offset,

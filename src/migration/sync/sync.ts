@@ -3,15 +3,13 @@
  * (PSYNC <replid> <offset+1>) or take a new snapshot when the source cannot continue (and say why), then apply the
  * stream for a bounded time, acknowledging the offset applied. The workflow runs chunk after chunk.
  */
-import type Redis from 'ioredis';
 import { type ClusterSpec, ErrorType } from '../../model';
-import { parseInfo } from '../../redis/cluster-nodes';
 import { ReplyError } from '../../redis/bulk';
 import type { SlotMap } from '../../redis/slot-map';
 import { cancelled, fail, heartbeat, log, sleep, withHeartbeat } from '../../runtime/context';
-import { type LiveShard, addressText, roleOf, streamNodeOf, writerOf } from '../source-master';
+import { type LiveShard, addressText, replicationOffsetOf, roleOf, streamNodeOf, writerOf } from '../source-master';
 import { refusedReplication } from '../source-preflight';
-import { connectSource, databasePrefixes, migrationOf, sourceAccess } from '../sources';
+import { connectSource, databasePrefixBytes, migrationOf, sourceAccess } from '../sources';
 import { targetMap } from '../target';
 import { StreamApplier, SyncRefused } from './apply';
 import { RdbError } from './rdb-encoding';
@@ -85,19 +83,8 @@ export interface SyncChunkResult {
   pendingKeys?: number;
 }
 
-/** Source database -> key prefix in the cluster, as bytes (undefined: no prefix). */
-export function prefixesOf(spec: ClusterSpec): Map<number, Buffer | undefined> {
-  return new Map([...databasePrefixes(spec)].map(([db, prefix]) => [db, prefix ? Buffer.from(prefix) : undefined]));
-}
-
 async function loadCommandTable(map: SlotMap): Promise<CommandTable> {
   return commandTable((await (await map.client(map.masters()[0]!)).call('COMMAND')) as unknown[]);
-}
-
-/** What the source says of its replication: its offset and backlog size. */
-async function sourceReplication(client: Redis): Promise<{ offset: number; backlog: number }> {
-  const info = parseInfo((await client.info('replication')) as string);
-  return { offset: Number(info.master_repl_offset ?? 0), backlog: Number(info.repl_backlog_size ?? 0) };
 }
 
 export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkResult> {
@@ -122,7 +109,7 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
     const generation = await takeGeneration(map, keys);
     const checkpoints = await readCheckpoints(map, keys);
     const resume = appliedEverywhere(checkpoints);
-    const prefixes = prefixesOf(spec);
+    const prefixes = databasePrefixBytes(spec);
     const table = await loadCommandTable(map);
 
     const access = sourceAccess(spec);
@@ -244,7 +231,7 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
       }
       if (Date.now() - started >= input.maxMs) {
         // Never end far behind: the next chunk continues from the source's backlog, which must still hold the offset.
-        const source = await sourceReplication(side);
+        const source = await replicationOffsetOf(side);
         const behind = source.offset - applied;
         if (behind <= source.backlog / 4 || Date.now() - started >= 5 * input.maxMs) break;
       }
@@ -272,7 +259,7 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
       }
     }
     link.ack(applied);
-    const source = await sourceReplication(side);
+    const source = await replicationOffsetOf(side);
     const seconds = (Date.now() - started) / 1000;
     const lagBytes = Math.max(0, source.offset - applied);
     const rate = applier.applied > 0 ? (stream.position - offset) / Math.max(seconds, 0.001) : 0;
