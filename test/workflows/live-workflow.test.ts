@@ -2,7 +2,8 @@
  * The live sync phase with mocked activities, on a real Temporal dev server that suggests continue-as-new after a
  * few dozen events: streaming goes on across runs with its progress carried; the cutover is refused until every
  * source streams and while paused; a cutover whose lag does not reach zero says why and the sync goes on; one that
- * finds differences fails the run.
+ * finds differences fails the run; a source that failed over is shown, and the user's "writes stopped" reaches the
+ * drain.
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
@@ -195,4 +196,38 @@ test('differences found at the cutover: the update and the run fail with DataVer
     expect(failure?.type).toBe(ErrorType.DataVerifyFailed);
   });
   expect(calls).not.toContain('pauseAndDrain');
+});
+
+test('a source that failed over shows in the progress; writesStopped reaches the drain; the report says what was held and shown', async () => {
+  const { mocks } = liveMocks();
+  let writesStopped: boolean | undefined;
+  const chunk = mocks.syncShardChunk;
+  const overrides = {
+    ...mocks,
+    syncShardChunk: async (): Promise<SyncChunkResult> => ({
+      ...(await chunk()),
+      streamedFrom: '10.0.0.5:6379',
+      writesGoTo: '10.0.0.6:6379',
+    }),
+    pauseAndDrain: async (_spec: unknown, _live: unknown, _budget: number, stopped?: boolean): Promise<DrainResult> => {
+      writesStopped = stopped;
+      await mocks.pauseAndDrain();
+      return { reached: true, pausedMs: 0, paused: [], offsets: [], guarantee: 'shown: every offset applied' };
+    },
+  };
+  await started(overrides, async (handle) => {
+    const entry = await waitFor('the failover in the progress', async () => {
+      const sync = (await handle.query(progressQuery)).migration?.sync?.[0];
+      return sync?.phase === 'streaming' && sync.writesGoTo ? sync : undefined;
+    });
+    expect(entry.streamedFrom).toBe('10.0.0.5:6379');
+    expect(entry.warning).toContain('10.0.0.6:6379 takes the writes');
+    await expect(
+      handle.executeUpdate(cutoverUpdate, { args: [{ writesStopped: 'yes' as unknown as boolean }] }),
+    ).rejects.toMatchObject({ cause: { message: expect.stringContaining('writesStopped must be true or false') } });
+    const report = await handle.executeUpdate(cutoverUpdate, { args: [{ writesStopped: true }] });
+    expect(report).toMatchObject({ done: true, writePauseMs: 0, paused: [], guarantee: 'shown: every offset applied' });
+    await handle.result();
+  });
+  expect(writesStopped).toBe(true);
 });
