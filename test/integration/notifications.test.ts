@@ -2,9 +2,11 @@
  * Live migration without PSYNC (migration.liveMethod "notifications"), on a source that allows no replication and no
  * CONFIG (renamed away, as managed services do), under a write load of every type with keys that expire while it
  * runs. The subscription is killed part way (CLIENT KILL TYPE pubsub): the gap is found and a full pass writes only
- * what changed. The cutover holds the writes, drains the notifications, and every key is compared both ways.
+ * what changed. The cutover holds the writes, drains the notifications, and every key is compared both ways. A
+ * 3-master cluster source is followed the same way, one subscription per master.
  */
-import type Redis from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
+import path from 'node:path';
 import { migrationWorkflowId } from '../../src/client';
 import { type ClusterSpec, ErrorType, adminAddress, masters } from '../../src/model';
 import { compareAllKeys, fillEveryType, keysOnlyInTarget } from '../helpers/dataset';
@@ -12,6 +14,7 @@ import { rootApplicationFailure } from '../helpers/failures';
 import { type RunningStack, provisionedTarget, startRunningStack } from '../helpers/running-stack';
 import { startPlainSource } from '../helpers/stack';
 import { sleep, waitFor } from '../helpers/wait';
+import { startPlainCluster } from '../helpers/plain-cluster';
 import { everyTypeMix, startWriteLoad } from '../helpers/write-load';
 
 const MANAGED = [
@@ -130,4 +133,46 @@ test('notifications off on the source: refused at once, naming the setting', asy
   expect(failure.type).toBe(ErrorType.SourceCannotReplicate);
   expect(failure.message).toContain('notify-keyspace-events lacks "E$lshzxet"');
   expect(failure.message).toContain('KEA');
+});
+
+test('a 3-master cluster source by notifications: one subscription per master, cut over, every key both ways', async () => {
+  const { ports, nodes } = await startPlainCluster(path.join(running.stack.stateDir, 'notify-cluster'));
+  clients.push(...nodes);
+  for (const node of nodes) await node.call('CONFIG', 'SET', 'notify-keyspace-events', 'KEA');
+  const writer = new Cluster([{ host: '127.0.0.1', port: ports[0]! }]);
+  for (let i = 0; i < 3000; i++) await writer.set(`c:${i}`, `v${i}`);
+  const spec = await provisioned('notify-cluster');
+  const load = startWriteLoad(writer, {
+    opsPerSecond: 500,
+    maxSeconds: 60,
+    mix: everyTypeMix('cl:', 1000, { db1: false }),
+  });
+  await running.client.migrate({
+    ...spec,
+    migration: {
+      mode: 'live',
+      liveMethod: 'notifications',
+      source: { type: 'cluster', nodes: [{ host: '127.0.0.1', port: ports[0]! }] },
+    },
+  });
+  await waitFor(
+    'every master streaming',
+    async () => {
+      const sync = (await running.client.progress(migrationWorkflowId(spec.name))).migration?.sync;
+      return sync?.length === 3 && sync.every((s) => s.phase === 'streaming') ? true : undefined;
+    },
+    60_000,
+  );
+  await sleep(3000);
+  const stats = await load.stop();
+  writer.disconnect();
+  const report = await running.client.cutover(spec.name, { pauseBudgetMs: 3000, verify: 'all' });
+  console.log(`cluster by notifications: load ${stats.ops} ops; cutover ${JSON.stringify(report).slice(0, 300)}`);
+  expect(report.done).toBe(true);
+  expect(report.paused).toHaveLength(3);
+  const targets = masters(spec).map(adminAddress);
+  const compared = await compareAllKeys(nodes, targets);
+  expect(compared.differences).toEqual([]);
+  expect(compared.compared).toBeGreaterThan(3000);
+  expect(await keysOnlyInTarget(nodes, targets)).toEqual([]);
 });
