@@ -1,6 +1,7 @@
 /**
  * bench:migrate. One freshly provisioned cluster of the seed shape, measured in one run:
  * - its own write ceiling: `redis-benchmark --cluster -t set -P 64` on it;
+ * - its restore ceiling: the dataset's own DUMP payloads RESTOREd by the leanest loader (phases/restore-ceiling.ts);
  * - a snapshot copy (migrateRedisData, mode "snapshot") of a mixed dataset, keys/s and ratio to the ceiling, and
  *   `redis-cli --cluster import` of the same dataset;
  * - live mode's initial load of the same dataset (the RDB parsed and RESTOREd into all owners), and the other way of
@@ -34,6 +35,7 @@ import { fillBigHash } from '../src/local/sample-data';
 import { killWorker, startWorkerProcess } from '../test/helpers/worker-process';
 import { everyTypeMix, startWriteLoad } from '../test/helpers/write-load';
 import { notificationsPhase } from './phases/notifications';
+import { readPayloads, restoreCeiling } from './phases/restore-ceiling';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 300_000);
 const BIG_HASH_FIELDS = Number(process.env.BENCH_BIG_HASH ?? 300_000);
@@ -145,6 +147,11 @@ async function main(): Promise<void> {
     console.log(
       `dataset: ${total} keys (${KEYS} mixed, 15% with an expiry, and one hash of ${BIG_HASH_FIELDS} fields)`,
     );
+
+    // The restore ceiling: the same keys as DUMP payloads, RESTOREd by the leanest loader (phases/restore-ceiling.ts).
+    const restoreRate = await restoreCeiling(target, await readPayloads(source));
+    line('restore_ceiling_keys_per_s', Math.round(restoreRate));
+    await flushTarget(target);
 
     const migrate = async (name: string, migration: MigrationSpecInput) => {
       const spec = parseClusterSpec({ ...target, name, migration } as ClusterSpecInput);
@@ -325,6 +332,8 @@ async function main(): Promise<void> {
     bigSource.disconnect();
 
     line('worker_peak_rss_mb', Math.round(peakRssMb(worker.child.pid!)));
+    line('snapshot_ratio_vs_restore_ceiling', (total / snapSeconds / restoreRate).toFixed(2));
+    line('ratio_vs_restore_ceiling', (loadRate / restoreRate).toFixed(2));
     line('ratio_vs_write_ceiling', (loadRate / ceiling).toFixed(2));
     source.disconnect();
   } finally {
