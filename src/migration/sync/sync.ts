@@ -145,12 +145,17 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
       await stampEverySlot(map, keys, replid, offset, generation);
       const asked = Date.now();
       // The source may wait before it sends (repl-diskless-sync-delay, or a BGSAVE to disk): not loading time.
+      // The source may close the link before the snapshot's first byte (it failed at once) or part way: a cut.
+      const position: SnapshotPosition = { keys: 0 };
+      const cutOff = (err: Error): Promise<never> =>
+        link!.closedBy && !(err instanceof SyncRefused || err instanceof RdbError)
+          ? snapshotCutOff(map, keys, { name: addressText(node), client: side }, position, err)
+          : Promise.reject(err);
       const framing = await withHeartbeat(
         () => link!.rdbFraming(),
         () => ({ phase: 'snapshot', waiting: true }),
-      );
+      ).catch(cutOff);
       const loadStarted = Date.now();
-      const position: SnapshotPosition = { keys: 0 };
       const loaded = await loadSnapshot(link, framing, map, {
         prefixes,
         collectKeys: anyCheckpoint && input.ownTarget,
@@ -159,12 +164,7 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
         // RESTORE is not fenced in the node: each batch first makes sure no newer attempt started.
         beforeBatch: () => checkGeneration(map, keys, generation),
         position,
-      }).catch((err: Error) => {
-        const cut = link!.closedBy;
-        return cut && !(err instanceof SyncRefused || err instanceof RdbError)
-          ? snapshotCutOff(map, keys, { name: addressText(node), client: side }, position, err)
-          : Promise.reject(err);
-      });
+      }).catch(cutOff);
       await snapshotLoaded(map, keys);
       let removed = 0;
       if (loaded.written) {
