@@ -35,6 +35,7 @@ import { fillBigHash } from '../src/local/sample-data';
 import { killWorker, startWorkerProcess } from '../test/helpers/worker-process';
 import { everyTypeMix, startWriteLoad } from '../test/helpers/write-load';
 import { notificationsPhase } from './phases/notifications';
+import { firstShardProgress, untilStreaming } from './phases/progress';
 import { readPayloads, restoreCeiling } from './phases/restore-ceiling';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 300_000);
@@ -208,12 +209,8 @@ async function main(): Promise<void> {
       source: { type: 'standalone', host: '127.0.0.1', port },
     });
     const id = migrationWorkflowId(live.name);
-    const progress = async () => (await client.progress(id)).migration?.sync?.[0];
-    let shard = await progress();
-    while (shard?.phase !== 'streaming') {
-      await sleep(200);
-      shard = await progress();
-    }
+    const progress = firstShardProgress(client, live.name);
+    const shard = await untilStreaming(progress);
     const loadRate = shard.snapshotKeys! / shard.snapshotSeconds!;
     console.log(
       `live initial load: ${shard.snapshotKeys} keys in ${shard.snapshotSeconds!.toFixed(2)} s, after the source waited ${shard.snapshotWaitSeconds!.toFixed(1)} s to send (repl-diskless-sync-delay)`,

@@ -9,6 +9,7 @@ import type { RedisClusterClient } from '../../src/client';
 import { migrationWorkflowId } from '../../src/client';
 import { withSpecAccess } from '../../src/cluster/access';
 import { waitDrained } from '../../src/migration/notify/drain';
+import { firstShardProgress, untilStreaming } from './progress';
 import type { ClusterSpec, MigrationSpecInput } from '../../src/model';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -33,12 +34,8 @@ export async function notificationsPhase(bench: NotificationsPhase): Promise<{ a
       source: { type: 'standalone', host: '127.0.0.1', port },
     });
     const id = migrationWorkflowId(spec.name);
-    const progress = async () => (await client.progress(id)).migration?.sync?.[0];
-    let shard = await progress();
-    while (shard?.phase !== 'streaming') {
-      await sleep(200);
-      shard = await progress();
-    }
+    const progress = firstShardProgress(client, spec.name);
+    const shard = await untilStreaming(progress);
     const passRate = shard.snapshotKeys! / shard.snapshotSeconds!;
     console.log(`notifications: first pass of ${shard.snapshotKeys} keys in ${shard.snapshotSeconds!.toFixed(1)} s`);
     line('notifications_first_pass_keys_per_s', Math.round(passRate));
