@@ -4,7 +4,7 @@
  */
 import { Context } from '@temporalio/activity';
 import type Redis from 'ioredis';
-import type { ClusterSpec, MigrationSpec } from '../model';
+import { type ClusterSpec, type MigrationSpec, acceptsRdbVersion } from '../model';
 import { parseInfo } from '../redis/cluster-nodes';
 import type { SlotMap } from '../redis/slot-map';
 import { log, sleep } from '../runtime/context';
@@ -58,11 +58,12 @@ export interface CopyContext {
   rescan?: boolean;
 }
 
-async function lowestTargetRdbVersion(map: SlotMap): Promise<number> {
+/** Does every target master RESTORE payloads of this RDB version as they are (MIGRATE sends them so)? */
+async function everyTargetTakes(map: SlotMap, rdbVersion: number): Promise<boolean> {
   const versions = await Promise.all(
     map.masters().map(async (node) => (await capabilitiesOf(await map.client(node))).rdbVersion),
   );
-  return Math.min(...versions);
+  return versions.every((target) => acceptsRdbVersion(target, rdbVersion));
 }
 
 /** Copies SCAN batches from the shard's cursor until the shard is done or maxMs has passed. */
@@ -94,10 +95,10 @@ export async function copyShardChunk(input: CopyChunkInput): Promise<CopyChunkRe
     position.runId = runId;
     let cursor = position.cursor;
     const counters = { ...start.counters };
-    // MIGRATE sends the source's own payloads, which a target of an older RDB version refuses: through the worker,
-    // payloads are relabelled or keys rebuilt by type (writes.ts).
-    const older = (await capabilitiesOf(source)).rdbVersion > (await lowestTargetRdbVersion(map));
-    let mode: CopyMode = input.shard.prefix || older ? 'dump-restore' : start.mode;
+    // MIGRATE sends the source's own payloads, which a target of an older RDB version (or of the other RDB family)
+    // refuses: through the worker, payloads are relabelled, re-encoded or keys rebuilt by type (writes.ts).
+    const foreign = !(await everyTargetTakes(map, (await capabilitiesOf(source)).rdbVersion));
+    let mode: CopyMode = input.shard.prefix || foreign ? 'dump-restore' : start.mode;
     const started = Date.now();
     const copy: CopyContext = {
       spec: input.spec,

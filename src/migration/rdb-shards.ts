@@ -12,7 +12,15 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { freePort, pidAlive, stopPid } from '../host/processes';
 import { binaryOf, binaryRelease, startStandaloneRedis } from '../host/redis-server';
-import { type ClusterSpec, ErrorType, describeServer, parseS3Uri, rdbVersionOfRelease } from '../model';
+import {
+  type ClusterSpec,
+  ErrorType,
+  acceptsRdbVersion,
+  describeServer,
+  parseS3Uri,
+  rdbVersionOfRelease,
+} from '../model';
+import { rdbHeader } from './sync/rdb';
 import { PLAIN_ACCESS, connectNode, probePort } from '../redis/connection';
 import type { S3ClientFactory } from '../s3/client';
 import { fail, heartbeat, log } from '../runtime/context';
@@ -56,10 +64,10 @@ export async function prepareRdbShard(spec: ClusterSpec, shard: Shard, s3Factory
   const server = spec.server ?? 'redis-server';
   const release = binaryRelease(server);
   const fileVersion = rdbFileVersion(path.join(dir, 'shard.rdb'));
-  if (release && fileVersion > rdbVersionOfRelease(release.engine, release.version))
+  if (release && !acceptsRdbVersion(rdbVersionOfRelease(release.engine, release.version), fileVersion))
     fail(
       ErrorType.UnsupportedData,
-      `RDB object ${shard.rdbObject} is of RDB version ${fileVersion}, newer than the temporary server can load (${binaryOf(server)}: ${describeServer({ ...release, rdbVersion: rdbVersionOfRelease(release.engine, release.version) })}); load it with a server of the spec's "server" that reads it (e.g. Redis 7.4+ for RDB 12)`,
+      `RDB object ${shard.rdbObject} is of RDB version ${fileVersion}, which the temporary server cannot load (${binaryOf(server)}: ${describeServer({ ...release, rdbVersion: rdbVersionOfRelease(release.engine, release.version) })}); load it with a server of the spec's "server" that reads it (e.g. Redis 7.4+ for RDB 12, Valkey 9 for RDB 80)`,
     );
   const port = await freePort();
   const pid = await startStandaloneRedis({
@@ -95,8 +103,7 @@ export async function releaseRdbShard(shard: Shard): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** The RDB version in a file's header ("REDIS0012"); 0 when it has none. */
+/** The RDB version in a file's header ("REDIS0012", "VALKEY080"); 0 when it has none. */
 function rdbFileVersion(file: string): number {
-  const header = readFileSync(file).subarray(0, 9).toString('latin1');
-  return /^REDIS\d{4}$/.test(header) ? Number(header.slice(5)) : 0;
+  return rdbHeader(readFileSync(file).subarray(0, 9)).version;
 }

@@ -9,7 +9,16 @@ import { dumpPayload } from './sync/rdb';
 import { ReplyError } from '../redis/bulk';
 import { sendFollowingRedirects } from '../redis/redirects';
 import { groupByOwner, splitAddress } from '../redis/slot-map';
-import { ErrorType, MODULE_TYPES, type ServerCapabilities, describeServer, targetKnowsType } from '../model';
+import {
+  ErrorType,
+  MODULE_TYPES,
+  type ServerCapabilities,
+  acceptsRdbVersion,
+  describeServer,
+  payloadVersionFor,
+  typeOfByte,
+} from '../model';
+import { valueForTarget } from './sync/downgrade';
 import { fail, heartbeat, log } from '../runtime/context';
 import { PAYLOAD_SLICE_BYTES, isRedisReply, repliesOrThrow, slicesByBytes } from './batches';
 import type { CopyContext } from './copy';
@@ -199,16 +208,22 @@ async function dumpRestoreSlice(ctx: CopyContext, items: BatchKey[]): Promise<vo
 }
 
 /**
- * The keys whose payloads this target can RESTORE, relabelled with its RDB version where it is older than the
- * source's but knows the value's type (the encoding is the same); the others are rebuilt by type, here and now.
+ * The keys whose payloads this target can RESTORE: as they are where it takes their RDB version, else re-encoded in
+ * a form it knows (downgrade.ts) under a version it takes; the others are rebuilt by type, here and now.
  */
 async function restorableOnly(ctx: CopyContext, target: ServerCapabilities, items: BatchKey[]): Promise<BatchKey[]> {
   const restorable: BatchKey[] = [];
   for (const item of items) {
     const payload = item.payload!;
-    if (payloadRdbVersion(payload) <= target.rdbVersion) restorable.push(item);
-    else if (targetKnowsType(target, payload[0]!)) {
-      item.payload = dumpPayload(payload[0]!, payload.subarray(1, -10), target.rdbVersion);
+    const version = payloadRdbVersion(payload);
+    // A server knows every type of the versions it restores; across RDB families a type byte means another thing.
+    if (acceptsRdbVersion(target.rdbVersion, version)) {
+      restorable.push(item);
+      continue;
+    }
+    const converted = valueForTarget(typeOfByte(payload[0]!, version), payload.subarray(1, -10), target.rdbVersion);
+    if (converted) {
+      item.payload = dumpPayload(converted.type, converted.value, payloadVersionFor(target.rdbVersion, version));
       restorable.push(item);
     } else if (MODULE_TYPES.has(payload[0]!)) await refuseModuleKey(ctx, item.key);
     else {

@@ -123,9 +123,10 @@ export class ReplicaLink {
 
   /**
    * The handshake up to PSYNC: `listeningPort` is what the source shows for this replica in INFO replication.
+   * `replicaVersion`: the version this replica says it is (Valkey 9+ sends a replica the RDB format of its version).
    * A source with ACLs needs the user to allow AUTH, REPLCONF, PSYNC and SYNC.
    */
-  async handshake(auth: ResolvedAuth, listeningPort: number): Promise<void> {
+  async handshake(auth: ResolvedAuth, listeningPort: number, replicaVersion?: string): Promise<void> {
     if (auth.password !== undefined)
       await this.expectOk(
         auth.username ? ['AUTH', auth.username, auth.password] : ['AUTH', auth.password],
@@ -133,6 +134,7 @@ export class ReplicaLink {
       );
     await this.expectOk(['REPLCONF', 'listening-port', listeningPort], 'REPLCONF listening-port');
     await this.expectOk(['REPLCONF', 'capa', 'eof', 'capa', 'psync2'], 'REPLCONF capa');
+    if (replicaVersion) await this.expectOk(['REPLCONF', 'version', replicaVersion], 'REPLCONF version');
   }
 
   /** PSYNC: `replid` "?" and offset -1 ask for a snapshot; otherwise the stream from `offset` (the next byte). */

@@ -3,6 +3,8 @@
  * decoded. Reads fail with NeedMore when a value runs past the bytes received so far.
  */
 
+import { VALKEY_HASH_2 } from '../../model/servers';
+
 /** Data that cannot be carried (a module type, a corrupt file): the sync stops and says why. */
 export class RdbError extends Error {
   override name = 'RdbError';
@@ -14,6 +16,8 @@ export class NeedMore {
 }
 
 export const OP = {
+  /** Valkey 9: a slot import under way (its job name, then its slot ranges); a replica reads it, we skip it. */
+  SLOT_IMPORT: 0xf3,
   SLOT_INFO: 0xf4,
   FUNCTION2: 0xf5,
   FUNCTION_PRE_GA: 0xf6,
@@ -28,7 +32,7 @@ export const OP = {
   EOF: 0xff,
 } as const;
 
-/** The value types of RDB 12 and earlier, by number. */
+/** The value types by neutral id (servers.ts): Redis's up to RDB 12, and Valkey 9's own type 22. */
 export const TYPE_NAMES: Record<number, string> = {
   0: 'string',
   1: 'list',
@@ -55,6 +59,7 @@ export const TYPE_NAMES: Record<number, string> = {
   23: 'hash (listpack) with field expirations',
   24: 'hash with field expirations',
   25: 'hash (listpack) with field expirations',
+  [VALKEY_HASH_2]: 'hash with field expirations (Valkey)',
 };
 
 /** A read position in one contiguous buffer; every read checks the bytes are there. */
@@ -247,6 +252,15 @@ export function skipValue(c: Cursor, type: number): void {
     case 23:
       c.skipString();
       return;
+    case VALKEY_HASH_2: {
+      // Valkey 9: field, value, expiry (8 bytes, ms; -1: none)
+      for (let n = c.len(); n > 0; n--) {
+        c.skipString();
+        c.skipString();
+        c.skip(8);
+      }
+      return;
+    }
     case 6:
     case 7:
       throw new RdbError('a module type, which only the module that wrote it can read');

@@ -4,7 +4,8 @@
  * holds it whole. Each step reads one unit (an element, a quicklist node, a stream node, a stream's metadata) and
  * either reads it whole or throws NeedMore, leaving nothing half done: the parser calls it again from the same place.
  */
-import { listpackElements } from './downgrade';
+import { VALKEY_HASH_2 } from '../../model/servers';
+import { listpackElements } from './rdb-write';
 import { type Cursor, RdbError } from './rdb-encoding';
 
 /** A command on the value's key: sent as [...command, key, ...args]. `merge`: consecutive ones can be one command. */
@@ -15,7 +16,7 @@ export interface Write {
 }
 
 /** Types whose values can be unfolded; the compact encodings (listpack, ziplist, intset) are small by design. */
-export const UNFOLDABLE_TYPES = new Set([1, 2, 3, 4, 5, 14, 15, 18, 19, 21, 22, 24]);
+export const UNFOLDABLE_TYPES = new Set([1, 2, 3, 4, 5, 14, 15, 18, 19, 21, 22, 24, VALKEY_HASH_2]);
 
 const text = (n: number | bigint) => Buffer.from(String(n));
 
@@ -150,6 +151,17 @@ export class Unfolder {
     return writes;
   }
 
+  /** A hash field (expireAt: unix ms, 0 none): HSET, and HPEXPIREAT when it expires; nothing when it expired. */
+  private hashField(field: Buffer, value: Buffer, expireAt: number): Write[] {
+    if (expireAt > 0 && expireAt <= this.options.now) return [];
+    const writes: Write[] = [{ command: ['HSET'], args: [field, value], merge: true }];
+    if (expireAt > 0) {
+      this.fieldTtls++;
+      writes.push({ command: ['HPEXPIREAT'], args: [String(expireAt), 'FIELDS', '1', field] });
+    }
+    return writes;
+  }
+
   private element(c: Cursor): Write[] {
     const add = (command: string, ...args: Buffer[]): Write[] => [{ command: [command], args, merge: true }];
     switch (this.type) {
@@ -174,14 +186,12 @@ export class Unfolder {
         const ttl = c.len();
         const field = c.string();
         const value = c.string();
-        const expireAt = ttl === 0 ? 0 : this.type === 24 ? ttl + this.minExpire - 1 : ttl;
-        if (expireAt > 0 && expireAt <= this.options.now) return [];
-        const writes = add('HSET', field, value);
-        if (expireAt > 0) {
-          this.fieldTtls++;
-          writes.push({ command: ['HPEXPIREAT'], args: [String(expireAt), 'FIELDS', '1', field] });
-        }
-        return writes;
+        return this.hashField(field, value, ttl === 0 ? 0 : this.type === 24 ? ttl + this.minExpire - 1 : ttl);
+      }
+      case VALKEY_HASH_2: {
+        const field = c.string();
+        const value = c.string();
+        return this.hashField(field, value, Math.max(Number(c.bytes(8).readBigInt64LE(0)), 0));
       }
       case 14:
         return add('RPUSH', ...ziplistElements(c.string()));

@@ -4,6 +4,7 @@
  * only measured, so any type Redis writes is carried byte for byte. Chunks are pushed as they arrive; an entry cut
  * off by a chunk boundary is parsed again only once the bytes it needs have arrived.
  */
+import { byteOfType, isValkeyRdb, typeOfByte } from '../../model/servers';
 import { crc64 } from './crc64';
 import { Cursor, NeedMore, OP, RdbError, TYPE_NAMES, skipValue } from './rdb-encoding';
 import { UNFOLDABLE_TYPES, Unfolder, type Write } from './rdb-unfold';
@@ -160,15 +161,17 @@ export class RdbParser {
 
   private header(buf: Buffer): number {
     if (buf.length < 9) throw new NeedMore(9);
-    const magic = buf.subarray(0, 5).toString('latin1');
-    const version = Number(buf.subarray(5, 9).toString('latin1'));
-    if (magic !== 'REDIS' || !Number.isInteger(version)) throw new RdbError('not an RDB file (no REDIS header)');
+    const { magic, version } = rdbHeader(buf);
+    if (magic === undefined) throw new RdbError('not an RDB file (no REDIS or VALKEY header)');
+    // The version says what the type bytes mean (servers.ts): Valkey's own versions come with its magic only.
+    if ((magic === 'VALKEY') !== isValkeyRdb(version))
+      throw new RdbError(`an RDB of version ${version} under the magic ${magic}, which no server writes`);
     this.version = version;
     return 9;
   }
 
   private entry(c: Cursor): RdbEvent | undefined {
-    const type = c.byte();
+    let type = c.byte();
     switch (type) {
       case OP.AUX: {
         const name = c.string().toString();
@@ -182,6 +185,13 @@ export class RdbParser {
         c.len();
         c.len();
         c.len();
+        return undefined;
+      case OP.SLOT_IMPORT:
+        c.skipString(); // the job's name
+        for (let ranges = c.len(); ranges > 0; ranges--) {
+          c.len();
+          c.len();
+        }
         return undefined;
       case OP.SELECTDB:
         this.db = c.len();
@@ -209,6 +219,7 @@ export class RdbParser {
         this.ended = true;
         return { kind: 'end' };
       default: {
+        type = typeOfByte(type, this.version);
         const key = c.string();
         const start = c.pos;
         const unfold = this.options.unfoldBytes !== undefined && UNFOLDABLE_TYPES.has(type);
@@ -239,10 +250,18 @@ export class RdbParser {
   }
 }
 
-/** The DUMP payload of a value read from an RDB: what RESTORE takes. */
+/** "REDIS0011" or "VALKEY080": the magic and the version of an RDB file; no magic when it has neither. */
+export function rdbHeader(head: Buffer): { magic?: 'REDIS' | 'VALKEY'; version: number } {
+  const text = head.subarray(0, 9).toString('latin1');
+  const match = /^(REDIS|VALKEY)(\d+)$/.exec(text);
+  if (!match || text.length !== 9) return { version: 0 };
+  return { magic: match[1] as 'REDIS' | 'VALKEY', version: Number(match[2]) };
+}
+
+/** The DUMP payload of a value (by its neutral type id) read from an RDB: what RESTORE takes. */
 export function dumpPayload(type: number, value: Buffer, rdbVersion: number): Buffer {
   const payload = Buffer.allocUnsafe(1 + value.length + 10);
-  payload[0] = type;
+  payload[0] = byteOfType(type);
   value.copy(payload, 1);
   payload.writeUInt16LE(rdbVersion, 1 + value.length);
   crc64(payload.subarray(0, payload.length - 8)).copy(payload, payload.length - 8);

@@ -55,7 +55,7 @@ export async function snapshotCutOff(
       `migration source ${source.name} closed the link twice in a row before the end of the snapshot it sends a replica (${where(before)}, then ${where(now)}); the sync stopped instead of forking the source for a snapshot again. ${
         dropped
           ? 'Its client_output_buffer_limit_disconnections went up: it dropped us when the writes held for us passed client-output-buffer-limit replica; raise that limit on the source'
-          : 'It fails that snapshot itself, and its log says why (a Valkey 9 primary, for one, cannot store a hash with field expirations in the RDB version it sends a replica that does not give its version); mend what the log names, or copy with "mode": "snapshot"'
+          : 'It fails that snapshot itself (or drops us without counting it), and its log says why; mend what the log names, or copy with "mode": "snapshot"'
       }`,
     );
   }

@@ -15,7 +15,7 @@ import { RdbParser, dumpPayload } from './rdb';
 import { TYPE_NAMES } from './rdb-encoding';
 import { valueForTarget } from './downgrade';
 import { capabilitiesOf } from '../../redis/servers';
-import { HASH_FIELD_TTL_TYPES, describeServer } from '../../model/servers';
+import { HASH_FIELD_TTL_TYPES, byteOfType, describeServer, payloadVersionFor } from '../../model/servers';
 import { temporaryKeyFor } from '../../redis/build-in-pieces';
 import { printableKey } from '../../redis/compare';
 import type { Write } from './rdb-unfold';
@@ -86,7 +86,7 @@ export function encodeRestores(entries: Restore[], rdbVersion: number): Buffer {
     at += e.key.copy(out, at);
     at += out.write(`\r\n$${ttl.length}\r\n${ttl}\r\n$${e.value.length + 11}\r\n`, at, 'latin1');
     const start = at;
-    out[at++] = e.type;
+    out[at++] = byteOfType(e.type);
     at += e.value.copy(out, at);
     at = out.writeUInt16LE(rdbVersion, at);
     at += crc64(out.subarray(start, at)).copy(out, at);
@@ -212,11 +212,11 @@ export async function loadSnapshot(
   // Each owner has its own queue: a master busy with a big key does not hold the others back.
   const outstanding = new Map<string, Promise<void>[]>();
 
-  // Payloads go out in the RDB version every target master can restore: the source's, or the oldest target's
-  // (values re-encoded where their type is newer than that target knows: downgrade.ts).
+  // Payloads go out in an RDB version every target master restores: the source's, or the oldest target's (values
+  // re-encoded where that target knows their type in another form, or not at all: downgrade.ts).
   const targets = await Promise.all(map.masters().map(async (owner) => capabilitiesOf(await map.client(owner))));
   const oldest = targets.reduce((a, b) => (b.rdbVersion < a.rdbVersion ? b : a));
-  const payloadVersion = () => Math.min(parser.version, oldest.rdbVersion);
+  const payloadVersion = () => payloadVersionFor(oldest.rdbVersion, parser.version);
 
   const sendTo = async (owner: string, group: Restore[]) => {
     const replies = await (await map.bulk(owner)).execEncoded(encodeRestores(group, payloadVersion()), group.length);
@@ -228,7 +228,7 @@ export async function loadSnapshot(
       });
       if (final instanceof ReplyError) {
         const why = /payload version or checksum/i.test(final.message)
-          ? `the source's RDB version ${parser.version} is newer than the cluster's Redis can restore`
+          ? `the cluster's server restores no payload of the source's RDB version ${parser.version}`
           : final.message;
         throw new SyncRefused(`RESTORE failed: ${why}`, `key ${JSON.stringify(item.key.toString())}`, 0);
       }

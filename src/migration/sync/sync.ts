@@ -3,7 +3,8 @@
  * (PSYNC <replid> <offset+1>) or take a new snapshot when the source cannot continue (and say why), then apply the
  * stream for a bounded time, acknowledging the offset applied. The workflow runs chunk after chunk.
  */
-import { type ClusterSpec, ErrorType } from '../../model';
+import { type ClusterSpec, ErrorType, replicaVersionFor } from '../../model';
+import { capabilitiesOf } from '../../redis/servers';
 import { ReplyError } from '../../redis/bulk';
 import type { SlotMap } from '../../redis/slot-map';
 import { cancelled, fail, heartbeat, log, sleep, withHeartbeat } from '../../runtime/context';
@@ -116,7 +117,11 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
     link = await ReplicaLink.open(node.host, node.port, { tls: access.tls });
     let psync;
     try {
-      await link.handshake(access.auth, listeningPortFor(syncId, shard.id));
+      await link.handshake(
+        access.auth,
+        listeningPortFor(syncId, shard.id),
+        replicaVersionFor(await capabilitiesOf(side)),
+      );
       if (resume) resume.offset = await rejoinOffset(side, resume, map, keys);
       psync = await link.psync(resume?.replid ?? '?', resume ? resume.offset + 1 : -1);
     } catch (err) {
