@@ -9,6 +9,7 @@ import type { Router } from './redirects';
 export class SlotMap implements Router {
   private owners: (string | undefined)[] = new Array(SLOT_COUNT);
   private readonly clients = new Map<string, Redis>();
+  private readonly opening = new Map<string, Promise<Redis>>();
   private readonly bulks = new Map<string, Promise<BulkConnection>>();
 
   constructor(private readonly seeds: NodeAddress[]) {}
@@ -52,14 +53,21 @@ export class SlotMap implements Router {
     return [...new Set(this.owners.filter((o): o is string => o !== undefined))];
   }
 
+  /** The connection to `address`, opened once (callers at the same moment share the opening) and again once lost. */
   async client(address: string): Promise<Redis> {
-    let client = this.clients.get(address);
-    if (!client || client.status === 'end' || client.status === 'close') {
+    const client = this.clients.get(address);
+    if (client && client.status !== 'end' && client.status !== 'close') return client;
+    let opening = this.opening.get(address);
+    if (!opening) {
       const [host, port] = splitAddress(address);
-      client = await connectNode({ host, port });
-      this.clients.set(address, client);
+      opening = connectNode({ host, port }).then((connected) => (this.clients.set(address, connected), connected));
+      this.opening.set(address, opening);
+      void opening.then(
+        () => this.opening.delete(address),
+        () => this.opening.delete(address),
+      );
     }
-    return client;
+    return opening;
   }
 
   /** Sends commands to `address` in one round trip (see BulkConnection): the Router of sendFollowingRedirects. */
@@ -83,6 +91,11 @@ export class SlotMap implements Router {
   close(): void {
     for (const client of this.clients.values()) client.disconnect();
     this.clients.clear();
+    for (const opening of this.opening.values())
+      void opening.then(
+        (c) => c.disconnect(),
+        () => undefined,
+      );
     for (const opening of this.bulks.values())
       void opening.then(
         (c) => c.close(),

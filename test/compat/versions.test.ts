@@ -120,6 +120,7 @@ describe.each([
   ['redis-server-6.2', 'Redis', '6.2.5', 9],
   ['redis-server-8.2', 'Redis', '8.2.3', 12],
   ['valkey-server', 'Valkey', '8.1.8', 11],
+  ['valkey-server-9', 'Valkey', '9.1.2', 80],
 ])('snapshot from %s into Redis 7.0', (server, engine, version, rdbVersion) => {
   test('every type is carried exactly, consumer state included, and the report names both servers', async () => {
     const prefix = `${server}:`;
@@ -203,7 +204,7 @@ test('hash field expirations into a target without HEXPIRE: refused at once nami
   }
 });
 
-describe.each([['redis-server-6.2'], ['redis-server-8.2'], ['valkey-server']])(
+describe.each([['redis-server-6.2'], ['redis-server-8.2'], ['valkey-server'], ['valkey-server-9']])(
   'live from %s into Redis 7.0',
   (server) => {
     test('snapshot and stream under a write load, then cutover: every key equal', async () => {
@@ -232,17 +233,24 @@ test('live: hash field expirations into a target without them are refused at onc
   expect(Number(stats.sync_full)).toBe(1);
 });
 
+/** The clusters of the topology tests, by server binary (for the tests between them). */
+const topologies = new Map<string, ClusterSpec>();
+const SOURCES = [['redis-server-6.2'], ['redis-server-8.2'], ['valkey-server'], ['valkey-server-9']];
+
 describe.each([
   ['valkey-server', 'valkey', '8.1.8'],
   ['redis-server-8.2', 'redis', '8.2.3'],
+  ['valkey-server-9', 'valkey', '9.1.2'],
 ])('the runbook topology on %s nodes', (server, engine, version) => {
   let spec: ClusterSpec;
+  const name = server.replace(/-server/, '').replace(/\./g, '');
 
   test('provisions exactly (epochs, mapping, nofailover, persisted config); verify and a second run agree', async () => {
     spec = {
-      ...(await seedTopology(stack, `on-${engine}`)),
-      server: server.startsWith('valkey') ? 'valkey-server' : toolPath(server),
+      ...(await seedTopology(stack, `on-${name}`)),
+      server: server === 'valkey-server' ? 'valkey-server' : toolPath(server),
     };
+    topologies.set(server, spec);
     await client.provision(spec);
     await client.result(spec.name);
     const live = await expectRunbookCluster(spec);
@@ -264,31 +272,25 @@ describe.each([
     expect((await expectRunbookCluster(spec)).map((s) => s.myId)).toEqual(ids);
   });
 
-  test.each([['redis-server-6.2'], ['redis-server-8.2'], ['valkey-server']])(
-    'snapshot from %s into it: every type, exactly',
-    async (from) => {
-      const source = await startSource(from, `${from}-into-${engine}`);
-      const prefix = `${from}:`;
-      await fillEveryType(source, prefix);
-      const result = await migrateInto(spec, source);
-      expect(result.migration.unequal).toEqual([]);
-      const { compared, differences } = await compareAllKeys([source], targetMasters(spec));
-      expect(differences).toEqual([]);
-      expect(compared).toBe(await source.dbsize());
-      const extra = (await keysOnlyInTarget([source], targetMasters(spec))).filter((k) => k.startsWith(prefix));
-      expect(extra).toEqual([]);
-    },
-  );
+  test.each(SOURCES)('snapshot from %s into it: every type, exactly', async (from) => {
+    const source = await startSource(from, `${from}-into-${name}`);
+    const prefix = `${from}:`;
+    await fillEveryType(source, prefix);
+    const result = await migrateInto(spec, source);
+    expect(result.migration.unequal).toEqual([]);
+    const { compared, differences } = await compareAllKeys([source], targetMasters(spec));
+    expect(differences).toEqual([]);
+    expect(compared).toBe(await source.dbsize());
+    const extra = (await keysOnlyInTarget([source], targetMasters(spec))).filter((k) => k.startsWith(prefix));
+    expect(extra).toEqual([]);
+  });
 
-  test.each([['redis-server-6.2'], ['redis-server-8.2'], ['valkey-server']])(
-    'live from %s into it, under a write load, then cutover: every key equal',
-    async (from) => {
-      await liveUnderLoad(spec, await startSource(from, `live-${from}-into-${engine}`), `live-${from}-into-${engine}:`);
-    },
-  );
+  test.each(SOURCES)('live from %s into it, under a write load, then cutover: every key equal', async (from) => {
+    await liveUnderLoad(spec, await startSource(from, `live-${from}-into-${name}`), `live-${from}-into-${name}:`);
+  });
 
   test("an RDB file saved by Redis 8.2 (RDB 12): loaded by the cluster's own server when it reads it, else refused at once", async () => {
-    const source = await startSource('redis-server-8.2', `rdb-into-${engine}`);
+    const source = await startSource('redis-server-8.2', `rdb-into-${name}`);
     await fillEveryType(source, 'rdb12:');
     await source.save();
     const [, dir] = (await source.config('GET', 'dir')) as string[];
@@ -296,7 +298,7 @@ describe.each([
     await s3.send(
       new PutObjectCommand({
         Bucket: 'quotemedia-backups',
-        Key: `old/${engine}.rdb`,
+        Key: `old/${name}.rdb`,
         Body: readFileSync(path.join(dir!, 'dump.rdb')),
       }),
     );
@@ -304,7 +306,7 @@ describe.each([
     const started = Date.now();
     const run = {
       ...spec,
-      migration: { source: { type: 'rdb', objects: [`s3://quotemedia-backups/old/${engine}.rdb`] } },
+      migration: { source: { type: 'rdb', objects: [`s3://quotemedia-backups/old/${name}.rdb`] } },
     };
     await client.migrate(run as ClusterSpec);
     const outcome = await client.migrationResult(spec.name).then(
@@ -312,11 +314,12 @@ describe.each([
       (err: unknown) => rootApplicationFailure(err),
     );
     if (engine === 'valkey') {
-      // Valkey 8.1 reads RDB 11 at most.
+      // Valkey 8.1 reads RDB 11 at most; Valkey 9 reads 1-11 and its own 80, never Redis's 12-79.
       expect(outcome).toMatchObject({
         type: ErrorType.UnsupportedData,
-        message: expect.stringMatching(/RDB version 12.*Valkey 8\.1\.8/),
+        message: expect.stringContaining(`RDB version 12, which the temporary server cannot load`),
       });
+      expect((outcome as Error).message).toContain(`Valkey ${version}`);
       expect(Date.now() - started).toBeLessThan(10_000);
     } else {
       expect(outcome).toMatchObject({ migration: { unequal: [] } });
@@ -324,6 +327,64 @@ describe.each([
       expect(differences).toEqual([]);
       expect(compared).toBe(await source.dbsize());
     }
+  });
+});
+
+/** Hashes whose fields expire, small and big (copied in pieces past bigKeyBytes), and the hash-field expiries of each. */
+async function fillFieldTtls(source: Redis, prefix: string): Promise<void> {
+  await source.hset(`${prefix}session`, 'token', 'abc', 'user', 'ada', 'seen', '1');
+  await source.call('HPEXPIRE', `${prefix}session`, '600000', 'FIELDS', '2', 'token', 'seen');
+  const big = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`field-${i}`, 'v'.repeat(100)]));
+  await source.hset(`${prefix}big`, big);
+  await source.call('HPEXPIRE', `${prefix}big`, '900000', 'FIELDS', '3', 'field-0', 'field-1', 'field-4999');
+}
+
+/** The expiry of every field of a hash (-1: none), by field. */
+async function fieldExpiries(node: Redis | InstanceType<typeof Redis.Cluster>, key: string) {
+  const fields = await node.hkeys(key);
+  const times = (await node.call('HPEXPIRETIME', key, 'FIELDS', fields.length, ...fields)) as number[];
+  return Object.fromEntries(fields.map((f, i) => [f, times[i]]));
+}
+
+// Redis 7.4+ and Valkey 9 both hold field expirations, each in its own RDB form: carried across, exactly.
+describe.each([
+  ['valkey-server-9', 'redis-server-8.2'],
+  ['redis-server-8.2', 'valkey-server-9'],
+])('hash field expirations from %s into %s nodes', (from, into) => {
+  test.each([['snapshot'], ['live']])('%s: every field and its expiry', async (mode) => {
+    const spec = topologies.get(into)!;
+    const source = await startSource(from, `field-ttls-${mode}-${from}-into-${into}`);
+    const prefix = `fttl:${mode}:`;
+    await fillFieldTtls(source, prefix);
+    await fillEveryType(source, prefix);
+    const migration = {
+      mode,
+      source: { type: 'standalone', host: '127.0.0.1', port: source.options.port! },
+      bigKeyBytes: 64 * 1024,
+      verify: { sample: 0, all: true },
+    };
+    await client.migrate({ ...spec, migration } as ClusterSpec);
+    if (mode === 'live') {
+      await untilStreaming(spec);
+      await source.call('HPEXPIRE', `${prefix}session`, '1200000', 'FIELDS', '1', 'user');
+      const report = await client.cutover(spec.name, { pauseBudgetMs: 1000, verify: 'all' });
+      expect(report.differences).toEqual([]);
+    } else expect((await client.migrationResult(spec.name)).migration.unequal).toEqual([]);
+    const cluster = new Redis.Cluster(targetMasters(spec));
+    try {
+      for (const key of [`${prefix}session`, `${prefix}big`]) {
+        const expiries = await fieldExpiries(cluster, key);
+        expect([key, expiries]).toEqual([key, await fieldExpiries(source, key)]);
+        expect(Object.values(expiries).filter((t) => (t ?? 0) > 0).length).toBe(
+          key.endsWith('big') ? 3 : mode === 'live' ? 3 : 2,
+        );
+      }
+    } finally {
+      cluster.disconnect();
+    }
+    const { compared, differences } = await compareAllKeys([source], targetMasters(spec), { replicated: true });
+    expect(differences).toEqual([]);
+    expect(compared).toBe(await source.dbsize());
   });
 });
 
