@@ -84,7 +84,7 @@ function standaloneShards(
   if (unmapped.length > 0)
     fail(
       ErrorType.SourceDbNotMapped,
-      `migration source ${id} has keys in db ${unmapped.map(([db, keys]) => `${db} (${keys} keys)`).join(', ')}, which a cluster (db 0 only) cannot hold as they are; map them with migration.source.databases, e.g. {"${unmapped[0]![0]}": {"prefix": "db${unmapped[0]![0]}:"}}`,
+      `migration source ${id} has keys in db ${unmapped.map(([db, keys]) => `${db} (${keys} keys)`).join(', ')}, which the target cluster holds in db 0 only; map them with migration.source.databases, e.g. {"${unmapped[0]![0]}": {"prefix": "db${unmapped[0]![0]}:"}}`,
     );
   const keys = dbKeys(info);
   return Object.entries(mapping)
@@ -166,7 +166,14 @@ export async function planMigration(spec: ClusterSpec): Promise<MigrationPlan> {
       const client = await connectSource(spec, host, m.port);
       try {
         if (live) await checkLiveSource(client, { host, port: m.port }, migration.liveMethod);
-        shards.push({ id: `${host}:${m.port}`, host, port: m.port, db: 0, prefix: '', keys: await client.dbsize() });
+        const id = `${host}:${m.port}`;
+        const info = parseInfo((await client.info()) as string);
+        // A Valkey 9 cluster can hold numbered databases: mapped like a standalone source's, refused unmapped.
+        if (source.databases) shards.push(...standaloneShards(id, host, m.port, info, source.databases, live));
+        else {
+          standaloneShards(id, host, m.port, info, undefined, live);
+          shards.push({ id, host, port: m.port, db: 0, prefix: '', keys: await client.dbsize() });
+        }
       } finally {
         client.disconnect();
       }

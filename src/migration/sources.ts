@@ -96,10 +96,7 @@ export async function openShardBulk(spec: ClusterSpec, shard: Shard): Promise<Bu
 /** Source database -> key prefix in the cluster (migration.source.databases; db 0 without a prefix by default). */
 export function databasePrefixes(spec: ClusterSpec): Map<number, string> {
   const source = migrationOf(spec).source;
-  const databases =
-    source.type === 'standalone' || source.type === 'sentinel'
-      ? (source.databases ?? { '0': { prefix: '' } })
-      : { '0': { prefix: '' } };
+  const databases = (source.type !== 'rdb' && source.databases) || { '0': { prefix: '' } };
   return new Map(Object.entries(databases).map(([db, { prefix }]) => [Number(db), prefix]));
 }
 

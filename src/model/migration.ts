@@ -36,7 +36,7 @@ export const sourceTlsSchema = z
     message: 'give certFile and keyFile together',
   });
 
-/** How a source database maps into the cluster (which has only db 0): a key-name prefix. */
+/** How a source database maps into the target cluster (into its db 0): a key-name prefix. */
 const databasesSchema = z.record(z.string().regex(/^\d+$/), z.object({ prefix: z.string() }));
 
 export const migrationSourceSchema = z.discriminatedUnion('type', [
@@ -55,6 +55,8 @@ export const migrationSourceSchema = z.discriminatedUnion('type', [
     nodes: z.array(endpointSchema).min(1),
     auth: authRefSchema.optional(),
     tls: sourceTlsSchema.optional(),
+    /** Valkey 9 clusters can hold numbered databases (cluster-databases): those to copy, and their key prefix. */
+    databases: databasesSchema.optional(),
   }),
   z.object({
     type: z.literal('sentinel'),

@@ -166,6 +166,53 @@ test('a 3-master Valkey cluster as the source, by snapshot: one reader per sourc
   }
 });
 
+test('a Valkey 9 cluster source with numbered databases: refused unmapped, naming the db; mapped, copied under a prefix by snapshot and live', async () => {
+  const dir = path.join(stack.stateDir, 'valkey9-source-dbs');
+  const { ports, nodes } = await startPlainCluster(dir, 'valkey-server-9', ['--cluster-databases', '4']);
+  const cluster = new Redis.Cluster(ports.map((port) => ({ host: '127.0.0.1', port })));
+  const inDb2 = ports.map((port) => new Redis({ host: '127.0.0.1', port, db: 2 }));
+  const source = { type: 'cluster' as const, nodes: [{ host: '127.0.0.1', port: ports[0]! }] };
+  try {
+    await fillEveryType(cluster, 'v9db0:');
+    // A key in db 2 of each master (the tags' slots: {b} 3300, {c} 7365, {a} 15495).
+    for (const [i, node] of inDb2.entries()) await node.set(`{${'bca'[i]}}in-db2`, `value ${i}`);
+    const run = (migration: MigrationSpecInput) => ({ ...target, migration }) as ClusterSpec;
+    const unmapped = await client.migrate(run({ source }));
+    const failure = await unmapped.result().then(
+      () => undefined,
+      (err: unknown) => rootApplicationFailure(err),
+    );
+    expect(failure?.type).toBe(ErrorType.SourceDbNotMapped);
+    expect(failure?.message).toMatch(/has keys in db 2 \(1 keys\)/);
+
+    const databases = { '0': { prefix: '' }, '2': { prefix: 'db2:' } };
+    await client.migrate(run({ source: { ...source, databases }, verify: { sample: 0, all: true } }));
+    expect((await client.migrationResult(target.name)).migration.unequal).toEqual([]);
+    expect(await compareAllKeys(inDb2, targetMasters(target), { prefix: 'db2:' })).toEqual({
+      compared: 3,
+      differences: [],
+    });
+
+    // Live: the stream writes db 2 too (SELECT 2 in the source's stream).
+    await client.migrate(run({ mode: 'live', source: { ...source, databases } }));
+    await untilStreaming(target);
+    for (const [i, node] of inDb2.entries()) await node.set(`{${'bca'[i]}}written-live`, `live ${i}`);
+    await inDb2[0]!.del('{b}in-db2');
+    const report = await client.cutover(target.name, { pauseBudgetMs: 1000, verify: 'all' });
+    expect(report.differences).toEqual([]);
+    const db2 = await compareAllKeys(inDb2, targetMasters(target), { prefix: 'db2:' });
+    expect(db2).toEqual({ compared: 5, differences: [] });
+    const { differences } = await compareAllKeys(nodes, targetMasters(target), { replicated: true });
+    expect(differences).toEqual([]);
+    const gone = new Redis.Cluster(targetMasters(target));
+    expect(await gone.exists('db2:{b}in-db2')).toBe(0);
+    gone.disconnect();
+  } finally {
+    cluster.disconnect();
+    for (const node of [...nodes, ...inDb2]) node.disconnect();
+  }
+});
+
 test('a stream that lost its pending entries in the target is a difference', async () => {
   const source = await startSource('redis-server-8.2', 'lost-pel');
   await fillEveryType(source, 'pel:');

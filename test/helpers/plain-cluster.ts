@@ -19,10 +19,11 @@ const THIRDS = [
 export async function startPlainCluster(
   dir: string,
   server = 'redis-server',
+  args: string[] = [],
 ): Promise<{ ports: number[]; nodes: Redis[] }> {
   const base = await freePortBlock(3);
   const ports = [base, base + 1, base + 2];
-  for (const port of ports) await startTestRedis(port, path.join(dir, `cluster-${port}`), [], server);
+  for (const port of ports) await startTestRedis(port, path.join(dir, `cluster-${port}`), args, server);
   const nodes = ports.map((port) => new Redis({ host: '127.0.0.1', port }));
   for (const [i, node] of nodes.entries())
     await node.call('CLUSTER', 'ADDSLOTSRANGE', String(THIRDS[i]![0]), String(THIRDS[i]![1]));
