@@ -1,5 +1,5 @@
 /**
- * Big values read from a snapshot in pieces: each server's own RDB file (Redis 6.2, 7.0 and 8.2, Valkey 8.1: every
+ * Big values read from a snapshot in pieces: each server's own RDB file (Redis 6.2, 7.0 and 8.2, Valkey 8.1 and 9.1: every
  * encoding a big list, set, sorted set, hash or stream gets there, hash field expirations included) parsed a few
  * bytes at a time with a tiny unfold size, so that every such value arrives as the commands that build it. Built on
  * a second server of the same release and compared with the source key by key, consumer state included.
@@ -65,6 +65,7 @@ test.each([
   ['redis-server', 'quicklists of listpacks, streams v2'],
   ['redis-server-8.2', 'streams v3, hashes with field expirations'],
   ['valkey-server', 'Valkey 8.1'],
+  ['valkey-server-9', 'Valkey 9.1: RDB 80, its own hashes with field expirations'],
 ])(
   'every big value of %s (%s) arrives in pieces and builds the same key',
   async (server) => {
