@@ -8,7 +8,7 @@
 import { Cluster, type Redis } from 'ioredis';
 import path from 'node:path';
 import { migrationWorkflowId } from '../../src/client';
-import { type ClusterSpec, ErrorType, adminAddress, masters } from '../../src/model';
+import { type ClusterSpec, ErrorType, SOURCE_ACL_RULES, adminAddress, masters } from '../../src/model';
 import { compareAllKeys, fillEveryType, keysOnlyInTarget } from '../helpers/dataset';
 import { rootApplicationFailure } from '../helpers/failures';
 import { type RunningStack, provisionedTarget, startRunningStack } from '../helpers/running-stack';
@@ -175,4 +175,48 @@ test('a 3-master cluster source by notifications: one subscription per master, c
   expect(compared.differences).toEqual([]);
   expect(compared.compared).toBeGreaterThan(3000);
   expect(await keysOnlyInTarget(nodes, targets)).toEqual([]);
+});
+
+test('a source that lets no one hold its writes: the cutover refuses, naming writesStopped; told the writes stopped, it cuts over and every key is compared', async () => {
+  const source = await startPlainSource(running.stack, 'no-pause', ['--notify-keyspace-events', 'KEA']);
+  clients.push(source);
+  await fillEveryType(source, 'np:');
+  // The notifications rules without CLIENT PAUSE, as a managed service that keeps that command to itself.
+  const rules = SOURCE_ACL_RULES.notifications.filter((rule) => !rule.startsWith('+client|'));
+  await source.call('ACL', 'SETUSER', 'nopause', 'reset', 'on', '>np-pw', ...rules);
+  process.env.RCO_TEST_NOPAUSE_PASSWORD = 'np-pw';
+  const spec = await provisioned('no-pause');
+  await running.client.migrate({
+    ...spec,
+    migration: {
+      mode: 'live',
+      liveMethod: 'notifications',
+      source: {
+        type: 'standalone',
+        host: '127.0.0.1',
+        port: source.options.port!,
+        auth: { username: 'nopause', passwordEnv: 'RCO_TEST_NOPAUSE_PASSWORD' },
+      },
+    },
+  });
+  await waitFor('streaming', async () => ((await syncOf(spec))?.phase === 'streaming' ? true : undefined), 60_000);
+  for (let i = 0; i < 100; i++) await source.set(`np:after:${i}`, `v${i}`);
+
+  const refused = await running.client.cutover(spec.name, { pauseBudgetMs: 1000, verify: 'all' });
+  expect(refused.done).toBe(false);
+  expect(refused.reason).toContain('"writesStopped": true');
+  expect(refused.reason).toMatch(/NOPERM|no permissions/i);
+
+  // The writes stop (here: none comes any more); the last ones still reach the cluster by the drain.
+  for (let i = 0; i < 100; i++) await source.del(`np:after:${i % 10}`);
+  const report = await running.client.cutover(spec.name, { pauseBudgetMs: 1000, verify: 'all', writesStopped: true });
+  expect(report.done).toBe(true);
+  expect(report.paused).toEqual([]);
+  expect(report.guarantee).toContain('with the writes stopped by the user');
+  expect(report.differences).toEqual([]);
+  const targets = masters(spec).map(adminAddress);
+  const compared = await compareAllKeys([source], targets);
+  expect(compared.differences).toEqual([]);
+  expect(compared.compared).toBe(await source.dbsize());
+  expect(await keysOnlyInTarget([source], targets)).toEqual([]);
 });

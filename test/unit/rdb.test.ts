@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { crc64 } from '../../src/migration/sync/crc64';
 import { type RdbEvent, RdbError, RdbParser, dumpPayload, lzfDecompress } from '../../src/migration/sync/rdb';
-import { encodeRestores } from '../../src/migration/sync/snapshot';
+import { encodeRestores } from '../../src/migration/sync/restore-batch';
 import { encodeCommands } from '../../src/redis/bulk';
 
 const dir = path.join(__dirname, '../fixtures/rdb');

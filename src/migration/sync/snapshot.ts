@@ -4,22 +4,21 @@
  * three batches in flight while the next is parsed. Functions are loaded on every master. Memory stays bounded: the socket
  * is paused while the cluster is behind, and a batch holds at most 8 MB of payloads.
  */
-import { type Arg, type BulkConnection, ReplyError } from '../../redis/bulk';
+import { ReplyError } from '../../redis/bulk';
 import { sendFollowingRedirects } from '../../redis/redirects';
 import { type SlotMap, groupByOwner } from '../../redis/slot-map';
 import { heartbeat } from '../../runtime/context';
 import { SyncRefused } from './apply';
 import { crc64 } from './crc64';
 import type { ReplicaLink, RdbFraming } from './link';
-import { RdbParser, dumpPayload } from './rdb';
+import { RdbParser } from './rdb';
+import { type Restore, encodeRestores, restoreCommand } from './restore-batch';
+import { type BigValue, finishBigValue, startBigValue, writePiece } from './big-values';
 import { TYPE_NAMES } from './rdb-encoding';
 import { valueForTarget } from './downgrade';
 import { capabilitiesOf } from '../../redis/servers';
-import { HASH_FIELD_TTL_TYPES, byteOfType, describeServer, payloadVersionFor } from '../../model/servers';
-import { temporaryKeyFor } from '../../redis/build-in-pieces';
+import { HASH_FIELD_TTL_TYPES, describeServer, payloadVersionFor } from '../../model/servers';
 import { printableKey } from '../../redis/compare';
-import type { Write } from './rdb-unfold';
-import type Redis from 'ioredis';
 
 /** Measured here: 10,000-key batches, three in flight, load half again as fast as 2,000-key batches one at a time. */
 const BATCH_KEYS = 10_000;
@@ -41,125 +40,6 @@ export interface SnapshotResult {
   written?: Set<number>;
   /** The database the stream that follows is in (the snapshot's repl-stream-db). */
   streamDb: number;
-}
-
-/** One key of a snapshot to RESTORE: its name in the cluster, its RDB type and value encoding, its expiry. */
-interface Restore {
-  key: Buffer;
-  type: number;
-  value: Buffer;
-  expireAt: number;
-}
-
-const digits = (n: number) => String(n).length;
-
-/** RESTORE key ttl payload REPLACE [ABSTTL], as a command (to send one again after a redirection). */
-function restoreCommand(r: Restore, rdbVersion: number): Arg[] {
-  const command: Arg[] = [
-    'RESTORE',
-    r.key,
-    r.expireAt > 0 ? r.expireAt : 0,
-    dumpPayload(r.type, r.value, rdbVersion),
-    'REPLACE',
-  ];
-  if (r.expireAt > 0) command.push('ABSTTL');
-  return command;
-}
-
-/**
- * The RESTORE commands of a batch, written straight into one buffer: each DUMP payload (type, value, RDB version)
- * is laid where it is sent and its CRC computed there, without a copy or an argument list per key.
- */
-export function encodeRestores(entries: Restore[], rdbVersion: number): Buffer {
-  let size = 0;
-  for (const e of entries) {
-    const ttl = e.expireAt > 0 ? digits(e.expireAt) : 1;
-    const payload = e.value.length + 11;
-    size += 4 + 13 + (5 + digits(e.key.length) + e.key.length) + (5 + digits(ttl) + ttl);
-    size += 5 + digits(payload) + payload + 13 + (e.expireAt > 0 ? 12 : 0);
-  }
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (const e of entries) {
-    const ttl = e.expireAt > 0 ? String(e.expireAt) : '0';
-    at += out.write(`*${e.expireAt > 0 ? 6 : 5}\r\n$7\r\nRESTORE\r\n$${e.key.length}\r\n`, at, 'latin1');
-    at += e.key.copy(out, at);
-    at += out.write(`\r\n$${ttl.length}\r\n${ttl}\r\n$${e.value.length + 11}\r\n`, at, 'latin1');
-    const start = at;
-    out[at++] = byteOfType(e.type);
-    at += e.value.copy(out, at);
-    at = out.writeUInt16LE(rdbVersion, at);
-    at += crc64(out.subarray(start, at)).copy(out, at);
-    at += out.write(e.expireAt > 0 ? '\r\n$7\r\nREPLACE\r\n$6\r\nABSTTL\r\n' : '\r\n$7\r\nREPLACE\r\n', at, 'latin1');
-  }
-  if (at !== size) throw new Error(`RESTORE batch encoded to ${at} bytes, sized ${size}`);
-  return out;
-}
-
-/** A value built in pieces: under `tmp` (in `key`'s slot) on its owner, renamed to `key` once whole. */
-interface BigValue {
-  key: Buffer;
-  tmp: Buffer;
-  client: Redis;
-  /** The owner's batch connection: pieces encoded straight into RESP (ioredis's per-argument encoding is slower). */
-  bulk: BulkConnection;
-  expireAt: number;
-  elements: number;
-  /** Pieces sent and not yet answered: one connection keeps them in order; a few in flight keep the target busy. */
-  inFlight: Promise<void>[];
-}
-
-const PIECES_IN_FLIGHT = 4;
-
-async function startBigValue(map: SlotMap, key: Buffer, expireAt: number): Promise<BigValue> {
-  const owner = map.ownerOf(key);
-  const client = await map.client(owner);
-  const tmp = temporaryKeyFor(key) ?? key;
-  await client.del(tmp); // a piece of an earlier attempt
-  return { key, tmp, client, bulk: await map.bulk(owner), expireAt, elements: 0, inFlight: [] };
-}
-
-/**
- * One piece of a big value's writes, sent in one write. A target without hash field expirations drops them when
- * allowed (returns how many) and refuses the key otherwise; one without stream counters is not sent them.
- */
-async function writePiece(big: BigValue, writes: Write[], dropHashFieldTtls: boolean): Promise<number> {
-  const target = await capabilitiesOf(big.client);
-  let dropped = 0;
-  const commands: Arg[][] = [];
-  for (const write of writes) {
-    let args = write.args;
-    if (write.command[0] === 'HPEXPIREAT' && !target.hashFieldTtl) {
-      if (!dropHashFieldTtls)
-        throw new SyncRefused(
-          `its hash fields have expirations, which the target, ${describeServer(target)}, cannot hold; set migration.dropHashFieldTtls to copy such hashes without their field expirations`,
-          `key ${printableKey(big.key)}`,
-          0,
-        );
-      dropped++;
-      continue;
-    }
-    if (!target.streamCounters) {
-      const at = args.findIndex((a) => a === 'ENTRIESADDED' || a === 'ENTRIESREAD');
-      if (at >= 0) args = args.slice(0, at);
-    }
-    commands.push([...write.command, big.tmp, ...args]);
-    big.elements += write.args.length;
-  }
-  const sent = big.bulk.exec(commands).then((replies) => {
-    const error = replies.find((r) => r instanceof ReplyError) as ReplyError | undefined;
-    if (error) throw new Error(`key ${printableKey(big.key)}: building it in pieces failed: ${error.message}`);
-  });
-  sent.catch(() => undefined); // awaited in turn; until then its failure must not count as unhandled
-  big.inFlight.push(sent);
-  while (big.inFlight.length > PIECES_IN_FLIGHT) await big.inFlight.shift();
-  return dropped;
-}
-
-async function finishBigValue(big: BigValue): Promise<void> {
-  for (const sent of big.inFlight.splice(0)) await sent;
-  if (big.expireAt > 0) await big.client.callBuffer('PEXPIREAT', big.tmp, String(big.expireAt));
-  if (big.tmp !== big.key) await big.client.callBuffer('RENAME', big.tmp, big.key);
 }
 
 /** A 53-bit hash of a key, for a set of the keys a snapshot wrote. */
