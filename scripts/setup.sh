@@ -105,4 +105,21 @@ if ! $demo; then
   if $quiet; then bash scripts/setup-deploy.sh --quiet; else bash scripts/setup-deploy.sh; fi
 fi
 
+# --- The demo's ports ------------------------------------------------------------------------------
+# 50001-50008 and their bus ports 60001-60008 lie inside Linux's default ephemeral range (32768-60999): an outgoing
+# connection can be given one of them just before a node starts there. Reserved, the kernel hands them to no one.
+RESERVED=/proc/sys/net/ipv4/ip_local_reserved_ports
+demo_ports_reserved() {
+  awk -v RS=, -F- '{ lo = $1 + 0; hi = ($2 == "" ? lo : $2 + 0); for (p = lo; p <= hi && lo > 0; p++) r[p] = 1 }
+    END { for (p = 50001; p <= 50008; p++) if (!r[p] || !r[p + 10000]) exit 1 }' "$RESERVED"
+}
+if $demo && [ -r "$RESERVED" ] && ! demo_ports_reserved; then
+  reserved=$(cat "$RESERVED")
+  if [ -w "$RESERVED" ] && sysctl -q -w net.ipv4.ip_local_reserved_ports="${reserved:+$reserved,}50001-50008,60001-60008" 2>/dev/null; then
+    echo "setup: reserved the demo's ports 50001-50008 and 60001-60008 (net.ipv4.ip_local_reserved_ports), so that no outgoing connection takes them"
+  else
+    echo "setup: the demo's ports lie in the ephemeral range; as root, reserve them: sysctl -w net.ipv4.ip_local_reserved_ports=${reserved:+$reserved,}50001-50008,60001-60008"
+  fi
+fi
+
 say "ready: $(ls "$BIN" | tr '\n' ' ')"

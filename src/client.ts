@@ -19,15 +19,18 @@ import {
   type CutoverRequest,
   type ProvisionProgress,
   SEARCH_ATTRIBUTES,
-  type PendingTask,
   type WorkerWait,
   WORKER_PICKUP_BUDGET_MS,
   parseClusterSpec,
   runSummary,
-  workerWait,
   workflowIdFor,
+  driftScheduleId,
+  failoverWorkflowId,
+  migrationWorkflowId,
+  repairWorkflowId,
 } from './model';
 import { withSpecAccess } from './cluster/access';
+import { waitingForWorker } from './client-worker-wait';
 import { type LeftoverRemoval, removeLeftovers, runIsActiveIn } from './migration/leftovers';
 import { type TemporalSettings, WORKFLOW_TYPE, temporalSettings } from './settings';
 import {
@@ -55,13 +58,7 @@ export type {
   RepairResult,
 };
 
-/** Workflow id of a migration-only run (migrateRedisData) for a cluster. */
-export const migrationWorkflowId = (clusterName: string) => `redis-cluster-${clusterName}-migration`;
-/** Workflow ids of a cluster's repair and failover runs. */
-export const repairWorkflowId = (clusterName: string) => `redis-cluster-${clusterName}-repair`;
-export const failoverWorkflowId = (clusterName: string) => `redis-cluster-${clusterName}-failover`;
-/** The id of a cluster's drift-check schedule; its runs' workflow ids start with it. */
-export const driftScheduleId = (clusterName: string) => `redis-cluster-${clusterName}-drift`;
+export { driftScheduleId, failoverWorkflowId, migrationWorkflowId, repairWorkflowId } from './model';
 
 export class RedisClusterClient {
   private searchAttributesRegistered?: Promise<boolean>;
@@ -82,70 +79,50 @@ export class RedisClusterClient {
   }
 
   /**
-   * Starts provisioning the cluster, or attaches to the run already going for the same cluster: one cluster
-   * never has two runs at once. The spec is validated here first, so a bad spec fails before anything starts.
+   * Starts a run of `workflowType` for the cluster, or attaches to the one already going under the same id: one
+   * cluster never has two such runs at once. The spec is validated here first, so a bad spec fails before anything
+   * starts.
    */
-  async provision(
+  private async start(
+    workflowType: string,
     spec: ClusterSpecInput,
-    options: { workflowId?: string } = {},
+    workflowId: (name: string) => string,
+    args: unknown[],
+    summary = (text: string) => text,
   ): Promise<WorkflowHandleWithFirstExecutionRunId> {
     const parsed = parseClusterSpec(spec);
-    return this.client.workflow.start(WORKFLOW_TYPE, {
+    return this.client.workflow.start(workflowType, {
       taskQueue: this.settings.taskQueue,
-      staticSummary: runSummary(WORKFLOW_TYPE, parsed),
-      workflowId: options.workflowId ?? workflowIdFor(parsed),
-      args: [spec],
+      staticSummary: summary(runSummary(workflowType, parsed)),
+      workflowId: workflowId(parsed.name),
+      args,
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       typedSearchAttributes: await this.searchAttributesFor(parsed.name),
     });
   }
 
+  /** Provisions the cluster (or attaches to its provisioning run). */
+  provision(spec: ClusterSpecInput, options: { workflowId?: string } = {}) {
+    return this.start(WORKFLOW_TYPE, spec, (name) => options.workflowId ?? workflowIdFor({ name }), [spec]);
+  }
+
   /** Copies the spec's migration source into the existing cluster it names (or attaches to that run). */
-  async migrate(spec: ClusterSpecInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
-    const parsed = parseClusterSpec(spec);
-    return this.client.workflow.start('migrateRedisData', {
-      taskQueue: this.settings.taskQueue,
-      staticSummary: runSummary('migrateRedisData', parsed),
-      workflowId: migrationWorkflowId(parsed.name),
-      args: [spec],
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-      typedSearchAttributes: await this.searchAttributesFor(parsed.name),
-    });
+  migrate(spec: ClusterSpecInput) {
+    return this.start('migrateRedisData', spec, migrationWorkflowId, [spec]);
   }
 
   /**
    * Brings the live cluster back to its spec (or attaches to the repair running). Takeover and forget wait for
    * `approve` unless `input.approve` grants them.
    */
-  async repair(
-    spec: ClusterSpecInput,
-    options: Omit<RepairInput, 'spec'> = {},
-  ): Promise<WorkflowHandleWithFirstExecutionRunId> {
-    const parsed = parseClusterSpec(spec);
-    return this.client.workflow.start('repairRedisCluster', {
-      taskQueue: this.settings.taskQueue,
-      staticSummary: runSummary('repairRedisCluster', parsed),
-      workflowId: repairWorkflowId(parsed.name),
-      args: [{ spec, ...options }],
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-      typedSearchAttributes: await this.searchAttributesFor(parsed.name),
-    });
+  repair(spec: ClusterSpecInput, options: Omit<RepairInput, 'spec'> = {}) {
+    return this.start('repairRedisCluster', spec, repairWorkflowId, [{ spec, ...options }]);
   }
 
   /** Moves one master's role to its spec replica (planned), or takes over a master that is down (`force`). */
-  async failover(
-    spec: ClusterSpecInput,
-    options: Omit<FailoverInput, 'spec'>,
-  ): Promise<WorkflowHandleWithFirstExecutionRunId> {
-    const parsed = parseClusterSpec(spec);
-    return this.client.workflow.start('failoverRedisCluster', {
-      taskQueue: this.settings.taskQueue,
-      staticSummary: `${runSummary('failoverRedisCluster', parsed)}: ${options.force ? 'takeover' : 'planned failover'} of ${options.master}`,
-      workflowId: failoverWorkflowId(parsed.name),
-      args: [{ spec, ...options }],
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-      typedSearchAttributes: await this.searchAttributesFor(parsed.name),
-    });
+  failover(spec: ClusterSpecInput, options: Omit<FailoverInput, 'spec'>) {
+    const what = `${options.force ? 'takeover' : 'planned failover'} of ${options.master}`;
+    return this.start('failoverRedisCluster', spec, failoverWorkflowId, [{ spec, ...options }], (s) => `${s}: ${what}`);
   }
 
   /** Lets a repair or failover run's destructive step go on; resolves to every approval in force. */
@@ -227,17 +204,7 @@ export class RedisClusterClient {
    */
   async running(clusterOrWorkflowId: string): Promise<WorkflowHandle> {
     if (clusterOrWorkflowId.startsWith('redis-cluster-')) return this.handle(clusterOrWorkflowId);
-    const name = clusterOrWorkflowId;
-    const ids = [repairWorkflowId(name), failoverWorkflowId(name), migrationWorkflowId(name), workflowIdFor({ name })];
-    for (const id of ids) {
-      const handle = this.client.workflow.getHandle(id);
-      const status = await handle.describe().then(
-        (d) => d.status.name,
-        () => undefined,
-      );
-      if (status === 'RUNNING') return handle;
-    }
-    return this.handle(clusterOrWorkflowId);
+    return this.handle((await this.activeRun(clusterOrWorkflowId)) ?? clusterOrWorkflowId);
   }
 
   /** The workflow id of a run of this cluster that is running (repair, failover, migration, provisioning), if any. */
@@ -299,30 +266,7 @@ export class RedisClusterClient {
     clusterOrWorkflowId: string,
     budgetMs = WORKER_PICKUP_BUDGET_MS,
   ): Promise<WorkerWait | undefined> {
-    const { raw, status, taskQueue } = await this.handle(clusterOrWorkflowId).describe();
-    if (status.name !== 'RUNNING') return undefined;
-    const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
-      t ? Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : undefined;
-    const SCHEDULED = 1; // PENDING_ACTIVITY_STATE_SCHEDULED, PENDING_WORKFLOW_TASK_STATE_SCHEDULED
-    const pending: PendingTask[] = (raw.pendingActivities ?? []).map((a) => ({
-      name: a.activityType?.name ?? 'an activity',
-      scheduledAt: Number(a.state) === SCHEDULED ? ms(a.lastAttemptCompleteTime ?? a.scheduledTime) : undefined,
-      attempt: a.attempt ?? undefined,
-    }));
-    const task = raw.pendingWorkflowTask;
-    if (task && Number(task.state) === SCHEDULED)
-      pending.push({ name: 'the workflow task', scheduledAt: ms(task.scheduledTime), attempt: task.attempt ?? 1 });
-    const pollers = async (taskQueueType: number) =>
-      (
-        await this.client.workflowService.describeTaskQueue({
-          namespace: this.settings.namespace,
-          taskQueue: { name: taskQueue },
-          taskQueueType,
-        })
-      ).pollers ?? [];
-    // Task queue types: 1 workflow, 2 activity.
-    const polled = [...(await pollers(1)), ...(await pollers(2))].map((p) => ms(p.lastAccessTime) ?? 0);
-    return workerWait(taskQueue, pending, polled, Date.now(), budgetMs);
+    return waitingForWorker(this.client, this.settings.namespace, this.handle(clusterOrWorkflowId), budgetMs);
   }
 
   progress(clusterOrWorkflowId: string): Promise<ProvisionProgress> {

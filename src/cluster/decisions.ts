@@ -32,6 +32,8 @@ export interface InspectResult {
   state: NodeState;
   nodeId?: string;
   keys?: number;
+  /** Something to fix before it bites (a port the kernel may give away first). */
+  warning?: string;
 }
 
 const liveOf = (live: LiveCluster, node: NodeSpec): LiveNode => {

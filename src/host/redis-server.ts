@@ -6,6 +6,7 @@ import path from 'node:path';
 import { type NodeSpec, type ServerBinary, ErrorType, adminAddress, confFacts, nodeLabel } from '../model';
 import { probePort } from '../redis/connection';
 import { fail, log, sleep } from '../runtime/context';
+import { portHolders } from './ports';
 import { toolPath } from './tools';
 
 /** Whether the node of this config file has its cluster state (its nodes.conf: its id, epochs, slots) on disk. */
@@ -74,10 +75,14 @@ export async function startRedisServer(
       const abort = (await newLogLines()).filter(
         (line) => / # /.test(line) && /aborting|Failed|Can't|Fatal/i.test(line),
       );
-      if (abort.length > 0)
-        throw new Error(
-          `${nodeLabel(node)}: ${binary} ${file} stopped at start: ${abort.map((l) => l.replace(/^.* # /, '')).join(' | ')}`,
-        );
+      if (abort.length > 0) {
+        const causes = abort.map((l) => l.replace(/^.* # /, '')).join(' | ');
+        // A port taken (often by an outgoing connection given it from the ephemeral range): say who has it.
+        const taken = Number(/Failed listening on port (\d+)/.exec(causes)?.[1] ?? 0);
+        const holders = taken ? await portHolders(taken) : [];
+        const held = holders.length > 0 ? `; port ${taken}: ${holders.join('; ')}` : '';
+        throw new Error(`${nodeLabel(node)}: ${binary} ${file} stopped at start: ${causes}${held}`);
+      }
     }
     if (exitCode !== undefined && exitCode !== 0) {
       const logTail = (await newLogLines()).slice(-5).join(' | ');

@@ -14,3 +14,4 @@ export * from './node-config';
 export * from './summaries';
 export * from './servers';
 export * from './source-acl';
+export * from './workflow-ids';

@@ -266,7 +266,3 @@ export function configFileName(node: NodeSpec): string {
   const name = node.config.split('/').pop();
   return name && name.length > 0 ? name : `redis-${node.port}.conf`;
 }
-
-export function workflowIdFor(spec: Pick<ClusterSpec, 'name'>): string {
-  return `redis-cluster-${spec.name}`;
-}

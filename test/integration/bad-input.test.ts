@@ -4,10 +4,12 @@
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { RedisClusterClient } from '../../src/client';
 import { freePort, stopPid } from '../../src/host/processes';
+import { portHolders } from '../../src/host/ports';
 import { localS3Client } from '../../src/local/seed';
 import { parseInfo } from '../../src/redis/cluster-nodes';
 import { withNode } from '../../src/redis/connection';
@@ -18,6 +20,7 @@ import { expectRefusal, rootApplicationFailure } from '../helpers/failures';
 import { startNonRedis, startTestRedis, stopTestServers } from '../helpers/servers';
 import { type RunningStack, startRunningStack } from '../helpers/running-stack';
 import { type Stack, freePortBlock, seedTopology } from '../helpers/stack';
+import { waitFor } from '../helpers/wait';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -251,4 +254,61 @@ describe('nodes we must not touch are refused, and left exactly as they were', (
     expect(await noNodeRunning(spec)).toBe(true);
     expect(configFilesWritten(spec)).toEqual([]);
   });
+});
+
+/**
+ * A port taken by an outgoing connection (the kernel hands those out from the ephemeral range): held by a process
+ * of the test, as a client socket without SO_REUSEADDR, as a program's outgoing connection is.
+ */
+function holdPort(port: number, seconds: number): { pid: number; released: Promise<void> } {
+  const code = `
+import socket, sys, time
+target = socket.socket(); target.bind(("127.0.0.1", 0)); target.listen(1)
+held = socket.socket(); held.bind(("127.0.0.1", ${port})); held.connect(target.getsockname())
+print("held", flush=True); time.sleep(${seconds})`;
+  const child = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const released = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  return { pid: child.pid!, released };
+}
+
+async function untilHeld(port: number): Promise<void> {
+  await waitFor('the port held', async () => ((await portHolders(port)).length > 0 ? true : undefined), 10_000);
+}
+
+describe('a node port taken by an outgoing connection', () => {
+  test('held a few seconds: the start is retried and the run completes', async () => {
+    const spec = await freshSpec();
+    const r2 = spec.nodes[5]!;
+    const hold = holdPort(r2.port + 10000, 4);
+    await untilHeld(r2.port + 10000);
+    const handle = await client.provision(spec);
+    await client.result(spec.name);
+    await hold.released;
+    const started = ((await handle.fetchHistory()).events ?? []).flatMap((e) =>
+      e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.attempt ?? 0] : [],
+    );
+    // startNodes ran more than once: its first attempt met the port taken.
+    expect(Math.max(...started)).toBeGreaterThan(1);
+  });
+
+  test('held for good: the run fails after its retries, naming the port and the pid that holds it', async () => {
+    const spec = await freshSpec();
+    const r2 = spec.nodes[5]!;
+    const hold = holdPort(r2.port + 10000, 300);
+    try {
+      await untilHeld(r2.port + 10000);
+      const started = Date.now();
+      await client.provision(spec);
+      const failure = await client.result(spec.name).then(
+        () => undefined,
+        (err: unknown) => rootApplicationFailure(err),
+      );
+      console.log(`port held for good: failed in ${(Date.now() - started) / 1000} s: ${failure?.message}`);
+      expect(failure?.message).toContain(`Failed listening on port ${r2.port + 10000}`);
+      expect(failure?.message).toContain(`held by pid ${hold.pid} (python3)`);
+      expect(Date.now() - started).toBeLessThan(150_000);
+    } finally {
+      process.kill(hold.pid);
+    }
+  }, 200_000);
 });

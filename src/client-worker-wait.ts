@@ -1,0 +1,38 @@
+/**
+ * Is a run waiting for a worker? Its pending tasks (scheduled, not picked up) and the last polls of its task queue,
+ * read from Temporal, judged by workerWait (model): the progress query cannot say it when no worker answers it.
+ */
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { type PendingTask, type WorkerWait, workerWait } from './model';
+
+export async function waitingForWorker(
+  client: Client,
+  namespace: string,
+  handle: WorkflowHandle,
+  budgetMs: number,
+): Promise<WorkerWait | undefined> {
+  const { raw, status, taskQueue } = await handle.describe();
+  if (status.name !== 'RUNNING') return undefined;
+  const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
+    t ? Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : undefined;
+  const SCHEDULED = 1; // PENDING_ACTIVITY_STATE_SCHEDULED, PENDING_WORKFLOW_TASK_STATE_SCHEDULED
+  const pending: PendingTask[] = (raw.pendingActivities ?? []).map((a) => ({
+    name: a.activityType?.name ?? 'an activity',
+    scheduledAt: Number(a.state) === SCHEDULED ? ms(a.lastAttemptCompleteTime ?? a.scheduledTime) : undefined,
+    attempt: a.attempt ?? undefined,
+  }));
+  const task = raw.pendingWorkflowTask;
+  if (task && Number(task.state) === SCHEDULED)
+    pending.push({ name: 'the workflow task', scheduledAt: ms(task.scheduledTime), attempt: task.attempt ?? 1 });
+  const pollers = async (taskQueueType: number) =>
+    (
+      await client.workflowService.describeTaskQueue({
+        namespace,
+        taskQueue: { name: taskQueue },
+        taskQueueType,
+      })
+    ).pollers ?? [];
+  // Task queue types: 1 workflow, 2 activity.
+  const polled = [...(await pollers(1)), ...(await pollers(2))].map((p) => ms(p.lastAccessTime) ?? 0);
+  return workerWait(taskQueue, pending, polled, Date.now(), budgetMs);
+}
