@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { planClusterRepair, planProvisioning } from '../cluster/inspect';
+import { planBalance } from './plan-balance';
 import { printJson, readSpecFile } from './common';
 
 export function registerPlan(program: Command): void {
@@ -8,8 +9,14 @@ export function registerPlan(program: Command): void {
     .description('show what provisioning a spec would change on the live nodes; reads only, changes nothing')
     .argument('<spec>', 'cluster spec, JSON or YAML')
     .option('--repair', 'what `rco repair` would do instead (approvals it would wait for are marked)')
+    .option('--balance <measure>', 'a new slot layout evening out keys, memory, cpu or network across the masters')
+    .option('--write <file>', 'with --balance: write the spec with that layout to this file (JSON, or YAML by name)')
     .option('--json', 'JSON output')
-    .action(async (file: string, options: { json?: boolean; repair?: boolean }) => {
+    .action(async (file: string, options: { json?: boolean; repair?: boolean; balance?: string; write?: string }) => {
+      if (options.balance) {
+        await planBalance(file, options.balance, options);
+        return;
+      }
       if (options.repair) {
         const repair = await planClusterRepair(readSpecFile(file));
         if (options.json) printJson(repair);

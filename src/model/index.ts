@@ -15,3 +15,4 @@ export * from './summaries';
 export * from './servers';
 export * from './source-acl';
 export * from './workflow-ids';
+export * from './balance';

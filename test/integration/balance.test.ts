@@ -1,0 +1,95 @@
+/**
+ * `rco plan --balance keys` on a keyspace skewed on purpose (one master with three times the keys of the others, and
+ * a few hot slots), on Redis 7.0 nodes (read with CLUSTER COUNTKEYSINSLOT) and Valkey 8.1 nodes (CLUSTER SLOT-STATS):
+ * the spec it writes evens the key count to within 5% between masters, and provisioning it moves exactly the slots
+ * of the plan.
+ */
+import calculateSlot from 'cluster-key-slot';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import Redis from 'ioredis';
+import { PROJECT_ROOT } from '../../src/host/tools';
+import { type BalancePlan, type ClusterSpec, adminAddress, masters, spread } from '../../src/model';
+import { type RunningStack, startRunningStack } from '../helpers/running-stack';
+import { renderedTopology } from '../helpers/stack';
+
+const execFileAsync = promisify(execFile);
+
+let running: RunningStack;
+
+beforeAll(async () => {
+  running = await startRunningStack('balance');
+});
+
+afterAll(async () => {
+  await running?.stop();
+});
+
+/** 8,000 keys over every slot, 16,000 more in slots 0-4095 (m1's), and 500 in each of three hot slots. */
+async function skew(spec: ClusterSpec): Promise<void> {
+  const cluster = new Redis.Cluster(masters(spec).map(adminAddress));
+  try {
+    const keys: string[] = [];
+    for (let i = 0; i < 8000; i++) keys.push(`even:${i}`);
+    for (let i = 0; keys.length < 24_000; i++) if (calculateSlot(`m1:${i}`) < 4096) keys.push(`m1:${i}`);
+    for (const tag of ['hot-a', 'hot-b', 'hot-c']) for (let i = 0; i < 500; i++) keys.push(`{${tag}}:${i}`);
+    for (let i = 0; i < keys.length; i += 500)
+      await Promise.all(keys.slice(i, i + 500).map((key) => cluster.set(key, 'v')));
+  } finally {
+    cluster.disconnect();
+  }
+}
+
+async function keysPerMaster(spec: ClusterSpec): Promise<number[]> {
+  return Promise.all(
+    masters(spec).map(async (node) => {
+      const client = new Redis(adminAddress(node));
+      try {
+        return await client.dbsize();
+      } finally {
+        client.disconnect();
+      }
+    }),
+  );
+}
+
+describe.each([
+  ['redis-server', 'CLUSTER COUNTKEYSINSLOT'],
+  ['valkey-server', 'CLUSTER SLOT-STATS'],
+])('on %s nodes', (server, readWith) => {
+  test('the plan evens keys to within 5%, and provisioning it moves only the planned slots', async () => {
+    const spec = { ...(await renderedTopology(running.stack, `balance-${server.split('-')[0]}`)), server };
+    await running.client.provision(spec);
+    await running.client.result(spec.name);
+    await skew(spec);
+    const before = await keysPerMaster(spec);
+    expect(spread(before)).toBeGreaterThan(1.5);
+
+    const specFile = path.join(running.stack.stateDir, `${spec.name}.json`);
+    const newFile = path.join(running.stack.stateDir, `${spec.name}.balanced.json`);
+    writeFileSync(specFile, JSON.stringify(spec));
+    const { stdout } = await execFileAsync(
+      path.join(PROJECT_ROOT, 'bin', 'rco'),
+      ['plan', specFile, '--balance', 'keys', '--write', newFile, '--json'],
+      { env: process.env },
+    );
+    const plan = JSON.parse(stdout) as BalancePlan & { readWith: Record<string, string>; spreadAfter: number };
+    console.log(`balance on ${server}: ${JSON.stringify(plan.masters.map((m) => [m.id, m.before, m.after]))}`);
+    expect(Object.values(plan.readWith)).toEqual(Array(4).fill(readWith));
+    expect(plan.spreadAfter).toBeLessThan(0.05);
+    const planned = plan.transfers.reduce((sum, t) => sum + t.slots, 0);
+    expect(planned).toBeGreaterThan(0);
+
+    const balanced = JSON.parse(readFileSync(newFile, 'utf8')) as ClusterSpec;
+    await running.client.provision(balanced);
+    const result = await running.client.result(spec.name);
+    const step = result.steps.find((s) => s.name === 'moveSlots')!;
+    expect(step.result).toMatchObject({ slots: planned, slotsLeft: 0 });
+    expect(result.report.problems).toEqual([]);
+    const after = await keysPerMaster(balanced);
+    expect(spread(after)).toBeLessThan(0.05);
+    expect(after.reduce((a, b) => a + b)).toBe(before.reduce((a, b) => a + b));
+  }, 300_000);
+});
