@@ -284,11 +284,13 @@ test('live: hash field expirations into a target without them are refused at onc
 const topologies = new Map<string, ClusterSpec>();
 const SOURCES = [['redis-server-6.2'], ['redis-server-8.2'], ['valkey-server'], ['valkey-server-9']];
 
+// Live into each topology: two sources (every pair would cost 15 s a test); the pairs left out are run by snapshot,
+// and live by the field-expiration tests below (Redis 8.2 and Valkey 9.1 into each other).
 describe.each([
-  ['valkey-server', 'valkey', '8.1.8'],
-  ['redis-server-8.2', 'redis', '8.2.3'],
-  ['valkey-server-9', 'valkey', '9.1.2'],
-])('the runbook topology on %s nodes', (server, engine, version) => {
+  ['valkey-server', 'valkey', '8.1.8', ['redis-server-8.2', 'valkey-server-9']],
+  ['redis-server-8.2', 'redis', '8.2.3', ['redis-server-6.2', 'valkey-server']],
+  ['valkey-server-9', 'valkey', '9.1.2', ['valkey-server', 'valkey-server-9']],
+])('the runbook topology on %s nodes', (server, engine, version, liveSources) => {
   let spec: ClusterSpec;
   const name = server.replace(/-server/, '').replace(/\./g, '');
 
@@ -332,9 +334,12 @@ describe.each([
     expect(extra).toEqual([]);
   });
 
-  test.each(SOURCES)('live from %s into it, under a write load, then cutover: every key equal', async (from) => {
-    await liveUnderLoad(spec, await startSource(from, `live-${from}-into-${name}`), `live-${from}-into-${name}:`);
-  });
+  test.each((liveSources as string[]).map((from) => [from]))(
+    'live from %s into it, under a write load, then cutover: every key equal',
+    async (from) => {
+      await liveUnderLoad(spec, await startSource(from, `live-${from}-into-${name}`), `live-${from}-into-${name}:`);
+    },
+  );
 
   test("an RDB file saved by Redis 8.2 (RDB 12): loaded by the cluster's own server when it reads it, else refused at once", async () => {
     const source = await startSource('redis-server-8.2', `rdb-into-${name}`);
