@@ -4,8 +4,6 @@
  * move between Valkey's form and Redis's without losing one.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import {
   VALKEY_HASH_2,
   acceptsRdbVersion,
@@ -17,25 +15,15 @@ import { valueForTarget } from '../../src/migration/sync/downgrade';
 import { hashFieldsOf } from '../../src/migration/sync/hash-field-ttls';
 import { type RdbEvent, RdbParser, dumpPayload, rdbHeader } from '../../src/migration/sync/rdb';
 import type { Write } from '../../src/migration/sync/rdb-unfold';
+import { parseInChunks, rdbFixture } from '../fixtures/rdb/fixture';
 
-const dir = path.join(__dirname, '../fixtures/rdb');
-const rdb = readFileSync(path.join(dir, 'valkey9.rdb'));
-const expected = (
-  JSON.parse(readFileSync(path.join(dir, 'valkey9.json'), 'utf8')) as {
-    keys: { db: number; key: string; dump: string; expireAt: number }[];
-  }
-).keys;
+const { rdb, expected } = rdbFixture('valkey9');
 /** Before the fixture was made: every field expiry in it is still ahead. */
 const BEFORE = 1_790_000_000_000;
 
 type KeyEvent = Extract<RdbEvent, { kind: 'key' }>;
 
-function keysOf(size: number, options = {}): { events: RdbEvent[]; parser: RdbParser } {
-  const parser = new RdbParser(options);
-  const events: RdbEvent[] = [];
-  for (let i = 0; i < rdb.length; i += size) events.push(...parser.push(rdb.subarray(i, i + size)));
-  return { events, parser };
-}
+const keysOf = (size: number, options = {}) => parseInChunks(rdb, size, options);
 
 test.each([rdb.length, 1000, 7])('RDB 80 in chunks of %i bytes: every DUMP payload exactly', (size) => {
   const { events, parser } = keysOf(size);

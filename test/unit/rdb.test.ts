@@ -3,27 +3,13 @@
  * byte for byte the one that server's DUMP gave, whatever the chunk sizes the file arrives in.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { crc64 } from '../../src/migration/sync/crc64';
 import { type RdbEvent, RdbError, RdbParser, dumpPayload, lzfDecompress } from '../../src/migration/sync/rdb';
+import { parseInChunks, rdbFixture } from '../fixtures/rdb/fixture';
 import { encodeRestores } from '../../src/migration/sync/restore-batch';
 import { encodeCommands } from '../../src/redis/bulk';
 
-const dir = path.join(__dirname, '../fixtures/rdb');
-const rdb = readFileSync(path.join(dir, 'every-type.rdb'));
-const expected = (
-  JSON.parse(readFileSync(path.join(dir, 'every-type.json'), 'utf8')) as {
-    keys: { db: number; key: string; dump: string; expireAt: number }[];
-  }
-).keys;
-
-function parseInChunks(bytes: Buffer, size: number): { events: RdbEvent[]; parser: RdbParser } {
-  const parser = new RdbParser();
-  const events: RdbEvent[] = [];
-  for (let i = 0; i < bytes.length; i += size) events.push(...parser.push(bytes.subarray(i, i + size)));
-  return { events, parser };
-}
+const { rdb, expected } = rdbFixture('every-type');
 
 test('CRC-64/Jones: the check value Redis tests for', () => {
   expect(crc64(Buffer.from('123456789')).readBigUInt64LE(0).toString(16)).toBe('e9c6d914c4b8d9ca');
