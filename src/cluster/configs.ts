@@ -30,6 +30,7 @@ export async function readSource(spec: ClusterSpec, node: NodeSpec, s3Factory: S
       nofailover: spec.nofailover,
       auth: clusterAuth(),
       tls: spec.tls,
+      clusterDatabases: spec.clusterDatabases,
     });
   if (source.startsWith('file://')) {
     try {

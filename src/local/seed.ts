@@ -66,6 +66,7 @@ export async function seedConfigs(spec: ClusterSpec, endpoint: string, stateDir:
         dataDir: path.join(stateDir, 'data', String(node.port)),
         replica: node.role === 'replica',
         nofailover: spec.nofailover,
+        clusterDatabases: spec.clusterDatabases,
       });
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
       uploaded.push(node.config);

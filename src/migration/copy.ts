@@ -20,7 +20,7 @@ import {
   resumePointOfActivity,
   zeroCounters,
 } from './checkpoint';
-import { type Shard, connectShard, migrationOf } from './sources';
+import { type Shard, connectShard, migrationOf, shardTarget } from './sources';
 import { targetMap } from './target';
 import { type ReadBatch, readBatch, readKeys, writeBatch } from './writes';
 
@@ -50,6 +50,7 @@ export interface CopyContext {
   migration: MigrationSpec;
   shard: Shard;
   source: Redis;
+  /** The target, on the database the shard's keys go into. */
   map: SlotMap;
   counters: CopyCounters;
   mode: CopyMode;
@@ -98,14 +99,15 @@ export async function copyShardChunk(input: CopyChunkInput): Promise<CopyChunkRe
     // MIGRATE sends the source's own payloads, which a target of an older RDB version (or of the other RDB family)
     // refuses: through the worker, payloads are relabelled, re-encoded or keys rebuilt by type (writes.ts).
     const foreign = !(await everyTargetTakes(map, (await capabilitiesOf(source)).rdbVersion));
-    let mode: CopyMode = input.shard.prefix || foreign ? 'dump-restore' : start.mode;
+    // MIGRATE sends a key under its own name, and this code gives it db 0: a prefix or another db goes by the worker.
+    let mode: CopyMode = input.shard.prefix || input.shard.targetDb || foreign ? 'dump-restore' : start.mode;
     const started = Date.now();
     const copy: CopyContext = {
       spec: input.spec,
       migration,
       shard: input.shard,
       source,
-      map,
+      map: shardTarget(map, input.shard),
       counters,
       mode,
       failedKeys,
@@ -156,7 +158,16 @@ export async function recopyKeys(spec: ClusterSpec, shard: Shard, keys: (string 
   const counters = zeroCounters();
   try {
     await map.refresh();
-    const ctx: CopyContext = { spec, migration, shard, source, map, counters, mode: 'dump-restore', failedKeys: [] };
+    const ctx: CopyContext = {
+      spec,
+      migration,
+      shard,
+      source,
+      map: shardTarget(map, shard),
+      counters,
+      mode: 'dump-restore',
+      failedKeys: [],
+    };
     await writeBatch(
       ctx,
       await readKeys(

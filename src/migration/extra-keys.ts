@@ -128,10 +128,37 @@ export async function findExtraKeys(
   remove = false,
   settle?: Settle,
 ): Promise<ExtraKeys> {
-  const lookup = new SourceLookup(spec, shards);
-  const map = targetMap(spec);
+  const base = targetMap(spec);
   const result: ExtraKeys = { checked: 0, removed: 0, differences: [], differencesFound: 0 };
   const tolerance = migrationOf(spec).ttlToleranceMs;
+  try {
+    await base.refresh();
+    // Each target database holds the keys of the shards copied into it (migration.source.databases).
+    for (const db of new Set(shards.map((shard) => shard.targetDb ?? 0))) {
+      const lookup = new SourceLookup(
+        spec,
+        shards.filter((shard) => (shard.targetDb ?? 0) === db),
+      );
+      try {
+        await extraKeysIn(base.onDatabase(db), lookup, result, { keys, remove, settle, tolerance });
+      } finally {
+        lookup.close();
+      }
+    }
+    return result;
+  } finally {
+    base.close();
+  }
+}
+
+/** findExtraKeys in one target database. */
+async function extraKeysIn(
+  map: SlotMap,
+  lookup: SourceLookup,
+  result: ExtraKeys,
+  options: { keys?: string[]; remove: boolean; settle?: Settle; tolerance: number },
+): Promise<void> {
+  const { keys, remove, settle, tolerance } = options;
   const check = async (batch: Buffer[]) => {
     const own = batch.filter((key) => !isInternalKey(key));
     result.checked += own.length;
@@ -164,20 +191,13 @@ export async function findExtraKeys(
     }
     heartbeat({ checked: result.checked });
   };
-  try {
-    await map.refresh();
-    if (keys)
-      await check(
-        await stillIn(
-          map,
-          keys.map((k) => Buffer.from(k, 'base64')),
-          tolerance,
-        ),
-      );
-    else for await (const { keys: batch } of scanMasters(map)) await check(batch);
-    return result;
-  } finally {
-    lookup.close();
-    map.close();
-  }
+  if (keys)
+    await check(
+      await stillIn(
+        map,
+        keys.map((k) => Buffer.from(k, 'base64')),
+        tolerance,
+      ),
+    );
+  else for await (const { keys: batch } of scanMasters(map)) await check(batch);
 }

@@ -13,9 +13,10 @@ import {
   rangesFromSlots,
 } from '../model';
 import { capabilitiesOf } from '../redis/servers';
+import type { SlotMap } from '../redis/slot-map';
 import { fail, log, sleep } from '../runtime/context';
 import { checkLiveSource } from './source-preflight';
-import { type Shard, connectSource, migrationOf, sentinelMaster, sourceAccess } from './sources';
+import { type Shard, connectSource, databaseDestinations, migrationOf, sentinelMaster, sourceAccess } from './sources';
 import { readWriteStamp } from './source-writes';
 import { targetMap, userKeysInTarget } from './target';
 
@@ -75,27 +76,28 @@ function standaloneShards(
   host: string,
   port: number,
   info: Record<string, string>,
-  databases: Record<string, { prefix: string }> | undefined,
+  databases: Record<string, { prefix: string; db?: number }> | undefined,
   live: boolean,
   master?: string,
 ): Shard[] {
-  const mapping = databases ?? { '0': { prefix: '' } };
+  const mapping = databases ?? { '0': { prefix: '', db: 0 } };
   const unmapped = [...dbKeys(info)].filter(([db, keys]) => keys > 0 && !mapping[String(db)]);
   if (unmapped.length > 0)
     fail(
       ErrorType.SourceDbNotMapped,
-      `migration source ${id} has keys in db ${unmapped.map(([db, keys]) => `${db} (${keys} keys)`).join(', ')}, which the target cluster holds in db 0 only; map them with migration.source.databases, e.g. {"${unmapped[0]![0]}": {"prefix": "db${unmapped[0]![0]}:"}}`,
+      `migration source ${id} has keys in db ${unmapped.map(([db, keys]) => `${db} (${keys} keys)`).join(', ')}, which migration.source.databases does not map; map them there, e.g. {"${unmapped[0]![0]}": {"prefix": "db${unmapped[0]![0]}:"}} (into db 0 under a prefix) or {"${unmapped[0]![0]}": {"db": ${unmapped[0]![0]}}} (into a target with clusterDatabases)`,
     );
   const keys = dbKeys(info);
   return Object.entries(mapping)
     .filter(([db]) => live || (keys.get(Number(db)) ?? 0) > 0)
-    .map(([db, { prefix }]) => ({
+    .map(([db, to]) => ({
       id: `${id}/db${db}`,
       host,
       port,
       master,
       db: Number(db),
-      prefix,
+      prefix: to.prefix,
+      ...(to.db ? { targetDb: to.db } : {}),
       keys: keys.get(Number(db)) ?? 0,
     }));
 }
@@ -114,6 +116,7 @@ export async function planMigration(spec: ClusterSpec): Promise<MigrationPlan> {
         ErrorType.TargetSlotsUncovered,
         `target cluster ${spec.name}: slots ${describeRanges(rangesFromSlots(uncovered))} have no owner; nothing was copied`,
       );
+    await checkTargetDatabases(map, Math.max(0, ...[...databaseDestinations(spec).values()].map((to) => to.db)));
     targetUserKeys = await userKeysInTarget(map);
     targets = await Promise.all(map.masters().map(async (node) => describe(node, await map.client(node))));
   } finally {
@@ -191,6 +194,23 @@ export async function planMigration(spec: ClusterSpec): Promise<MigrationPlan> {
     servers: [...servers.sources, ...servers.targets].map((s) => `${s.node}: ${describeServer(s)}`),
   });
   return { shards, totalKeys, writeStamps, targetUserKeys, servers };
+}
+
+/** Every target master holds database `highest` (cluster-databases): refused at once, naming the node, if not. */
+async function checkTargetDatabases(map: SlotMap, highest: number): Promise<void> {
+  if (highest === 0) return;
+  for (const node of map.masters()) {
+    const client = await map.client(node);
+    try {
+      await client.select(highest);
+      await client.select(0);
+    } catch (err) {
+      fail(
+        ErrorType.InvalidSpec,
+        `target node ${node} has no database ${highest} (SELECT ${highest}: ${(err as Error).message}), which migration.source.databases copies into; start the nodes with "cluster-databases ${highest + 1}" or more (Valkey 9+), or copy into db 0 under a prefix`,
+      );
+    }
+  }
 }
 
 async function describe(node: string, client: Redis): Promise<ServerDescription> {

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { resolveAuth } from '../redis/auth';
 import { BulkConnection } from '../redis/bulk';
 import { type ClusterAccess, type NodeAddress, type TlsMaterial, connectNode } from '../redis/connection';
+import type { SlotMap } from '../redis/slot-map';
 import { type ClusterSpec, type MigrationSpec, type SourceTls, ErrorType } from '../model';
 import { fail } from '../runtime/context';
 import { type SentinelSource, masterFromSentinels } from './sentinel';
@@ -24,6 +25,8 @@ export interface Shard {
   db: number;
   /** Prefix added to every key name in the target (for source databases other than 0). */
   prefix: string;
+  /** The target database its keys go into (migration.source.databases). @default 0 */
+  targetDb?: number;
   rdbObject?: string;
   /** Keys at plan time, for the ETA (0 when unknown). */
   keys: number;
@@ -93,17 +96,39 @@ export async function openShardBulk(spec: ClusterSpec, shard: Shard): Promise<Bu
   return BulkConnection.open(await shardNode(spec, shard), { access: sourceAccess(spec), db: shard.db });
 }
 
-/** Source database -> key prefix in the cluster (migration.source.databases; db 0 without a prefix by default). */
-export function databasePrefixes(spec: ClusterSpec): Map<number, string> {
-  const source = migrationOf(spec).source;
-  const databases = (source.type !== 'rdb' && source.databases) || { '0': { prefix: '' } };
-  return new Map(Object.entries(databases).map(([db, { prefix }]) => [Number(db), prefix]));
+/** Where a source database's keys go in the target: its database there, and a key-name prefix. */
+export interface Destination {
+  db: number;
+  prefix: string;
 }
 
-/** The same, as bytes (undefined: no prefix). */
-export function databasePrefixBytes(spec: ClusterSpec): Map<number, Buffer | undefined> {
-  return new Map([...databasePrefixes(spec)].map(([db, prefix]) => [db, prefix ? Buffer.from(prefix) : undefined]));
+/** Source database -> its destination (migration.source.databases; db 0 into db 0 without a prefix by default). */
+export function databaseDestinations(spec: ClusterSpec): Map<number, Destination> {
+  const source = migrationOf(spec).source;
+  const databases = (source.type !== 'rdb' && source.databases) || { '0': { prefix: '', db: 0 } };
+  // Specs recorded before target databases existed have no `db`.
+  return new Map(Object.entries(databases).map(([db, to]) => [Number(db), { db: to.db ?? 0, prefix: to.prefix }]));
 }
+
+/** A destination with its prefix as bytes (undefined: no prefix), for the replication stream. */
+export interface DestinationBytes {
+  db: number;
+  prefix: Buffer | undefined;
+}
+
+/** The same, with prefixes as bytes. */
+export function databaseDestinationBytes(spec: ClusterSpec): Map<number, DestinationBytes> {
+  return new Map(
+    [...databaseDestinations(spec)].map(([db, to]) => [
+      db,
+      { db: to.db, prefix: to.prefix ? Buffer.from(to.prefix) : undefined },
+    ]),
+  );
+}
+
+/** The target map on the database a shard's keys go into. */
+export const shardTarget = (map: SlotMap, shard: Pick<Shard, 'targetDb'>): SlotMap =>
+  map.onDatabase(shard.targetDb ?? 0);
 
 /** The name a source key gets in the target: the shard's database prefix, then the key. */
 export const targetKey = (shard: Pick<Shard, 'prefix'>, key: Buffer): Buffer =>

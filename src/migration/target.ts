@@ -19,15 +19,15 @@ export interface TargetKeyCount {
   withTtl: number;
 }
 
-async function countOn(map: SlotMap): Promise<TargetKeyCount[]> {
+/** Keys on each master, in every database it holds (Valkey 9+ nodes can hold several: cluster-databases). */
+async function countOn(map: SlotMap): Promise<(TargetKeyCount & { inDb0: number })[]> {
   return Promise.all(
     map.masters().map(async (address) => {
       const info = parseInfo((await (await map.client(address)).info('keyspace')) as string);
-      return {
-        node: address,
-        keys: Number(/keys=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0),
-        withTtl: Number(/expires=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0),
-      };
+      const dbs = Object.entries(info).filter(([name]) => /^db\d+$/.test(name));
+      const sum = (field: RegExp) => dbs.reduce((total, [, text]) => total + Number(field.exec(text)?.[1] ?? 0), 0);
+      const inDb0 = Number(/keys=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0);
+      return { node: address, keys: sum(/keys=(\d+)/), withTtl: sum(/expires=(\d+)/), inDb0 };
     }),
   );
 }
@@ -37,7 +37,7 @@ export async function countTargetKeys(spec: ClusterSpec): Promise<TargetKeyCount
   const map = targetMap(spec);
   try {
     await map.refresh();
-    return await countOn(map);
+    return (await countOn(map)).map(({ node, keys, withTtl }) => ({ node, keys, withTtl }));
   } finally {
     map.close();
   }
@@ -48,9 +48,11 @@ export async function countTargetKeys(spec: ClusterSpec): Promise<TargetKeyCount
  * Counted exactly for small key counts, where leftover checkpoints would otherwise count as data.
  */
 export async function userKeysInTarget(map: SlotMap): Promise<number> {
-  const total = (await countOn(map)).reduce((sum, n) => sum + n.keys, 0);
+  const counts = await countOn(map);
+  const total = counts.reduce((sum, n) => sum + n.keys, 0);
   if (total > 1000) return total;
-  let user = 0;
+  // Internal keys live in db 0 only: keys in any other database are users'.
+  let user = total - counts.reduce((sum, n) => sum + n.inDb0, 0);
   for await (const { keys } of scanMasters(map)) user += keys.filter((key) => !isInternalKey(key)).length;
   return user;
 }

@@ -10,7 +10,7 @@ import { parseInfo } from '../redis/cluster-nodes';
 import { printableKey } from '../redis/compare';
 import { type ClusterSpec, VERIFY_DIFFERENCES_LIMIT } from '../model';
 import { repliesOrThrow } from './batches';
-import { type Shard, connectShard, migrationOf, openShardBulk } from './sources';
+import { type Shard, connectShard, migrationOf, openShardBulk, shardTarget } from './sources';
 import { targetMap } from './target';
 import { ShardComparer } from './shard-comparer';
 
@@ -136,7 +136,7 @@ export async function verifyShardKeys(
     const comparer = new ShardComparer(
       source,
       sourceClient,
-      map,
+      shardTarget(map, shard),
       shard,
       migration.bigKeyBytes,
       migration.ttlToleranceMs,

@@ -36,8 +36,21 @@ export const sourceTlsSchema = z
     message: 'give certFile and keyFile together',
   });
 
-/** How a source database maps into the target cluster (into its db 0): a key-name prefix. */
-const databasesSchema = z.record(z.string().regex(/^\d+$/), z.object({ prefix: z.string() }));
+/**
+ * Where a source database goes in the target cluster: a database of the target (`db`: Valkey 9+ nodes with
+ * `cluster-databases`, see the spec's clusterDatabases) and a key-name prefix, each optional.
+ */
+const databasesSchema = z.record(
+  z.string().regex(/^\d+$/),
+  z
+    .object({
+      /** Added in front of every key name. @default "" */
+      prefix: z.string().default(''),
+      /** The target database. @default 0 */
+      db: z.number().int().min(0).default(0),
+    })
+    .strict(),
+);
 
 export const migrationSourceSchema = z.discriminatedUnion('type', [
   z.object({
@@ -46,7 +59,7 @@ export const migrationSourceSchema = z.discriminatedUnion('type', [
     port: z.number().int().min(1).max(65535),
     auth: authRefSchema.optional(),
     tls: sourceTlsSchema.optional(),
-    /** Databases to copy and their key prefix. @default {"0": {"prefix": ""}}: other non-empty dbs are refused */
+    /** Databases to copy, and where each goes. @default {"0": {}}: db 0 into db 0; other non-empty dbs are refused */
     databases: databasesSchema.optional(),
   }),
   z.object({
@@ -55,7 +68,7 @@ export const migrationSourceSchema = z.discriminatedUnion('type', [
     nodes: z.array(endpointSchema).min(1),
     auth: authRefSchema.optional(),
     tls: sourceTlsSchema.optional(),
-    /** Valkey 9 clusters can hold numbered databases (cluster-databases): those to copy, and their key prefix. */
+    /** Valkey 9 clusters can hold numbered databases (cluster-databases): those to copy, and where each goes. */
     databases: databasesSchema.optional(),
   }),
   z.object({

@@ -29,6 +29,11 @@ export function checkNodeConfig(
   } else if (facts.port !== node.port)
     errors.push(`${where} has port ${facts.port ?? '(none: 6379)'}, but the spec puts this node on port ${node.port}`);
   if (!facts.clusterEnabled) errors.push(`${where} lacks "cluster-enabled yes"`);
+  const databases = spec.clusterDatabases ?? 1;
+  if (facts.clusterDatabases < databases)
+    errors.push(
+      `${where} has cluster-databases ${facts.clusterDatabases}, but the spec's clusterDatabases asks for ${databases}`,
+    );
   if (spec.auth) {
     const user = spec.auth.username;
     if (!facts.requirepassSet && !(user && (facts.aclUsers.includes(user) || facts.aclFile)))

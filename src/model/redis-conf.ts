@@ -79,6 +79,8 @@ export interface NodeConfFacts {
   aclUsers: string[];
   /** `aclfile`: the users are kept in another file, which we do not read. */
   aclFile?: string;
+  /** `cluster-databases` (Valkey 9+). @default 1 */
+  clusterDatabases: number;
 }
 
 export function confFacts(text: string): NodeConfFacts {
@@ -101,6 +103,7 @@ export function confFacts(text: string): NodeConfFacts {
     masterauthSet: confValue(directives, 'masterauth') !== undefined,
     aclUsers: directives.filter((d) => d.name === 'user' && d.args[0]).map((d) => d.args[0]!),
     aclFile: confValue(directives, 'aclfile'),
+    clusterDatabases: Number(confValue(directives, 'cluster-databases') ?? 1),
   };
 }
 
@@ -120,6 +123,8 @@ export interface RenderNodeConfOptions {
   auth?: { username?: string; password?: string };
   /** TLS only: the port becomes `tls-port`, the plain port is closed. */
   tls?: { caFile: string; certFile: string; keyFile: string; cluster: boolean; replication: boolean };
+  /** Numbered databases (`cluster-databases`, Valkey 9+); written only above 1. */
+  clusterDatabases?: number;
 }
 
 /**
@@ -160,6 +165,7 @@ export function renderNodeConf(options: RenderNodeConfOptions): string {
     `repl-diskless-sync-delay 0`,
   ];
   if (options.replica && options.nofailover) lines.push('cluster-replica-no-failover yes');
+  if ((options.clusterDatabases ?? 1) > 1) lines.push(`cluster-databases ${options.clusterDatabases}`);
   const { username, password } = options.auth ?? {};
   if (password !== undefined) {
     const quoted = JSON.stringify(password); // a double-quoted redis.conf argument: quotes and backslashes escaped

@@ -97,6 +97,11 @@ export const clusterSpecSchema = z.object({
     })
     .strict()
     .optional(),
+  /**
+   * Numbered databases every node holds (`cluster-databases`, Valkey 9+; written into rendered configs, checked in
+   * the others). Migrations can then copy a source's db N into db N. @default 1: db 0 only, as in every Redis Cluster
+   */
+  clusterDatabases: z.number().int().min(1).max(1_000_000).optional(),
   /** The server binary every node runs unless it names its own. @default "redis-server" */
   server: serverSchema.optional(),
   nodes: z.array(nodeSpecSchema).min(1),
@@ -217,6 +222,13 @@ export function findSpecProblems(spec: ClusterSpec): string[] {
     const ranges = mergeRanges([...new Set(uncovered)].map((s) => [s, s] as const));
     problems.push(`uncovered slots: ${describeRanges(ranges)} (${countSlots(ranges)} slots) are assigned to no master`);
   }
+  const source = spec.migration?.source;
+  const held = spec.clusterDatabases ?? 1;
+  for (const [from, to] of Object.entries((source?.type !== 'rdb' && source?.databases) || {}))
+    if (to.db >= held)
+      problems.push(
+        `migration.source.databases.${from}.db: the target has no database ${to.db} (it holds ${held}); set clusterDatabases to ${to.db + 1} or more (cluster-databases, Valkey 9+ nodes), or copy db ${from} into db 0 under a prefix`,
+      );
   return problems;
 }
 

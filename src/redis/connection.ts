@@ -64,7 +64,7 @@ export const clusterAuth = (): ResolvedAuth => clusterAccess().auth;
  */
 export async function connectNode(
   address: NodeAddress,
-  options: { timeoutMs?: number; access?: ClusterAccess } = {},
+  options: { timeoutMs?: number; access?: ClusterAccess; db?: number } = {},
 ): Promise<Redis> {
   const access = options.access ?? clusterAccess();
   const client = new Redis({
@@ -93,6 +93,16 @@ export async function connectNode(
           `${address.host}:${address.port} refused the credentials given for it (user ${auth.username ?? 'default'}): ${message}`,
         );
       throw err;
+    }
+  }
+  if (options.db) {
+    try {
+      await client.select(options.db);
+    } catch (err) {
+      client.disconnect();
+      throw new Error(`${address.host}:${address.port} has no database ${options.db}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
   return client;

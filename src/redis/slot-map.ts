@@ -7,12 +7,37 @@ import { type NodeAddress, connectNode } from './connection';
 import type { Router } from './redirects';
 
 export class SlotMap implements Router {
-  private owners: (string | undefined)[] = new Array(SLOT_COUNT);
+  /** Shared with the maps of other databases (onDatabase): one refresh serves them all. */
+  private table: { owners: (string | undefined)[] } = { owners: new Array(SLOT_COUNT) };
   private readonly clients = new Map<string, Redis>();
   private readonly opening = new Map<string, Promise<Redis>>();
   private readonly bulks = new Map<string, Promise<BulkConnection>>();
+  private readonly databases = new Map<number, SlotMap>();
 
-  constructor(private readonly seeds: NodeAddress[]) {}
+  /** `db`: the database this map's connections are on (Valkey 9+ clusters with cluster-databases). */
+  constructor(
+    private readonly seeds: NodeAddress[],
+    readonly db = 0,
+  ) {}
+
+  private get owners(): (string | undefined)[] {
+    return this.table.owners;
+  }
+
+  /**
+   * The same cluster, its connections on database `db`: the same slot owners (refreshed together), connections of its
+   * own, closed with this map's.
+   */
+  onDatabase(db: number): SlotMap {
+    if (db === this.db) return this;
+    let map = this.databases.get(db);
+    if (!map) {
+      map = new SlotMap(this.seeds, db);
+      map.table = this.table;
+      this.databases.set(db, map);
+    }
+    return map;
+  }
 
   /** Reads CLUSTER SLOTS from the first seed that answers. */
   async refresh(): Promise<void> {
@@ -24,7 +49,7 @@ export class SlotMap implements Router {
         const owners: (string | undefined)[] = new Array(SLOT_COUNT);
         for (const [start, end, [host, port]] of slots)
           for (let s = start; s <= end; s++) owners[s] = `${host}:${port}`;
-        this.owners = owners;
+        this.table.owners = owners;
         return;
       } catch (err) {
         lastError = err;
@@ -60,7 +85,9 @@ export class SlotMap implements Router {
     let opening = this.opening.get(address);
     if (!opening) {
       const [host, port] = splitAddress(address);
-      opening = connectNode({ host, port }).then((connected) => (this.clients.set(address, connected), connected));
+      opening = connectNode({ host, port }, { db: this.db }).then(
+        (connected) => (this.clients.set(address, connected), connected),
+      );
       this.opening.set(address, opening);
       void opening.then(
         () => this.opening.delete(address),
@@ -83,12 +110,13 @@ export class SlotMap implements Router {
       if (connection && !connection.closed) return connection;
     }
     const [host, port] = splitAddress(address);
-    const opening = BulkConnection.open({ host, port });
+    const opening = BulkConnection.open({ host, port }, { db: this.db });
     this.bulks.set(address, opening);
     return opening;
   }
 
   close(): void {
+    for (const map of this.databases.values()) map.close();
     for (const client of this.clients.values()) client.disconnect();
     this.clients.clear();
     for (const opening of this.opening.values())

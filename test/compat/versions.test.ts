@@ -17,6 +17,7 @@ import { inspectLiveCluster } from '../../src/cluster/inspect';
 import { PROJECT_ROOT, toolPath } from '../../src/host/tools';
 import { localS3Client } from '../../src/local/seed';
 import { parseInfo } from '../../src/redis/cluster-nodes';
+import { SlotMap } from '../../src/redis/slot-map';
 import { expectRunbookCluster } from '../helpers/cluster-assert';
 import { compareAllKeys, fillEveryType, keysOnlyInTarget } from '../helpers/dataset';
 import { rootApplicationFailure } from '../helpers/failures';
@@ -166,53 +167,6 @@ test('a 3-master Valkey cluster as the source, by snapshot: one reader per sourc
   }
 });
 
-test('a Valkey 9 cluster source with numbered databases: refused unmapped, naming the db; mapped, copied under a prefix by snapshot and live', async () => {
-  const dir = path.join(stack.stateDir, 'valkey9-source-dbs');
-  const { ports, nodes } = await startPlainCluster(dir, 'valkey-server-9', ['--cluster-databases', '4']);
-  const cluster = new Redis.Cluster(ports.map((port) => ({ host: '127.0.0.1', port })));
-  const inDb2 = ports.map((port) => new Redis({ host: '127.0.0.1', port, db: 2 }));
-  const source = { type: 'cluster' as const, nodes: [{ host: '127.0.0.1', port: ports[0]! }] };
-  try {
-    await fillEveryType(cluster, 'v9db0:');
-    // A key in db 2 of each master (the tags' slots: {b} 3300, {c} 7365, {a} 15495).
-    for (const [i, node] of inDb2.entries()) await node.set(`{${'bca'[i]}}in-db2`, `value ${i}`);
-    const run = (migration: MigrationSpecInput) => ({ ...target, migration }) as ClusterSpec;
-    const unmapped = await client.migrate(run({ source }));
-    const failure = await unmapped.result().then(
-      () => undefined,
-      (err: unknown) => rootApplicationFailure(err),
-    );
-    expect(failure?.type).toBe(ErrorType.SourceDbNotMapped);
-    expect(failure?.message).toMatch(/has keys in db 2 \(1 keys\)/);
-
-    const databases = { '0': { prefix: '' }, '2': { prefix: 'db2:' } };
-    await client.migrate(run({ source: { ...source, databases }, verify: { sample: 0, all: true } }));
-    expect((await client.migrationResult(target.name)).migration.unequal).toEqual([]);
-    expect(await compareAllKeys(inDb2, targetMasters(target), { prefix: 'db2:' })).toEqual({
-      compared: 3,
-      differences: [],
-    });
-
-    // Live: the stream writes db 2 too (SELECT 2 in the source's stream).
-    await client.migrate(run({ mode: 'live', source: { ...source, databases } }));
-    await untilStreaming(target);
-    for (const [i, node] of inDb2.entries()) await node.set(`{${'bca'[i]}}written-live`, `live ${i}`);
-    await inDb2[0]!.del('{b}in-db2');
-    const report = await client.cutover(target.name, { pauseBudgetMs: 1000, verify: 'all' });
-    expect(report.differences).toEqual([]);
-    const db2 = await compareAllKeys(inDb2, targetMasters(target), { prefix: 'db2:' });
-    expect(db2).toEqual({ compared: 5, differences: [] });
-    const { differences } = await compareAllKeys(nodes, targetMasters(target), { replicated: true });
-    expect(differences).toEqual([]);
-    const gone = new Redis.Cluster(targetMasters(target));
-    expect(await gone.exists('db2:{b}in-db2')).toBe(0);
-    gone.disconnect();
-  } finally {
-    cluster.disconnect();
-    for (const node of [...nodes, ...inDb2]) node.disconnect();
-  }
-});
-
 test('a stream that lost its pending entries in the target is a difference', async () => {
   const source = await startSource('redis-server-8.2', 'lost-pel');
   await fillEveryType(source, 'pel:');
@@ -296,7 +250,8 @@ describe.each([
 
   test('provisions exactly (epochs, mapping, nofailover, persisted config); verify and a second run agree', async () => {
     spec = {
-      ...(await seedTopology(stack, `on-${name}`)),
+      // Valkey 9 nodes hold numbered databases: a source's db 2 is copied into db 2 there (below).
+      ...(await seedTopology(stack, `on-${name}`, server === 'valkey-server-9' ? { clusterDatabases: 4 } : {})),
       server: server === 'valkey-server' ? 'valkey-server' : toolPath(server),
     };
     topologies.set(server, spec);
@@ -397,6 +352,115 @@ async function fieldExpiries(node: Redis | InstanceType<typeof Redis.Cluster>, k
   const times = (await node.call('HPEXPIRETIME', key, 'FIELDS', fields.length, ...fields)) as number[];
   return Object.fromEntries(fields.map((f, i) => [f, times[i]]));
 }
+
+test('a Valkey 9 cluster source with numbered databases: refused unmapped, naming the db; copied under a prefix, or into db 2 of a Valkey 9 target, by snapshot, live and notifications', async () => {
+  const dir = path.join(stack.stateDir, 'valkey9-source-dbs');
+  const { ports, nodes } = await startPlainCluster(dir, 'valkey-server-9', ['--cluster-databases', '4']);
+  const cluster = new Redis.Cluster(ports.map((port) => ({ host: '127.0.0.1', port })));
+  const inDb2 = ports.map((port) => new Redis({ host: '127.0.0.1', port, db: 2 }));
+  const source = { type: 'cluster' as const, nodes: [{ host: '127.0.0.1', port: ports[0]! }] };
+  try {
+    await fillEveryType(cluster, 'v9db0:');
+    // A key in db 2 of each master (the tags' slots: {b} 3300, {c} 7365, {a} 15495).
+    for (const [i, node] of inDb2.entries()) await node.set(`{${'bca'[i]}}in-db2`, `value ${i}`);
+    const run = (migration: MigrationSpecInput) => ({ ...target, migration }) as ClusterSpec;
+    const unmapped = await client.migrate(run({ source }));
+    const failure = await unmapped.result().then(
+      () => undefined,
+      (err: unknown) => rootApplicationFailure(err),
+    );
+    expect(failure?.type).toBe(ErrorType.SourceDbNotMapped);
+    expect(failure?.message).toMatch(/has keys in db 2 \(1 keys\)/);
+
+    const databases = { '0': { prefix: '' }, '2': { prefix: 'db2:' } };
+    await client.migrate(run({ source: { ...source, databases }, verify: { sample: 0, all: true } }));
+    expect((await client.migrationResult(target.name)).migration.unequal).toEqual([]);
+    expect(await compareAllKeys(inDb2, targetMasters(target), { prefix: 'db2:' })).toEqual({
+      compared: 3,
+      differences: [],
+    });
+
+    // Live: the stream writes db 2 too (SELECT 2 in the source's stream).
+    await client.migrate(run({ mode: 'live', source: { ...source, databases } }));
+    await untilStreaming(target);
+    for (const [i, node] of inDb2.entries()) await node.set(`{${'bca'[i]}}written-live`, `live ${i}`);
+    await inDb2[0]!.del('{b}in-db2');
+    const report = await client.cutover(target.name, { pauseBudgetMs: 1000, verify: 'all' });
+    expect(report.differences).toEqual([]);
+    const db2 = await compareAllKeys(inDb2, targetMasters(target), { prefix: 'db2:' });
+    expect(db2).toEqual({ compared: 5, differences: [] });
+    const { differences } = await compareAllKeys(nodes, targetMasters(target), { replicated: true });
+    expect(differences).toEqual([]);
+    const gone = new Redis.Cluster(targetMasters(target));
+    expect(await gone.exists('db2:{b}in-db2')).toBe(0);
+    gone.disconnect();
+
+    // Into db 2 of a target that holds it (the Valkey 9 topology, clusterDatabases 4): refused where the nodes lack it.
+    const intoDb2 = { '0': { prefix: 'v9:' }, '2': { db: 2 } };
+    const lacking = await client.migrate({
+      ...run({ source: { ...source, databases: intoDb2 } }),
+      clusterDatabases: 4,
+    });
+    const refusal = await lacking.result().then(
+      () => undefined,
+      (err: unknown) => rootApplicationFailure(err),
+    );
+    expect(refusal?.message).toMatch(
+      /target node 127\.0\.0\.1:\d+ has no database 2 \(SELECT 2: .*cluster-databases 3/,
+    );
+    const v9 = topologies.get('valkey-server-9')!;
+    const into = (migration: MigrationSpecInput) => ({ ...v9, migration }) as ClusterSpec;
+    await inDb2[0]!.set('{b}in-db2', 'again');
+    await client.migrate(into({ source: { ...source, databases: intoDb2 }, verify: { sample: 0, all: true } }));
+    expect((await client.migrationResult(v9.name)).migration.unequal).toEqual([]);
+    const inTargetDb2 = { targetDb: 2 };
+    expect(await compareAllKeys(inDb2, targetMasters(v9), inTargetDb2)).toEqual({ compared: 6, differences: [] });
+    expect(await compareAllKeys(nodes, targetMasters(v9), { prefix: 'v9:' })).toMatchObject({ differences: [] });
+    await client.migrate(into({ mode: 'live', source: { ...source, databases: intoDb2 } }));
+    await untilStreaming(v9);
+    // Through the stream: writes in db 2 of two masters (their own slots), one deleted, one expiring.
+    await inDb2[1]!.set('{c}written-live', 'changed');
+    await inDb2[2]!.set('{a}streamed', 'new', 'EX', 600);
+    await inDb2[0]!.del('{b}written-live');
+    // More arguments than a script takes: applied in a MULTI, with its SELECTs.
+    await inDb2[2]!.sadd('{a}many', ...Array.from({ length: 8000 }, (_, i) => `m${i}`));
+    const cut = await client.cutover(v9.name, { pauseBudgetMs: 1000, verify: 'all' });
+    expect(cut.differences).toEqual([]);
+    expect(await compareAllKeys(inDb2, targetMasters(v9), inTargetDb2)).toEqual({ compared: 7, differences: [] });
+    // And by keyspace notifications (sources without PSYNC): a key written and one deleted in db 2.
+    for (const node of nodes) await node.config('SET', 'notify-keyspace-events', 'KEA');
+    await client.migrate(
+      into({ mode: 'live', liveMethod: 'notifications', source: { ...source, databases: intoDb2 } }),
+    );
+    await untilStreaming(v9);
+    await inDb2[1]!.set('{c}notified', 'by notification');
+    await inDb2[2]!.del('{a}streamed');
+    const notified = await client.cutover(v9.name, { pauseBudgetMs: 1000, verify: 'all' });
+    expect(notified.differences).toEqual([]);
+    expect(await compareAllKeys(inDb2, targetMasters(v9), inTargetDb2)).toEqual({ compared: 7, differences: [] });
+
+    const v9Db2 = new SlotMap(targetMasters(v9), 2);
+    const v9Db0 = v9Db2.onDatabase(0);
+    try {
+      await v9Db2.refresh();
+      const inDb = async (map: SlotMap, key: string, call: (c: Redis, k: string) => Promise<unknown>) =>
+        call(await map.client(map.ownerOf(Buffer.from(key))), key);
+      expect(await inDb(v9Db2, '{c}written-live', (c, k) => c.get(k))).toBe('changed');
+      expect(await inDb(v9Db2, '{c}notified', (c, k) => c.get(k))).toBe('by notification');
+      expect(await inDb(v9Db2, '{a}streamed', (c, k) => c.exists(k))).toBe(0);
+      expect(await inDb(v9Db2, '{b}written-live', (c, k) => c.exists(k))).toBe(0);
+      expect(await inDb(v9Db2, '{a}many', (c, k) => c.scard(k))).toBe(8000);
+      // Nothing of db 2 landed in db 0.
+      for (const key of ['{c}written-live', '{c}notified', '{b}in-db2', '{a}many'])
+        expect(await inDb(v9Db0, key, (c, k) => c.exists(k))).toBe(0);
+    } finally {
+      v9Db2.close();
+    }
+  } finally {
+    cluster.disconnect();
+    for (const node of [...nodes, ...inDb2]) node.disconnect();
+  }
+});
 
 // Redis 7.4+ and Valkey 9 both hold field expirations, each in its own RDB form: carried across, exactly.
 describe.each([

@@ -9,9 +9,9 @@ import type { NodeAddress } from '../../src/redis/connection';
 export async function compareAllKeys(
   sources: Redis[],
   targetMasters: NodeAddress[],
-  options: { prefix?: string; ttlToleranceMs?: number; replicated?: boolean } = {},
+  options: { prefix?: string; ttlToleranceMs?: number; replicated?: boolean; targetDb?: number } = {},
 ): Promise<{ compared: number; differences: string[] }> {
-  const map = new SlotMap(targetMasters);
+  const map = new SlotMap(targetMasters, options.targetDb);
   await map.refresh();
   const differences: string[] = [];
   let count = 0;

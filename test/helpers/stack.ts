@@ -79,11 +79,18 @@ export async function freePortBlock(count = 8): Promise<number> {
 }
 
 /** The seed topology on a free port block, its configs seeded into the stack's S3 store. */
-export async function seedTopology(stack: Stack, name = 'seed'): Promise<ClusterSpec> {
+export async function seedTopology(
+  stack: Stack,
+  name = 'seed',
+  settings: Partial<ClusterSpec> = {},
+): Promise<ClusterSpec> {
   const base = await freePortBlock();
   // Each spec its own folders, so that tests in one file never see each other's config files.
   const stateDir = path.join(stack.stateDir, name);
-  const spec = localSeedSpec({ stateDir, s3Endpoint: stack.s3.address, portOffset: base - 50001, name });
+  const spec = {
+    ...localSeedSpec({ stateDir, s3Endpoint: stack.s3.address, portOffset: base - 50001, name }),
+    ...settings,
+  };
   await seedConfigs(spec, stack.s3.address, stateDir);
   return spec;
 }

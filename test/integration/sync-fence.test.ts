@@ -49,7 +49,14 @@ const command = (end: number, ...args: string[]): StreamCommand => ({ args: args
 /** An attempt: its own applier (and its own record of slot offsets), from `start` in the stream of "replid-a". */
 async function attempt(start: number): Promise<{ applier: StreamApplier; generation: number }> {
   const generation = await takeGeneration(map, keys);
-  const options = { map, table, prefixes: new Map([[0, undefined]]), replid: 'replid-a', keys, generation };
+  const options = {
+    map,
+    table,
+    destinations: new Map([[0, { db: 0, prefix: undefined }]]),
+    replid: 'replid-a',
+    keys,
+    generation,
+  };
   return { applier: new StreamApplier({ ...options, slotOffsets: new Map() }, start, 0), generation };
 }
 

@@ -1,4 +1,16 @@
-import { confFacts, confValue, parseRedisConf, renderNodeConf } from '../../src/model';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  checkNodeConfig,
+  confFacts,
+  confValue,
+  parseClusterSpec,
+  parseRedisConf,
+  renderNodeConf,
+} from '../../src/model';
+
+const seedSpec = () =>
+  JSON.parse(readFileSync(path.join(__dirname, '../../examples/seed-cluster.json'), 'utf8')) as object;
 
 test('parse: comments, quotes, last value wins, slave-* aliases', () => {
   const text = [
@@ -34,6 +46,19 @@ test('render then parse: what the checks look for is there', () => {
   });
   const master = renderNodeConf({ port: 50001, bind: '127.0.0.1', dataDir: '/d', replica: false, nofailover: true });
   expect(confFacts(master).replicaNoFailover).toBe(false);
+});
+
+test('numbered databases: rendered above 1, and a config holding fewer than the spec asks for is refused', () => {
+  const options = { port: 50001, bind: '127.0.0.1', dataDir: '/d', replica: false, nofailover: true };
+  expect(renderNodeConf(options)).not.toContain('cluster-databases');
+  const text = renderNodeConf({ ...options, clusterDatabases: 4 });
+  expect(confFacts(text).clusterDatabases).toBe(4);
+  const spec = parseClusterSpec({ ...seedSpec(), clusterDatabases: 4 });
+  const node = spec.nodes[0]!;
+  expect(checkNodeConfig(spec, node, text.replace(/^port .*$/m, `port ${node.port}`)).errors).toEqual([]);
+  expect(checkNodeConfig(spec, node, renderNodeConf({ ...options, port: node.port })).errors).toEqual([
+    `m1 (172.31.20.83:50001): config ${node.config} has cluster-databases 1, but the spec's clusterDatabases asks for 4`,
+  ]);
 });
 
 test('render with credentials: requirepass, masterauth, the ACL user and masteruser, quotes escaped', () => {

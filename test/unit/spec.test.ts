@@ -127,6 +127,20 @@ describe('validation names the field or node and the problem', () => {
     expect(problemsOf(withNodes((n) => (n[0]!.slots = ['10-5'])))[0]).toContain('starts after it ends');
   });
 
+  test('a source database copied into a target database the nodes do not hold', () => {
+    const source = { type: 'cluster', nodes: [{ host: '127.0.0.1', port: 7000 }], databases: { '2': { db: 2 } } };
+    expect(problemsOf({ ...seed(), migration: { source } })).toEqual([
+      'migration.source.databases.2.db: the target has no database 2 (it holds 1); set clusterDatabases to 3 or more (cluster-databases, Valkey 9+ nodes), or copy db 2 into db 0 under a prefix',
+    ]);
+    expect(problemsOf({ ...seed(), clusterDatabases: 4, migration: { source } })).toEqual([]);
+    const parsed = parseClusterSpec({ ...seed(), clusterDatabases: 4, migration: { source } });
+    expect(parsed.migration?.source).toMatchObject({ databases: { '2': { db: 2, prefix: '' } } });
+    const typo = { ...source, databases: { '2': { database: 2 } } };
+    expect(problemsOf({ ...seed(), migration: { source: typo } })[0]).toMatch(
+      /^migration\.source\.databases\.2: .*database/,
+    );
+  });
+
   test('role rules', () => {
     expect(problemsOf(withNodes((n) => (n[0]!.slots = undefined)))).toContain(
       'nodes[0] m1 (172.31.20.83:50001): a master needs slots',

@@ -1,4 +1,5 @@
 /** Routing stream commands into a cluster: keys, slots, prefixes, splits and refusals. No server. */
+import { inDatabases } from '../../src/migration/sync/target-databases';
 import calculateSlot from 'cluster-key-slot';
 import { type CommandTable, commandTable, keyPositions, routeCommand } from '../../src/migration/sync/commands';
 
@@ -61,4 +62,29 @@ test('what a cluster cannot take is refused, with the reason', () => {
   expect(reason('PUBLISH', 'ch', 'hello')).toBe('skip');
   expect(routeCommand(table, b('SELECT', '3'), undefined)).toEqual({ kind: 'select', db: 3 });
   expect(routeCommand(table, b('FUNCTION', 'LOAD', 'code'), undefined).kind).toBe('every-master');
+});
+
+test('a slot transaction into target databases: SELECT where the database changes, back to db 0 at the end', () => {
+  const cmd = (...args: string[]) => args.map((a) => Buffer.from(a));
+  const text = (commands: Buffer[][]) => commands.map((c) => c.map(String).join(' '));
+  const inDb0 = inDatabases([{ db: 0, command: cmd('SET', 'a', '1') }]);
+  expect(text(inDb0.commands)).toEqual(['SET a 1']);
+  expect(inDb0.added.size).toBe(0);
+  const mixed = inDatabases([
+    { db: 2, command: cmd('SET', 'a', '1') },
+    { db: 2, command: cmd('DEL', 'b') },
+    { db: 0, command: cmd('INCR', 'c') },
+    { db: 3, command: cmd('HSET', 'd', 'f', 'v') },
+  ]);
+  expect(text(mixed.commands)).toEqual([
+    'SELECT 2',
+    'SET a 1',
+    'DEL b',
+    'SELECT 0',
+    'INCR c',
+    'SELECT 3',
+    'HSET d f v',
+    'SELECT 0',
+  ]);
+  expect([...mixed.added]).toEqual([0, 3, 5, 7]);
 });

@@ -16,9 +16,9 @@ import { heartbeat } from '../../runtime/context';
 import { repliesOrThrow } from '../batches';
 import { zeroCounters } from '../checkpoint';
 import type { CopyContext } from '../copy';
-import { type Shard, connectSource, migrationOf, targetKey } from '../sources';
+import { type Destination, type Shard, connectSource, migrationOf, shardTarget, targetKey } from '../sources';
 import { type BatchKey, readBatch, writeBatch } from '../writes';
-import { belongsToShard, removeKeysNotWritten, shardSlots } from '../sync/resync';
+import { removeKeysNotWritten, shardSlots } from '../sync/resync';
 import { keyHash } from '../sync/snapshot';
 
 /** A shard's database on the node the notifications come from, ready to copy keys of it. */
@@ -28,12 +28,30 @@ export async function copyContextFor(
   node: NodeAddress,
   shardId: string,
   db: number,
-  prefix: string,
+  to: Destination,
 ): Promise<CopyContext> {
-  const shard: Shard = { id: `${shardId}/db${db}`, host: node.host, port: node.port, db, prefix, keys: 0 };
+  const shard: Shard = {
+    id: `${shardId}/db${db}`,
+    host: node.host,
+    port: node.port,
+    db,
+    prefix: to.prefix,
+    targetDb: to.db,
+    keys: 0,
+  };
   const source = await connectSource(spec, node.host, node.port, db);
   const migration = { ...migrationOf(spec), conflict: 'replace' as const };
-  return { spec, migration, shard, source, map, counters: zeroCounters(), mode: 'dump-restore', failedKeys: [] };
+  const target = shardTarget(map, shard);
+  return {
+    spec,
+    migration,
+    shard,
+    source,
+    map: target,
+    counters: zeroCounters(),
+    mode: 'dump-restore',
+    failedKeys: [],
+  };
 }
 
 export interface PassResult {
@@ -75,7 +93,7 @@ export async function fullPass(options: {
   map: SlotMap;
   node: NodeAddress;
   shardId: string;
-  databases: Map<number, string>;
+  databases: Map<number, Destination>;
   compare: boolean;
   /** Remove the target's keys of this shard that the source no longer has. */
   removeOthers: boolean;
@@ -87,8 +105,8 @@ export async function fullPass(options: {
   const result: PassResult = { keys: 0, written: 0, removed: 0, seconds: 0 };
   const seen = new Set<number>();
   let nodes: unknown;
-  for (const [db, prefix] of options.databases) {
-    const ctx = await copyContextFor(options.spec, options.map, options.node, options.shardId, db, prefix);
+  for (const [db, to] of options.databases) {
+    const ctx = await copyContextFor(options.spec, options.map, options.node, options.shardId, db, to);
     try {
       // A cluster source's master holds only its slots: keys of other slots in the target are not its to remove.
       if (migrationOf(options.spec).source.type === 'cluster') nodes ??= await ctx.source.call('CLUSTER', 'NODES');
@@ -96,7 +114,7 @@ export async function fullPass(options: {
       do {
         const batch = await readBatch(ctx, cursor);
         cursor = batch.cursor;
-        for (const k of batch.keys) seen.add(keyHash(targetKey(ctx.shard, k.key)));
+        for (const k of batch.keys) seen.add(keyHash(targetKey(ctx.shard, k.key), to.db));
         result.keys += batch.keys.length;
         if (options.compare) batch.keys = await changedOnly(ctx, batch.keys);
         result.written += batch.keys.length;
@@ -114,11 +132,13 @@ export async function fullPass(options: {
     }
   }
   if (options.removeOthers) {
-    const prefixes = new Map(
-      [...options.databases].map(([db, prefix]) => [db, prefix ? Buffer.from(prefix) : undefined]),
+    const destinations = new Map(
+      [...options.databases].map(([db, to]) => [
+        db,
+        { db: to.db, prefix: to.prefix ? Buffer.from(to.prefix) : undefined },
+      ]),
     );
-    const slots = shardSlots(options.spec, nodes);
-    result.removed = await removeKeysNotWritten(options.map, seen, (key) => belongsToShard(key, prefixes, slots));
+    result.removed = await removeKeysNotWritten(options.map, seen, destinations, shardSlots(options.spec, nodes));
   }
   result.seconds = (Date.now() - started) / 1000;
   return result;

@@ -8,10 +8,9 @@
  */
 import { log, cancelled, heartbeat, sleep } from '../../runtime/context';
 import { addressText, streamNodeOf } from '../source-master';
-import { databasePrefixes, sourceAccess, targetKey } from '../sources';
+import { databaseDestinations, sourceAccess, targetKey } from '../sources';
 import { targetMap } from '../target';
 import type { CopyContext } from '../copy';
-import type { SlotMap } from '../../redis/slot-map';
 import { groupByOwner } from '../../redis/slot-map';
 import { readKeys, writeBatch } from '../writes';
 import { repliesOrThrow } from '../batches';
@@ -32,7 +31,6 @@ interface NotifyState {
 /** Copies the keys as the source has them now; removes from the target those it has no more. */
 async function copyNotified(
   contexts: (db: number) => Promise<CopyContext>,
-  map: SlotMap,
   keys: PendingKey[],
   beforeBatch: () => Promise<void>,
 ): Promise<number> {
@@ -46,9 +44,9 @@ async function copyNotified(
     await beforeBatch();
     await writeBatch(ctx, batch);
     // One UNLINK per key: the keys of one owner still lie in different slots.
-    for (const [owner, group] of groupByOwner(gone, map, (key) => targetKey(ctx.shard, key)))
+    for (const [owner, group] of groupByOwner(gone, ctx.map, (key) => targetKey(ctx.shard, key)))
       repliesOrThrow(
-        await (await map.client(owner)).pipeline(group.map((key) => ['unlink', targetKey(ctx.shard, key)])).exec(),
+        await (await ctx.map.client(owner)).pipeline(group.map((key) => ['unlink', targetKey(ctx.shard, key)])).exec(),
         `removing keys the source no longer has from ${owner}`,
       );
   }
@@ -62,10 +60,11 @@ export async function notificationsChunk(input: SyncChunkInput): Promise<SyncChu
   const name = addressText(node);
   const map = targetMap(spec);
   const contexts = new Map<number, Promise<CopyContext>>();
-  const databases = databasePrefixes(spec);
+  const databases = databaseDestinations(spec);
   const contextOf = (db: number) => {
     let ctx = contexts.get(db);
-    if (!ctx) contexts.set(db, (ctx = copyContextFor(spec, map, node, shard.id, db, databases.get(db) ?? '')));
+    const to = databases.get(db) ?? { db: 0, prefix: '' };
+    if (!ctx) contexts.set(db, (ctx = copyContextFor(spec, map, node, shard.id, db, to)));
     return ctx;
   };
   try {
@@ -130,13 +129,13 @@ export async function notificationsChunk(input: SyncChunkInput): Promise<SyncChu
           await session.caughtUp();
           session.requeueStreams();
           for (let batch = session.take(BATCH); batch.length > 0; batch = session.take(BATCH))
-            copied += await copyNotified(contextOf, map, batch, beforeBatch);
+            copied += await copyNotified(contextOf, batch, beforeBatch);
           await home.set(keys.drained, asked);
           continue;
         }
         if (Date.now() - started >= input.maxMs) break;
         const batch = session.take(BATCH);
-        if (batch.length > 0) copied += await copyNotified(contextOf, map, batch, beforeBatch);
+        if (batch.length > 0) copied += await copyNotified(contextOf, batch, beforeBatch);
         if (batch.length < BATCH) await sleep(FOLD_MS);
         if (input.opsPerSecond) {
           const ahead = copied / input.opsPerSecond - (Date.now() - started) / 1000;

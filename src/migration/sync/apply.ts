@@ -12,6 +12,8 @@ import type { SyncCheckpoint, SyncKeys } from './checkpoints';
 import { type CommandTable, routeCommand, scriptable } from './commands';
 import { APPLY_SLOT_SHA, Superseded, setIfCurrent, slotApplied, slotStamp } from './fence';
 import type { StreamCommand } from './stream';
+import type { DestinationBytes } from '../sources';
+import { inDatabases } from './target-databases';
 
 /** A command the cluster cannot take, or refused when applied: the sync stops here, naming it and its offset. */
 export class SyncRefused extends Error {
@@ -27,6 +29,8 @@ export class SyncRefused extends Error {
 
 interface Pending {
   slot?: number;
+  /** The target database (migration.source.databases). */
+  db: number;
   /** Every master (functions). */
   everywhere?: boolean;
   command: Buffer[];
@@ -37,8 +41,8 @@ interface Pending {
 export interface ApplierOptions {
   map: SlotMap;
   table: CommandTable;
-  /** Source database -> key prefix in the cluster; a database not listed is refused. */
-  prefixes: Map<number, Buffer | undefined>;
+  /** Source database -> its target database and key prefix; a database not listed is refused. */
+  destinations: Map<number, DestinationBytes>;
   replid: string;
   keys: SyncKeys;
   /** Slot -> the offset it already holds (commands up to it are skipped there). */
@@ -95,13 +99,14 @@ export class StreamApplier {
     for (const { args, end } of commands) {
       const name = args[0]?.toString('latin1').toLowerCase() ?? '';
       if (name === 'replconf' && args[1]?.toString('latin1').toLowerCase() === 'getack') this.ackWanted = true;
-      const prefix = this.options.prefixes.get(this.db);
-      const route = routeCommand(this.options.table, args, prefix);
+      const to = this.options.destinations.get(this.db);
+      const route = routeCommand(this.options.table, args, to?.prefix);
+      const db = to?.db ?? 0;
       switch (route.kind) {
         case 'skip':
           break;
         case 'select':
-          if (!this.options.prefixes.has(route.db))
+          if (!this.options.destinations.has(route.db))
             throw new SyncRefused(
               `the source writes to database ${route.db}, which migration.source.databases does not map into the cluster`,
               text(args),
@@ -117,11 +122,11 @@ export class StreamApplier {
           this.transaction = undefined;
           break;
         case 'every-master':
-          (this.transaction ?? this.batch).push({ everywhere: true, command: route.command, end });
+          (this.transaction ?? this.batch).push({ everywhere: true, db, command: route.command, end });
           break;
         case 'slots':
           for (const part of route.parts)
-            (this.transaction ?? this.batch).push({ slot: part.slot, command: part.command, end });
+            (this.transaction ?? this.batch).push({ slot: part.slot, db, command: part.command, end });
           break;
         case 'refuse':
           throw new SyncRefused(route.reason, text(args), end);
@@ -225,12 +230,12 @@ export class StreamApplier {
               replid,
               offset,
             ];
-            for (const p of pending) args.push(p.end, p.command.length, ...p.command);
+            for (const p of pending) args.push(p.end, p.db, p.command.length, ...p.command);
             commands.push(args);
           } else
             commands.push(
               ['MULTI'],
-              ...pending.map((p) => p.command),
+              ...inDatabases(pending).commands,
               ['SET', this.options.keys.slot(slot), stamp],
               ['EXEC'],
             );
@@ -261,9 +266,14 @@ export class StreamApplier {
             }
             continue;
           }
-          const queued = replies.slice(at + 1, at + 2 + pending.length);
-          const result = replies[at + 2 + pending.length];
-          at += pending.length + 3;
+          // Without the replies of the SELECTs inDatabases added: one per pending command, then the stamp's.
+          const { added } = inDatabases(pending);
+          const selects = added.size;
+          const ofPending = (list: Reply[]) => list.filter((_, i) => !added.has(i));
+          const queued = ofPending(replies.slice(at + 1, at + 2 + pending.length + selects));
+          const executed = replies[at + 2 + pending.length + selects];
+          const result = Array.isArray(executed) ? ofPending(executed as Reply[]) : executed;
+          at += pending.length + selects + 3;
           const rejected = queued.findIndex((r) => r instanceof ReplyError);
           if (rejected >= 0) {
             // Refused when queued: the transaction was discarded, nothing of it applied.

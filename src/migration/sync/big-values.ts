@@ -15,6 +15,8 @@ import type { Write } from './rdb-unfold';
 /** A value built in pieces: under `tmp` (in `key`'s slot) on its owner, renamed to `key` once whole. */
 export interface BigValue {
   key: Buffer;
+  /** The target database it goes into. */
+  db: number;
   tmp: Buffer;
   client: Redis;
   /** The owner's batch connection: pieces encoded straight into RESP (ioredis's per-argument encoding is slower). */
@@ -27,12 +29,13 @@ export interface BigValue {
 
 const PIECES_IN_FLIGHT = 4;
 
+/** `map`: the target on the database the value goes into. */
 export async function startBigValue(map: SlotMap, key: Buffer, expireAt: number): Promise<BigValue> {
   const owner = map.ownerOf(key);
   const client = await map.client(owner);
   const tmp = temporaryKeyFor(key) ?? key;
   await client.del(tmp); // a piece of an earlier attempt
-  return { key, tmp, client, bulk: await map.bulk(owner), expireAt, elements: 0, inFlight: [] };
+  return { key, db: map.db, tmp, client, bulk: await map.bulk(owner), expireAt, elements: 0, inFlight: [] };
 }
 
 /**

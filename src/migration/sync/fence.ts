@@ -38,8 +38,9 @@ end`;
 
 /**
  * KEYS[1]: the slot's stamp. ARGV: generation, replid, offset (of the batch), then per command: its end offset, its
- * argument count, its arguments. Commands the slot already holds are skipped; the others run like a MULTI/EXEC
- * (an error does not stop the ones after it: the first is returned). The shebang makes Redis refuse the whole
+ * target database, its argument count, its arguments. Commands the slot already holds are skipped; the others run
+ * like a MULTI/EXEC (an error does not stop the ones after it: the first is returned), each in its database (a
+ * script's SELECT lasts until the script ends; the stamp is in db 0). The shebang makes Redis refuse the whole
  * script up front when the node is out of memory, instead of failing it half way.
  */
 const APPLY_SLOT = `#!lua
@@ -49,17 +50,22 @@ local held = tonumber(stamp and string.match(stamp, '^%S+ (%d+)') or '-1')
 local newer = generation(stamp)
 if newer > tonumber(ARGV[1]) then return {'superseded', newer} end
 local applied, failedAt, failure = 0, 0, ''
-local i, n = 4, 0
+local i, n, db = 4, 0, '0'
 while i <= #ARGV do
   n = n + 1
-  local count = tonumber(ARGV[i + 1])
+  local count = tonumber(ARGV[i + 2])
   if tonumber(ARGV[i]) > held then
-    local reply = redis.pcall(unpack(ARGV, i + 2, i + 1 + count))
+    if ARGV[i + 1] ~= db then
+      db = ARGV[i + 1]
+      redis.call('SELECT', db)
+    end
+    local reply = redis.pcall(unpack(ARGV, i + 3, i + 2 + count))
     applied = applied + 1
     if failedAt == 0 and type(reply) == 'table' and reply.err then failedAt, failure = n, reply.err end
   end
-  i = i + 2 + count
+  i = i + 3 + count
 end
+if db ~= '0' then redis.call('SELECT', 0) end
 local offset = ARGV[3]
 if held > tonumber(offset) then offset = string.match(stamp, '^%S+ (%d+)') end
 redis.call('SET', KEYS[1], ARGV[2] .. ' ' .. offset .. ' ' .. ARGV[1])

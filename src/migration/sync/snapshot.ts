@@ -19,6 +19,18 @@ import { valueForTarget } from './downgrade';
 import { capabilitiesOf } from '../../redis/servers';
 import { HASH_FIELD_TTL_TYPES, describeServer, payloadVersionFor } from '../../model/servers';
 import { printableKey } from '../../redis/compare';
+import type { DestinationBytes } from '../sources';
+
+/** Items by the target database they go into. */
+function groupByDb<T extends { db: number }>(items: T[]): Map<number, T[]> {
+  const groups = new Map<number, T[]>();
+  for (const item of items) {
+    const list = groups.get(item.db);
+    if (list) list.push(item);
+    else groups.set(item.db, [item]);
+  }
+  return groups;
+}
 
 /** Measured here: 10,000-key batches, three in flight, load half again as fast as 2,000-key batches one at a time. */
 const BATCH_KEYS = 10_000;
@@ -42,9 +54,9 @@ export interface SnapshotResult {
   streamDb: number;
 }
 
-/** A 53-bit hash of a key, for a set of the keys a snapshot wrote. */
-export function keyHash(key: Buffer): number {
-  const crc = crc64(key);
+/** A 53-bit hash of a key, for a set of the keys a snapshot wrote; `db`: the target database it went into. */
+export function keyHash(key: Buffer, db = 0): number {
+  const crc = crc64(db === 0 ? key : Buffer.concat([Buffer.from(`\0db${db}\0`), key]));
   return crc.readUInt32LE(0) + (crc.readUInt32LE(4) & 0x1fffff) * 2 ** 32;
 }
 
@@ -59,7 +71,8 @@ export async function loadSnapshot(
   framing: RdbFraming,
   map: SlotMap,
   options: {
-    prefixes: Map<number, Buffer | undefined>;
+    /** Source database -> its target database and key prefix; a database not listed is refused. */
+    destinations: Map<number, DestinationBytes>;
     collectKeys: boolean;
     now?: number;
     /** migration.dropHashFieldTtls: for a target without hash field expirations. */
@@ -87,7 +100,7 @@ export async function loadSnapshot(
     streamDb: 0,
   };
   if (options.collectKeys) result.written = new Set();
-  let batch: Restore[] = [];
+  let batch: (Restore & { db: number })[] = [];
   let bytes = 0;
   // Each owner has its own queue: a master busy with a big key does not hold the others back.
   const outstanding = new Map<string, Promise<void>[]>();
@@ -98,12 +111,12 @@ export async function loadSnapshot(
   const oldest = targets.reduce((a, b) => (b.rdbVersion < a.rdbVersion ? b : a));
   const payloadVersion = () => payloadVersionFor(oldest.rdbVersion, parser.version);
 
-  const sendTo = async (owner: string, group: Restore[]) => {
-    const replies = await (await map.bulk(owner)).execEncoded(encodeRestores(group, payloadVersion()), group.length);
+  const sendTo = async (target: SlotMap, owner: string, group: Restore[]) => {
+    const replies = await (await target.bulk(owner)).execEncoded(encodeRestores(group, payloadVersion()), group.length);
     for (const [i, reply] of replies.entries()) {
       if (!(reply instanceof ReplyError)) continue;
       const item = group[i]!;
-      const final = await sendFollowingRedirects(map, item.key, restoreCommand(item, payloadVersion()), {
+      const final = await sendFollowingRedirects(target, item.key, restoreCommand(item, payloadVersion()), {
         first: reply,
       });
       if (final instanceof ReplyError) {
@@ -120,28 +133,30 @@ export async function loadSnapshot(
     const items = batch;
     batch = [];
     bytes = 0;
-    for (const [owner, group] of groupByOwner(items, map, (item) => item.key)) {
-      let queue = outstanding.get(owner);
-      if (!queue) outstanding.set(owner, (queue = []));
-      while (queue.length >= IN_FLIGHT) await queue.shift();
-      const sending = sendTo(owner, group);
-      sending.catch(() => undefined); // awaited in turn; until then its failure must not count as unhandled
-      queue.push(sending);
-    }
+    for (const [db, inDb] of groupByDb(items))
+      for (const [owner, group] of groupByOwner(inDb, map, (item) => item.key)) {
+        let queue = outstanding.get(owner);
+        if (!queue) outstanding.set(owner, (queue = []));
+        while (queue.length >= IN_FLIGHT) await queue.shift();
+        const sending = sendTo(map.onDatabase(db), owner, group);
+        sending.catch(() => undefined); // awaited in turn; until then its failure must not count as unhandled
+        queue.push(sending);
+      }
     heartbeat({ phase: 'snapshot', keys: result.keys });
   };
 
   // The big value being built in pieces (undefined while none is; `skip`: it expired already).
   let big: BigValue | { skip: true } | undefined;
-  const keyOf = (db: number, key: Buffer): Buffer => {
-    if (!options.prefixes.has(db))
+  /** Where a source key goes: its name and database in the target. */
+  const destinationOf = (db: number, key: Buffer): { key: Buffer; db: number } => {
+    const to = options.destinations.get(db);
+    if (!to)
       throw new SyncRefused(
         `the snapshot has keys in database ${db}, which migration.source.databases does not map into the cluster`,
         `key ${JSON.stringify(key.toString())}`,
         0,
       );
-    const prefix = options.prefixes.get(db);
-    return prefix ? Buffer.concat([prefix, key]) : key;
+    return { key: to.prefix ? Buffer.concat([to.prefix, key]) : key, db: to.db };
   };
 
   const total = 'length' in framing ? framing.length : undefined;
@@ -178,7 +193,7 @@ export async function loadSnapshot(
           result.expired++;
           continue;
         }
-        const key = keyOf(event.db, event.key);
+        const { key, db } = destinationOf(event.db, event.key);
         const restorable = valueForTarget(event.type, event.value, oldest.rdbVersion, {
           dropHashFieldTtls: options.dropHashFieldTtls,
           now,
@@ -190,8 +205,8 @@ export async function loadSnapshot(
             0,
           );
         result.fieldTtlsDropped += restorable.droppedFieldTtls ?? 0;
-        batch.push({ key, type: restorable.type, value: restorable.value, expireAt: event.expireAt });
-        result.written?.add(keyHash(key));
+        batch.push({ key, db, type: restorable.type, value: restorable.value, expireAt: event.expireAt });
+        result.written?.add(keyHash(key, db));
         result.keys++;
         if (options.position) Object.assign(options.position, { keys: result.keys, lastKey: printableKey(key) });
         bytes += event.value.length;
@@ -202,7 +217,8 @@ export async function loadSnapshot(
           big = { skip: true };
           continue;
         }
-        big = await startBigValue(map, keyOf(event.db, event.key), event.expireAt);
+        const to = destinationOf(event.db, event.key);
+        big = await startBigValue(map.onDatabase(to.db), to.key, event.expireAt);
       } else if (event.kind === 'bigPiece') {
         if (big && !('skip' in big)) {
           await options.beforeBatch?.();
@@ -212,7 +228,7 @@ export async function loadSnapshot(
       } else if (event.kind === 'bigKeyEnd') {
         if (big && !('skip' in big)) {
           await finishBigValue(big);
-          result.written?.add(keyHash(big.key));
+          result.written?.add(keyHash(big.key, big.db));
           result.keys++;
         }
         big = undefined;

@@ -10,7 +10,7 @@ import type { SlotMap } from '../../redis/slot-map';
 import { cancelled, fail, heartbeat, log, sleep, withHeartbeat } from '../../runtime/context';
 import { type LiveShard, addressText, replicationOffsetOf, roleOf, streamNodeOf, writerOf } from '../source-master';
 import { refusedReplication } from '../source-preflight';
-import { connectSource, databasePrefixBytes, migrationOf, sourceAccess } from '../sources';
+import { connectSource, databaseDestinationBytes, migrationOf, sourceAccess } from '../sources';
 import { targetMap } from '../target';
 import { StreamApplier, SyncRefused } from './apply';
 import { RdbError } from './rdb-encoding';
@@ -27,7 +27,7 @@ import {
 import { type CommandTable, commandTable } from './commands';
 import { checkGeneration, loadFenceScripts, stampEverySlot, takeGeneration } from './fence';
 import { LinkRefused, ReplicaLink } from './link';
-import { belongsToShard, removeKeysNotWritten, shardSlots } from './resync';
+import { removeKeysNotWritten, shardSlots } from './resync';
 import { rejoinOffset } from './rejoin';
 import { type SnapshotPosition, loadSnapshot } from './snapshot';
 import { snapshotCutOff, snapshotLoaded } from './snapshot-cuts';
@@ -110,7 +110,7 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
     const generation = await takeGeneration(map, keys);
     const checkpoints = await readCheckpoints(map, keys);
     const resume = appliedEverywhere(checkpoints);
-    const prefixes = databasePrefixBytes(spec);
+    const destinations = databaseDestinationBytes(spec);
     const table = await loadCommandTable(map);
 
     const access = sourceAccess(spec);
@@ -162,7 +162,7 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
       ).catch(cutOff);
       const loadStarted = Date.now();
       const loaded = await loadSnapshot(link, framing, map, {
-        prefixes,
+        destinations,
         collectKeys: anyCheckpoint && input.ownTarget,
         dropHashFieldTtls: spec.migration?.dropHashFieldTtls,
         bigKeyBytes: migrationOf(spec).bigKeyBytes,
@@ -174,7 +174,7 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
       let removed = 0;
       if (loaded.written) {
         const slots = shardSlots(spec, await side.call('CLUSTER', 'NODES').catch(() => undefined));
-        removed = await removeKeysNotWritten(map, loaded.written, (key) => belongsToShard(key, prefixes, slots));
+        removed = await removeKeysNotWritten(map, loaded.written, destinations, slots);
       }
       db = loaded.streamDb;
       await writeCheckpoints(map, keys, { replid, offset, phase: 'streaming', db, generation });
@@ -195,7 +195,7 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
 
     // The stream, from `offset`; each slot skips what it already holds (a batch cut off by a crash).
     const slotOffsets = psync.kind === 'full' ? new Map<number, number>() : await readSlotOffsets(map, keys, replid);
-    const applier = new StreamApplier({ map, table, prefixes, replid, keys, slotOffsets, generation }, offset, db);
+    const applier = new StreamApplier({ map, table, destinations, replid, keys, slotOffsets, generation }, offset, db);
     const stream = new ReplicationStream(offset);
     let applied = offset;
     let stopped = false;
