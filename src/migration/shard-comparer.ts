@@ -110,6 +110,7 @@ export class ShardComparer {
             this.beat(printableKey(c.key));
           },
           replicated: this.replicated,
+          createIdleConsumers: this.replicated,
         });
         this.inProgress.delete(id);
         this.resumeAt.delete(id);

@@ -4,10 +4,11 @@
  */
 
 /**
- * Reading every key, its type, value, expiry and payload, in every database: a snapshot copy through the worker. A
+ * Reading every key, its type, value, expiry and payload, in every database: a snapshot copy through the worker (no
+ * CLIENT subcommand but the pause of a cutover: @connection would grant CLIENT KILL too). A
  * comparison reads a key's value and expiry in one MULTI/EXEC, so that both are of one moment.
  */
-const READ = ['~*', '+@read', '+@connection', '+info', '+select', '+dump', '+multi', '+exec'];
+const READ = ['~*', '+@read', '+ping', '+command|info', '+info', '+select', '+dump', '+multi', '+exec'];
 
 export const SOURCE_ACL_RULES = {
   /** mode "snapshot": SCAN, TYPE, DUMP, PTTL and the reads of verify; MIGRATE is the faster way where it may run. */

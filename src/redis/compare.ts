@@ -61,6 +61,11 @@ export interface CompareOptions {
    * and 8.2.3 and Valkey 8.1.8).
    */
   replicated?: boolean;
+  /**
+   * Live verify only: consumers the source has with nothing pending and the target lacks are created in the target
+   * (Redis does not replicate a consumer created by an XREADGROUP that read nothing; see compare-streams.ts).
+   */
+  createIdleConsumers?: boolean;
 }
 
 /** Compares the value of `sourceKey` on `source` with `targetKey` on `target`, piece by piece. */
@@ -91,6 +96,7 @@ export async function compareKey(
     options.onPiece ?? (() => undefined),
     options.replicated,
     options.from,
+    options.createIdleConsumers,
   );
   return result;
 }
@@ -102,6 +108,7 @@ async function compareValues(
   onPiece: (next: string) => void,
   replicated = false,
   from?: string,
+  createIdleConsumers = false,
 ): Promise<string | undefined> {
   switch (type) {
     case 'string':
@@ -132,7 +139,7 @@ async function compareValues(
     case 'set':
       return compareSet(a, b, onPiece, from);
     case 'stream':
-      return compareStream(a, b, () => onPiece(''), replicated);
+      return compareStream(a, b, () => onPiece(''), replicated, createIdleConsumers);
     default: {
       // A module type: only its own encoding can be compared.
       const [x, y] = await both(a, b, (s) => s.client.callBuffer('DUMP', s.key) as Promise<Buffer | null>);

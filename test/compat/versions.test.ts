@@ -104,6 +104,9 @@ async function liveUnderLoad(spec: ClusterSpec, source: Redis, prefix: string): 
     migration: { mode: 'live', source: { type: 'standalone', host: '127.0.0.1', port: source.options.port! } },
   } as ClusterSpec);
   await untilStreaming(spec);
+  // A consumer made by an XREADGROUP that reads nothing: sources do not replicate it; the cutover's verify creates it.
+  await source.xgroup('CREATE', `${prefix}stream:consumers`, 'idle', '$');
+  await source.xreadgroup('GROUP', 'idle', 'read-nothing', 'COUNT', 1, 'STREAMS', `${prefix}stream:consumers`, '>');
   await sleep(2000);
   const stats = await load.stop();
   const report = await client.cutover(spec.name, { pauseBudgetMs: 1000, verify: 'all' });

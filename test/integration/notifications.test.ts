@@ -182,8 +182,7 @@ test('a source that lets no one hold its writes: the cutover refuses, naming wri
   clients.push(source);
   await fillEveryType(source, 'np:');
   // The notifications rules without CLIENT PAUSE, as a managed service that keeps that command to itself.
-  // (+@connection grants CLIENT PAUSE: taken away again.)
-  const rules = [...SOURCE_ACL_RULES.notifications.filter((rule) => !rule.startsWith('+client|')), '-client|pause'];
+  const rules = SOURCE_ACL_RULES.notifications.filter((rule) => !rule.startsWith('+client|'));
   await source.call('ACL', 'SETUSER', 'nopause', 'reset', 'on', '>np-pw', ...rules);
   process.env.RCO_TEST_NOPAUSE_PASSWORD = 'np-pw';
   const spec = await provisioned('no-pause');
