@@ -1,22 +1,26 @@
 /**
- * bench:reshard. One slot move done by us and by `redis-cli --cluster reshard`, side by side on the same data: the
- * seed cluster with BENCH_RESHARD_KEYS small keys (200,000) and a hash of BENCH_RESHARD_HASH fields (300,000) in the
- * slots that move. Ours: a re-provision whose spec gives 1,024 of m1's slots (3072-4095) to m2 (the moveSlots step's
- * time and keys). Theirs: the same 1,024 slots moved back from m2 to m1 with `redis-cli --cluster reshard` (its
- * defaults, as users run it). During each, a cluster client reads and writes (bounded): its errors besides redirects
- * and its slowest request are printed. Last line: ratio_vs_redis_cli_reshard=<ours / theirs, keys/s>.
+ * bench:reshard. One slot move done by us and by `redis-cli --cluster reshard`, side by side on the same data, on
+ * Redis 7.0 nodes and on Valkey 9.1 nodes: the seed cluster with BENCH_RESHARD_KEYS small keys (1,000,000) and a hash
+ * of BENCH_RESHARD_HASH fields (300,000) in the slots that move. Ours: a re-provision whose spec gives 1,024 of m1's
+ * slots (3072-4095) to m2 (the moveSlots step's time and keys; atomic on Valkey 9). Theirs: the same 1,024 slots moved
+ * back from m2 to m1 with `redis-cli --cluster reshard` (its defaults, as users run it: the classic protocol). On
+ * Valkey 9 also `CLUSTER MIGRATESLOTS` issued by hand, m1 -> m2 again. During each, a cluster client reads and writes
+ * (bounded): its errors besides redirects and its slowest request (during an atomic move: the owner's write pause)
+ * are printed. Last lines: ratio_vs_redis_cli_reshard (Redis 7.0), valkey9_ratio_vs_redis_cli,
+ * valkey9_ratio_vs_migrateslots, client_errors_total.
  */
 import { spawnSync } from 'node:child_process';
 import calculateSlot from 'cluster-key-slot';
-import { Cluster } from 'ioredis';
+import IORedis, { Cluster } from 'ioredis';
 import type Redis from 'ioredis';
 import { toolPath } from '../src/host/tools';
 import { type ClusterSpec, masters } from '../src/model';
 import { fillBigHash } from '../src/local/sample-data';
+import { parseSlotMigrations } from '../src/cluster/atomic-moves';
 import { startRunningStack } from '../test/helpers/running-stack';
 import { seedTopology } from '../test/helpers/stack';
 
-const KEYS = Number(process.env.BENCH_RESHARD_KEYS ?? 200_000);
+const KEYS = Number(process.env.BENCH_RESHARD_KEYS ?? 1_000_000);
 const HASH_FIELDS = Number(process.env.BENCH_RESHARD_HASH ?? 300_000);
 const line = (name: string, value: string | number) => console.log(`${name}=${value}`);
 
@@ -51,10 +55,36 @@ function clientLoad(seed: { host: string; port: number }) {
   };
 }
 
-async function main(): Promise<void> {
-  const running = await startRunningStack('bench-reshard');
+interface Column {
+  keysPerSecond: number;
+  seconds: number;
+  keys: number;
+  errors: number;
+  slowestMs: number;
+}
+
+/** Prints a column's lines under `name` and returns it. */
+function report(name: string, column: Column): Column {
+  console.log(`${name}: ${column.keys} keys in ${column.seconds.toFixed(2)} s`);
+  line(`${name}_keys_per_s`, Math.round(column.keysPerSecond));
+  line(`${name}_client_errors`, column.errors);
+  line(`${name}_slowest_request_ms`, Math.round(column.slowestMs));
+  return column;
+}
+
+const myId = (node: { host: string; port: number }) =>
+  spawnSync(toolPath('redis-cli'), ['-h', node.host, '-p', String(node.port), 'CLUSTER', 'MYID'], {
+    encoding: 'utf8',
+  }).stdout.trim();
+
+/**
+ * Every column on one cluster of `server` nodes, each under the same client load, the slots going m1 -> m2 (ours),
+ * back m2 -> m1 (redis-cli), and with `byHand` m1 -> m2 again by CLUSTER MIGRATESLOTS issued by hand.
+ */
+async function columns(server: string, byHand: boolean): Promise<{ ours: Column; redisCli: Column; hand?: Column }> {
+  const running = await startRunningStack(`bench-reshard-${server}`);
   try {
-    const spec = await seedTopology(running.stack, 'bench-reshard');
+    const spec = { ...(await seedTopology(running.stack, 'bench-reshard')), server: toolPath(server) };
     await running.client.provision(spec);
     await running.client.result(spec.name);
     const [m1, m2] = masters(spec);
@@ -68,7 +98,7 @@ async function main(): Promise<void> {
     }
     await fillBigHash(filler as unknown as Redis, hashKey, HASH_FIELDS);
     filler.disconnect();
-    console.log(`dataset: ${KEYS} keys and a hash of ${HASH_FIELDS} fields (${hashKey}); moving slots 3072-4095`);
+    console.log(`${server}: ${KEYS} keys and a hash of ${HASH_FIELDS} fields (${hashKey}); moving slots 3072-4095`);
 
     // Ours: the spec gives slots 3072-4095 to m2.
     const moved = {
@@ -80,27 +110,24 @@ async function main(): Promise<void> {
     let load = clientLoad({ host: m1!.host, port: m1!.port });
     await running.client.provision(moved);
     const result = await running.client.result(spec.name);
-    const ours = await load.stop();
+    let stats = await load.stop();
     const step = result.steps.find((s) => s.name === 'moveSlots')!;
-    const stepResult = step.result as { keys: number; slots: number };
-    const oursSeconds = step.durationMs! / 1000;
-    const oursRate = stepResult.keys / oursSeconds;
-    console.log(`ours: ${stepResult.slots} slots, ${stepResult.keys} keys in ${oursSeconds.toFixed(2)} s`);
-    line('ours_keys_per_s', Math.round(oursRate));
-    line('ours_client_errors', ours.errors);
-    line('ours_slowest_request_ms', Math.round(ours.slowestMs));
-    if (ours.firstError) console.log(`ours: first client error: ${ours.firstError}`);
+    const stepResult = step.result as { keys: number; slots: number; moves: { atomic?: unknown }[] };
+    const keys = stepResult.keys;
+    const column = (seconds: number): Column => ({
+      keysPerSecond: keys / seconds,
+      seconds,
+      keys,
+      errors: stats.errors,
+      slowestMs: stats.slowestMs,
+    });
+    console.log(`${server} ours: ${stepResult.moves.some((m) => m.atomic) ? 'atomic' : 'classic'}`);
+    const ours = column(step.durationMs! / 1000);
 
-    // Theirs: the same slots back to m1 with redis-cli.
-    const ids = new Map<number, string>();
-    for (const node of [m1!, m2!]) {
-      const out = spawnSync(toolPath('redis-cli'), ['-h', node.host, '-p', String(node.port), 'CLUSTER', 'MYID'], {
-        encoding: 'utf8',
-      });
-      ids.set(node.port, out.stdout.trim());
-    }
+    // Theirs: the same slots back to m1 with redis-cli (its defaults, as users run it; the classic protocol).
+    const [id1, id2] = [myId(m1!), myId(m2!)];
     load = clientLoad({ host: m1!.host, port: m1!.port });
-    const started = performance.now();
+    let started = performance.now();
     const reshard = spawnSync(
       toolPath('redis-cli'),
       [
@@ -108,28 +135,59 @@ async function main(): Promise<void> {
         'reshard',
         `${m1!.host}:${m1!.port}`,
         '--cluster-from',
-        ids.get(m2!.port)!,
+        id2,
         '--cluster-to',
-        ids.get(m1!.port)!,
+        id1,
         '--cluster-slots',
         '1024',
         '--cluster-yes',
       ],
       { encoding: 'utf8', maxBuffer: 1 << 28, timeout: 1_200_000 },
     );
-    const theirsSeconds = (performance.now() - started) / 1000;
-    const theirs = await load.stop();
+    let seconds = (performance.now() - started) / 1000;
+    stats = await load.stop();
     if (reshard.status !== 0) throw new Error(`redis-cli --cluster reshard failed: ${reshard.stderr.slice(-2000)}`);
-    const theirsRate = stepResult.keys / theirsSeconds;
-    console.log(`redis-cli: 1024 slots, ${stepResult.keys} keys in ${theirsSeconds.toFixed(2)} s`);
-    line('redis_cli_reshard_keys_per_s', Math.round(theirsRate));
-    line('redis_cli_client_errors', theirs.errors);
-    line('redis_cli_slowest_request_ms', Math.round(theirs.slowestMs));
-    if (theirs.firstError) console.log(`redis-cli: first client error: ${theirs.firstError}`);
-    line('ratio_vs_redis_cli_reshard', (oursRate / theirsRate).toFixed(2));
+    const redisCli = column(seconds);
+    if (!byHand) return { ours, redisCli };
+
+    // The servers' own move, issued by hand on m1 and followed until it ends.
+    const m1Node = new IORedis({ host: m1!.host, port: m1!.port });
+    load = clientLoad({ host: m1!.host, port: m1!.port });
+    started = performance.now();
+    await m1Node.call('CLUSTER', 'MIGRATESLOTS', 'SLOTSRANGE', 3072, 4095, 'NODE', id2);
+    for (;;) {
+      const jobs = parseSlotMigrations(await m1Node.call('CLUSTER', 'GETSLOTMIGRATIONS'));
+      const state = jobs.sort((a, b) => b.createTime - a.createTime)[0]?.state ?? '';
+      if (state === 'success') break;
+      if (/fail|cancel/.test(state)) throw new Error(`MIGRATESLOTS by hand ended ${state}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    seconds = (performance.now() - started) / 1000;
+    stats = await load.stop();
+    m1Node.disconnect();
+    return { ours, redisCli, hand: column(seconds) };
   } finally {
     await running.stop();
   }
+}
+
+async function main(): Promise<void> {
+  const redis = await columns('redis-server', false);
+  report('ours', redis.ours);
+  report('redis_cli_reshard', redis.redisCli);
+  const valkey = await columns('valkey-server-9', true);
+  report('valkey9_ours', valkey.ours);
+  report('valkey9_redis_cli_reshard', valkey.redisCli);
+  report('valkey9_migrateslots_by_hand', valkey.hand!);
+  // Last, for scripts.
+  line('ratio_vs_redis_cli_reshard', (redis.ours.keysPerSecond / redis.redisCli.keysPerSecond).toFixed(2));
+  line('valkey9_ratio_vs_redis_cli', (valkey.ours.keysPerSecond / valkey.redisCli.keysPerSecond).toFixed(2));
+  line('valkey9_ratio_vs_migrateslots', (valkey.ours.keysPerSecond / valkey.hand!.keysPerSecond).toFixed(2));
+  const columnsRun = [redis.ours, redis.redisCli, valkey.ours, valkey.redisCli, valkey.hand!];
+  line(
+    'client_errors_total',
+    columnsRun.reduce((sum, c) => sum + c.errors, 0),
+  );
 }
 
 main().then(

@@ -28,7 +28,9 @@ function shardDetail(s: Migration['shards'][number]): string {
 /** The slot moves (step moveSlots) in one line. */
 function slotMovesDetail(m: NonNullable<ProvisionProgress['slotMoves']>): string {
   const throttle = m.keysPerSecond ? `, throttled to ${m.keysPerSecond} keys/s` : '';
-  return `${m.keysMoved} keys moved, ${m.bigKeys} big${throttle}${m.paused ? ', paused' : ''}`;
+  const atomic = m.atomicJobs ? `, ${m.atomicJobs} atomic job(s)` : '';
+  const fallbacks = m.fallbacks?.length ? `, ${m.fallbacks.length} by the classic protocol instead` : '';
+  return `${m.keysMoved} keys moved, ${m.bigKeys} big${atomic}${fallbacks}${throttle}${m.paused ? ', paused' : ''}`;
 }
 
 /** What a run waits for an operator to approve, with its plan and how to approve it; undefined when it does not. */

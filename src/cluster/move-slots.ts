@@ -10,10 +10,12 @@ import type Redis from 'ioredis';
 import { type ClusterSpec, type NodeSpec, adminAddress, masters, countSlots } from '../model';
 import { clusterAuth, connectNode } from '../redis/connection';
 import { splitAddress } from '../redis/slot-map';
-import { heartbeat, log, waitUntil } from '../runtime/context';
+import { heartbeat, log } from '../runtime/context';
 import { highestCurrentEpoch, recordEpochChange } from './epochs';
 import { readLiveCluster } from './live';
 import { asking, moveInPieces } from './move-big-key';
+import { canMoveAtomically, moveAtomically } from './atomic-moves';
+import { untilEverySees, untilItKnowsTheCluster } from './slot-views';
 import { type SlotOwner, decideSlotMoves } from './reshard';
 
 /** Slots moved at the same time. */
@@ -33,6 +35,8 @@ export interface SlotMoveSummary {
   to: string;
   slots: number;
   keys: number;
+  /** Moved by the servers in one job (CLUSTER MIGRATESLOTS, atomic-moves.ts). */
+  atomic?: { job: string; seconds: number; resumed?: boolean };
 }
 
 export interface SlotMovesResult {
@@ -45,6 +49,8 @@ export interface SlotMovesResult {
   bigKeysInPieces?: number;
   /** Slots still to move when the call's time budget ran out (0: the cluster's slots are where the spec says). */
   slotsLeft: number;
+  /** Moves the nodes could have made atomically that went by the classic protocol, and why. */
+  fallbacks?: string[];
 }
 
 export interface SlotMoveOptions {
@@ -112,6 +118,31 @@ export async function moveSlots(spec: ClusterSpec, options: SlotMoveOptions = {}
       await untilItKnowsTheCluster(to, move.from, move.ranges[0]![0]);
       const summary: SlotMoveSummary = { from: move.from.address, to: move.to.id, slots: 0, keys: 0 };
       result.moves.push(summary);
+      const owner = all.get(move.from.id);
+      if (owner && owner.id !== to.id && (await canMoveAtomically(owner, to))) {
+        const outcome = await moveAtomically(owner, to, move.ranges);
+        if (outcome.done) {
+          const slots = countSlots(move.ranges);
+          Object.assign(summary, { slots, keys: outcome.keys });
+          summary.atomic = {
+            job: outcome.job!,
+            seconds: outcome.seconds,
+            ...(outcome.resumed ? { resumed: true } : {}),
+          };
+          result.slots += slots;
+          result.keys += outcome.keys;
+          // Every master sees the new owner before the next call reads the cluster (gossip spreads it).
+          await untilEverySees([...all.values()], to, move.ranges[0]![0]);
+          log.info('slots moved atomically', { ...summary });
+          continue;
+        }
+        (result.fallbacks ??= []).push(`${move.from.address} -> ${move.to.id}: ${outcome.fallback}`);
+        log.warn('an atomic slot move was refused or failed: the classic protocol moves those slots', {
+          from: move.from.address,
+          to: move.to.id,
+          why: outcome.fallback,
+        });
+      }
       const slots = move.ranges.flatMap(([start, end]) => Array.from({ length: end - start + 1 }, (_, i) => start + i));
       // A few slots at once: each waits on round trips more than on the nodes.
       const next = () => (outOfTime() ? undefined : slots.shift());
@@ -136,28 +167,6 @@ export async function moveSlots(spec: ClusterSpec, options: SlotMoveOptions = {}
   // SETSLOT NODE bumps the new owner's config epoch: a change verify and the drift check must know of.
   await recordEpochChange(spec, `slot moves (${result.slots} slots)`, await highestCurrentEpoch(spec));
   return result;
-}
-
-/**
- * A master that just met the cluster answers CLUSTERDOWN, or sends clients back to whoever it last heard owns a slot,
- * until gossip has told it the slot map: slots moved into it before then bounce clients between it and the owner.
- */
-async function untilItKnowsTheCluster(to: Master, from: SlotOwner, slot: number): Promise<void> {
-  if (to.id === from.id) return;
-  await waitUntil(`${to.address} to learn the cluster's slots`, async () => {
-    const info = String(await to.client.call('CLUSTER', 'INFO'));
-    if (!/cluster_state:ok/.test(info)) return [`${to.address}: cluster_state is not ok`];
-    const nodes = String(await to.client.call('CLUSTER', 'NODES'));
-    const owner = nodes.split('\n').find((line) => line.startsWith(from.id));
-    const knows = owner
-      ?.split(' ')
-      .slice(8)
-      .some((range) => {
-        const [start, end] = range.split('-').map(Number);
-        return slot >= start! && slot <= (end ?? start)!;
-      });
-    return knows ? [] : [`${to.address} does not see ${from.address} own slot ${slot} yet`];
-  });
 }
 
 function masterOf(all: Map<string, Master>, node: NodeSpec, id: string | undefined): Master {

@@ -172,6 +172,10 @@ export interface SlotMovesProgress {
   keysMoved: number;
   /** Keys too big for a batch, sent on their own. */
   bigKeys: number;
+  /** Moves the servers made in one job each (CLUSTER MIGRATESLOTS, Valkey 9+). */
+  atomicJobs?: number;
+  /** Moves that could have been atomic and went by the classic protocol, and why. */
+  fallbacks?: string[];
 }
 
 export interface ProvisionProgress {

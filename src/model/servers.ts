@@ -19,6 +19,8 @@ export interface ServerCapabilities {
   hashFieldTtl: boolean;
   /** CLIENT PAUSE ... WRITE (6.2+): holds writes, lets reads through. */
   pauseWrite: boolean;
+  /** CLUSTER MIGRATESLOTS (Valkey 9.0+): whole slot ranges moved by the server, atomically. */
+  atomicSlotMigration: boolean;
 }
 
 /** "Redis 6.2.5 (RDB 9)". */
@@ -121,6 +123,7 @@ export function capabilitiesFrom(
     streamCounters: major >= 7,
     hashFieldTtl: has('hexpire'),
     pauseWrite: major * 100 + minor >= 602,
+    atomicSlotMigration: has('cluster|migrateslots'),
   };
 }
 

@@ -6,7 +6,7 @@ import type Redis from 'ioredis';
 import { type ServerCapabilities, capabilitiesFrom } from '../model/servers';
 import { parseInfo } from './cluster-nodes';
 
-const PROBED_COMMANDS = ['pexpiretime', 'hexpire', 'hpexpiretime'];
+const PROBED_COMMANDS = ['pexpiretime', 'hexpire', 'hpexpiretime', 'cluster|migrateslots'];
 
 const known = new WeakMap<Redis, Promise<ServerCapabilities>>();
 

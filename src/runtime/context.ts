@@ -34,6 +34,12 @@ export function cancelled(): boolean {
   return currentContext()?.cancellationSignal.aborted ?? false;
 }
 
+/** Whether the workflow asked for the current activity to stop (not a timeout: a newer attempt may be on its way). */
+export function cancelRequested(): boolean {
+  const ctx = currentContext();
+  return (ctx?.cancellationSignal.aborted ?? false) && (ctx?.cancellationDetails?.cancelRequested ?? false);
+}
+
 /** The details of the last heartbeat of an earlier attempt of this activity (where it got to), if any. */
 export function lastHeartbeatDetails(): unknown {
   return currentContext()?.info.heartbeatDetails;

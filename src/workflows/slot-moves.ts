@@ -57,12 +57,17 @@ export async function moveSlotsInChunks(
       else {
         same.slots += move.slots;
         same.keys += move.keys;
+        same.atomic ??= move.atomic;
       }
     }
     total.slots += chunk.slots ?? 0;
     total.keys += chunk.keys ?? 0;
     total.bigKeys += chunk.bigKeys ?? 0;
     if (chunk.bigKeysInPieces) total.bigKeysInPieces = (total.bigKeysInPieces ?? 0) + chunk.bigKeysInPieces;
+    if (chunk.fallbacks?.length) total.fallbacks = [...(total.fallbacks ?? []), ...chunk.fallbacks];
+    const atomic = (chunk.moves ?? []).filter((m) => m.atomic);
+    if (atomic.length > 0) progress.atomicJobs = (progress.atomicJobs ?? 0) + atomic.length;
+    if (chunk.fallbacks?.length) progress.fallbacks = total.fallbacks;
     // Runs recorded before calls were bounded have no slotsLeft: their one call moved everything.
     total.slotsLeft = chunk.slotsLeft ?? 0;
     Object.assign(progress, {
