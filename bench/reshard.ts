@@ -10,6 +10,7 @@
  * valkey9_ratio_vs_migrateslots, client_errors_total.
  */
 import { spawnSync } from 'node:child_process';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import calculateSlot from 'cluster-key-slot';
 import IORedis, { Cluster } from 'ioredis';
 import type Redis from 'ioredis';
@@ -19,6 +20,8 @@ import { fillBigHash } from '../src/local/sample-data';
 import { parseSlotMigrations } from '../src/cluster/atomic-moves';
 import { startRunningStack } from '../test/helpers/running-stack';
 import { seedTopology } from '../test/helpers/stack';
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
 
 const KEYS = Number(process.env.BENCH_RESHARD_KEYS ?? 1_000_000);
 const HASH_FIELDS = Number(process.env.BENCH_RESHARD_HASH ?? 300_000);
@@ -159,7 +162,7 @@ async function columns(server: string, byHand: boolean): Promise<{ ours: Column;
       const jobs = parseSlotMigrations(await m1Node.call('CLUSTER', 'GETSLOTMIGRATIONS'));
       const state = jobs.sort((a, b) => b.createTime - a.createTime)[0]?.state ?? '';
       if (state === 'success') break;
-      if (/fail|cancel/.test(state)) throw new Error(`MIGRATESLOTS by hand ended ${state}`);
+      if (/^(failed|cancel)/.test(state)) throw new Error(`MIGRATESLOTS by hand ended ${state}`);
       await new Promise((r) => setTimeout(r, 10));
     }
     seconds = (performance.now() - started) / 1000;
@@ -172,21 +175,29 @@ async function columns(server: string, byHand: boolean): Promise<{ ours: Column;
 }
 
 async function main(): Promise<void> {
-  const redis = await columns('redis-server', false);
-  report('ours', redis.ours);
-  report('redis_cli_reshard', redis.redisCli);
-  const valkey = await columns('valkey-server-9', true);
-  report('valkey9_ours', valkey.ours);
-  report('valkey9_redis_cli_reshard', valkey.redisCli);
-  report('valkey9_migrateslots_by_hand', valkey.hand!);
+  // BENCH_RESHARD_ONLY=redis or valkey9 runs one side (while working on it); the ratios need both.
+  const only = process.env.BENCH_RESHARD_ONLY;
+  const redis = only === 'valkey9' ? undefined : await columns('redis-server', false);
+  if (redis) {
+    report('ours', redis.ours);
+    report('redis_cli_reshard', redis.redisCli);
+  }
+  const valkey = only === 'redis' ? undefined : await columns('valkey-server-9', true);
+  if (valkey) {
+    report('valkey9_ours', valkey.ours);
+    report('valkey9_redis_cli_reshard', valkey.redisCli);
+    report('valkey9_migrateslots_by_hand', valkey.hand!);
+  }
   // Last, for scripts.
-  line('ratio_vs_redis_cli_reshard', (redis.ours.keysPerSecond / redis.redisCli.keysPerSecond).toFixed(2));
-  line('valkey9_ratio_vs_redis_cli', (valkey.ours.keysPerSecond / valkey.redisCli.keysPerSecond).toFixed(2));
-  line('valkey9_ratio_vs_migrateslots', (valkey.ours.keysPerSecond / valkey.hand!.keysPerSecond).toFixed(2));
-  const columnsRun = [redis.ours, redis.redisCli, valkey.ours, valkey.redisCli, valkey.hand!];
+  if (redis) line('ratio_vs_redis_cli_reshard', (redis.ours.keysPerSecond / redis.redisCli.keysPerSecond).toFixed(2));
+  if (valkey) {
+    line('valkey9_ratio_vs_redis_cli', (valkey.ours.keysPerSecond / valkey.redisCli.keysPerSecond).toFixed(2));
+    line('valkey9_ratio_vs_migrateslots', (valkey.ours.keysPerSecond / valkey.hand!.keysPerSecond).toFixed(2));
+  }
+  const run = [redis?.ours, redis?.redisCli, valkey?.ours, valkey?.redisCli, valkey?.hand];
   line(
     'client_errors_total',
-    columnsRun.reduce((sum, c) => sum + c.errors, 0),
+    run.reduce((sum, c) => sum + (c?.errors ?? 0), 0),
   );
 }
 
