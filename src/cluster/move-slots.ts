@@ -119,7 +119,13 @@ export async function moveSlots(spec: ClusterSpec, options: SlotMoveOptions = {}
       const summary: SlotMoveSummary = { from: move.from.address, to: move.to.id, slots: 0, keys: 0 };
       result.moves.push(summary);
       const owner = all.get(move.from.id);
-      if (owner && owner.id !== to.id && (await canMoveAtomically(owner, to))) {
+      const atomic = owner && owner.id !== to.id && (await canMoveAtomically(owner, to));
+      if (atomic && options.keysPerSecond)
+        // A server's job runs at the servers' pace; the classic protocol paces its keys.
+        (result.fallbacks ??= []).push(
+          `${move.from.address} -> ${move.to.id}: throttled to ${options.keysPerSecond} keys/s, which only the classic protocol keeps to`,
+        );
+      else if (owner && atomic) {
         const outcome = await moveAtomically(owner, to, move.ranges);
         if (outcome.done) {
           const slots = countSlots(move.ranges);
