@@ -10,22 +10,11 @@ import { type Arg, type Reply, ReplyError } from '../../redis/bulk';
 import { type SlotMap, redirection } from '../../redis/slot-map';
 import type { SyncCheckpoint, SyncKeys } from './checkpoints';
 import { type CommandTable, routeCommand, scriptable } from './commands';
-import { APPLY_SLOT_SHA, Superseded, setIfCurrent, slotApplied, slotStamp } from './fence';
+import { APPLY_SLOT_IN_DATABASES_SHA, APPLY_SLOT_SHA, Superseded, setIfCurrent, slotApplied, slotStamp } from './fence';
 import type { StreamCommand } from './stream';
+import { SyncRefused, text } from './refused';
 import type { DestinationBytes } from '../sources';
 import { inDatabases } from './target-databases';
-
-/** A command the cluster cannot take, or refused when applied: the sync stops here, naming it and its offset. */
-export class SyncRefused extends Error {
-  override name = 'SyncRefused';
-  constructor(
-    readonly reason: string,
-    readonly command: string,
-    readonly offset: number,
-  ) {
-    super(`${command} at replication offset ${offset}: ${reason}`);
-  }
-}
 
 interface Pending {
   slot?: number;
@@ -50,13 +39,6 @@ export interface ApplierOptions {
   /** This attempt's generation (fence.ts). */
   generation: number;
 }
-
-/** A command for messages: its name upper-case, its first arguments shortened. */
-const text = (command: Buffer[]) =>
-  command
-    .slice(0, 3)
-    .map((a, i) => (i === 0 ? a.toString('latin1').toUpperCase() : a.toString('latin1').slice(0, 40)))
-    .join(' ') + (command.length > 3 ? ' ...' : '');
 
 /** Errors a node gives for now (full, loading, failing over): the activity is retried, nothing was applied. */
 const TRANSIENT = /^(OOM|LOADING|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|BUSY)/;
@@ -221,16 +203,20 @@ export class StreamApplier {
         const scripted = groups.map(([, pending]) => pending.every((p) => scriptable(table, p.command)));
         for (const [n, [slot, pending]] of groups.entries()) {
           if (scripted[n]) {
+            // Commands into other target databases carry theirs, in the script that selects them.
+            const inDatabases = pending.some((p) => p.db !== 0);
             const args: Arg[] = [
               'EVALSHA',
-              APPLY_SLOT_SHA,
+              inDatabases ? APPLY_SLOT_IN_DATABASES_SHA : APPLY_SLOT_SHA,
               1,
               this.options.keys.slot(slot),
               generation,
               replid,
               offset,
             ];
-            for (const p of pending) args.push(p.end, p.db, p.command.length, ...p.command);
+            for (const p of pending)
+              if (inDatabases) args.push(p.end, p.db, p.command.length, ...p.command);
+              else args.push(p.end, p.command.length, ...p.command);
             commands.push(args);
           } else
             commands.push(

@@ -9,7 +9,7 @@ import { type Arg, type BulkConnection, ReplyError } from '../../redis/bulk';
 import { printableKey } from '../../redis/compare';
 import { capabilitiesOf } from '../../redis/servers';
 import type { SlotMap } from '../../redis/slot-map';
-import { SyncRefused } from './apply';
+import { SyncRefused } from './refused';
 import type { Write } from './rdb-unfold';
 
 /** A value built in pieces: under `tmp` (in `key`'s slot) on its owner, renamed to `key` once whole. */

@@ -37,39 +37,49 @@ local function generation(value)
 end`;
 
 /**
- * KEYS[1]: the slot's stamp. ARGV: generation, replid, offset (of the batch), then per command: its end offset, its
- * target database, its argument count, its arguments. Commands the slot already holds are skipped; the others run
- * like a MULTI/EXEC (an error does not stop the ones after it: the first is returned), each in its database (a
- * script's SELECT lasts until the script ends; the stamp is in db 0). The shebang makes Redis refuse the whole
- * script up front when the node is out of memory, instead of failing it half way.
+ * KEYS[1]: the slot's stamp. ARGV: generation, replid, offset (of the batch), then per command: its end offset, (with
+ * `inDatabases`: its target database,) its argument count, its arguments. Commands the slot already holds are skipped;
+ * the others run like a MULTI/EXEC (an error does not stop the ones after it: the first is returned); with
+ * `inDatabases` each in its database (a script's SELECT lasts until the script ends; the stamp is in db 0). The
+ * shebang makes Redis refuse the whole script up front when the node is out of memory, instead of failing it half way.
+ * Batches all in db 0 use the script without databases: one argument less per command, and the script of syncs
+ * started before target databases existed.
  */
-const APPLY_SLOT = `#!lua
+function applySlotScript(inDatabases: boolean): string {
+  const d = inDatabases ? 1 : 0;
+  const select = inDatabases
+    ? `
+    if ARGV[i + 1] ~= db then
+      db = ARGV[i + 1]
+      redis.call('SELECT', db)
+    end`
+    : '';
+  return `#!lua
 ${READ_GENERATION}
 local stamp = redis.call('GET', KEYS[1])
 local held = tonumber(stamp and string.match(stamp, '^%S+ (%d+)') or '-1')
 local newer = generation(stamp)
 if newer > tonumber(ARGV[1]) then return {'superseded', newer} end
 local applied, failedAt, failure = 0, 0, ''
-local i, n, db = 4, 0, '0'
+local i, n${inDatabases ? ", db = 4, 0, '0'" : ' = 4, 0'}
 while i <= #ARGV do
   n = n + 1
-  local count = tonumber(ARGV[i + 2])
-  if tonumber(ARGV[i]) > held then
-    if ARGV[i + 1] ~= db then
-      db = ARGV[i + 1]
-      redis.call('SELECT', db)
-    end
-    local reply = redis.pcall(unpack(ARGV, i + 3, i + 2 + count))
+  local count = tonumber(ARGV[i + ${1 + d}])
+  if tonumber(ARGV[i]) > held then${select}
+    local reply = redis.pcall(unpack(ARGV, i + ${2 + d}, i + ${1 + d} + count))
     applied = applied + 1
     if failedAt == 0 and type(reply) == 'table' and reply.err then failedAt, failure = n, reply.err end
   end
-  i = i + 3 + count
-end
-if db ~= '0' then redis.call('SELECT', 0) end
+  i = i + ${2 + d} + count
+end${inDatabases ? "\nif db ~= '0' then redis.call('SELECT', 0) end" : ''}
 local offset = ARGV[3]
 if held > tonumber(offset) then offset = string.match(stamp, '^%S+ (%d+)') end
 redis.call('SET', KEYS[1], ARGV[2] .. ' ' .. offset .. ' ' .. ARGV[1])
 return {'ok', applied, failedAt, failure}`;
+}
+
+const APPLY_SLOT = applySlotScript(false);
+const APPLY_SLOT_IN_DATABASES = applySlotScript(true);
 
 /** KEYS[1]: a stamp or checkpoint; ARGV: generation, value. Set unless a newer attempt set it: 1, else 0. */
 const SET_IF_CURRENT = `#!lua
@@ -79,8 +89,9 @@ redis.call('SET', KEYS[1], ARGV[2])
 return 1`;
 
 const sha = (script: string) => createHash('sha1').update(script).digest('hex');
-const SCRIPTS = { applySlot: APPLY_SLOT, setIfCurrent: SET_IF_CURRENT };
+const SCRIPTS = { applySlot: APPLY_SLOT, applySlotInDatabases: APPLY_SLOT_IN_DATABASES, setIfCurrent: SET_IF_CURRENT };
 export const APPLY_SLOT_SHA = sha(APPLY_SLOT);
+export const APPLY_SLOT_IN_DATABASES_SHA = sha(APPLY_SLOT_IN_DATABASES);
 export const SET_IF_CURRENT_SHA = sha(SET_IF_CURRENT);
 
 /** Loads the scripts into every master (a node that restarted has lost them: the next attempt loads them again). */

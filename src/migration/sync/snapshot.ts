@@ -8,7 +8,7 @@ import { ReplyError } from '../../redis/bulk';
 import { sendFollowingRedirects } from '../../redis/redirects';
 import { type SlotMap, groupByOwner } from '../../redis/slot-map';
 import { heartbeat } from '../../runtime/context';
-import { SyncRefused } from './apply';
+import { SyncRefused } from './refused';
 import { crc64 } from './crc64';
 import type { ReplicaLink, RdbFraming } from './link';
 import { RdbParser } from './rdb';

@@ -12,7 +12,8 @@ import { type LiveShard, addressText, replicationOffsetOf, roleOf, streamNodeOf,
 import { refusedReplication } from '../source-preflight';
 import { connectSource, databaseDestinationBytes, migrationOf, sourceAccess } from '../sources';
 import { targetMap } from '../target';
-import { StreamApplier, SyncRefused } from './apply';
+import { StreamApplier } from './apply';
+import { SyncRefused } from './refused';
 import { RdbError } from './rdb-encoding';
 import {
   type SyncKeys,
