@@ -215,8 +215,6 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
       }
     };
     if (head.length > 0) await apply(head);
-    // A chunk that loaded a snapshot ends a second after it (caught up): the run learns at once that it streams.
-    const chunkMs = snapshot ? Math.min(input.maxMs, Date.now() - started + 1000) : input.maxMs;
     for (;;) {
       // Temporal gave up on this attempt (it says so in the answer to a heartbeat): a newer one is taking over.
       if (cancelled())
@@ -236,7 +234,7 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
         stopped = true;
         break;
       }
-      if (Date.now() - started >= chunkMs) {
+      if (Date.now() - started >= input.maxMs) {
         // Never end far behind: the next chunk continues from the source's backlog, which must still hold the offset.
         const source = await replicationOffsetOf(side);
         const behind = source.offset - applied;
@@ -255,7 +253,7 @@ export async function syncShardChunk(input: SyncChunkInput): Promise<SyncChunkRe
         opsBefore = applier.applied;
       }
       // Gather what is there (up to a few MB) before the next flush: fewer, larger transactions.
-      const chunk = await link.next(Math.max(1, Math.min(200, chunkMs - (Date.now() - started))));
+      const chunk = await link.next(Math.max(1, Math.min(200, input.maxMs - (Date.now() - started))));
       if (chunk) {
         await apply(chunk);
         for (let more = 0; more < 64 && applier.pendingOps < 5000; more++) {
