@@ -141,8 +141,8 @@ test('a source that cuts its snapshot off twice in a row: stopped once, saying w
   const source = kept(new Redis({ host: '127.0.0.1', port }));
   // Since Redis 7.0 the limit a replica meets is never below the replication backlog: both are small here.
   await source.config('SET', 'client-output-buffer-limit', 'replica 256kb 0 0', 'repl-backlog-size', '256kb');
-  // A snapshot of 200,000 keys takes the sync a second or two to read...
-  await source.call('DEBUG', 'POPULATE', '200000', 'cut:', '100');
+  // A snapshot of 300,000 keys takes the sync a few seconds to read...
+  await source.call('DEBUG', 'POPULATE', '300000', 'cut:', '100');
   // ... while 2 KB writes at 1,000 a second (2 MB a second) are held for it, against 256 KB.
   const load = startWriteLoad(source.duplicate(), {
     opsPerSecond: 1000,
@@ -150,6 +150,8 @@ test('a source that cuts its snapshot off twice in a row: stopped once, saying w
     mix: (_random, n) => ({ command: ['set', `cut:load:${n % 1000}`, 'x'.repeat(2048)], key: `cut:load:${n % 1000}` }),
   });
   try {
+    // The writes flow before the first snapshot starts: a snapshot sent while none came would load whole.
+    await waitFor('the write load to run', async () => (load.stats.ops >= 500 ? true : undefined), 10_000);
     const handle = await running.client.migrate({
       ...refusals,
       migration: { mode: 'live', source: { type: 'standalone', host: '127.0.0.1', port } },
