@@ -252,9 +252,16 @@ export class RedisClusterClient {
     return (await this.running(clusterOrWorkflowId)).executeUpdate(throttleUpdate, { args: [perSecond] });
   }
 
-  /** Live mode: verify, pause writes on the sources within the budget, stop the sync once caught up; the report. */
+  /**
+   * Live mode: verify, pause writes on the sources within the budget, stop the sync once caught up; the report. A
+   * cutover that is done returns once its run has closed (it clears the sync's state last): a migration started right
+   * after it is a new run, not an attach to the one ending. The report is the answer; the run's outcome is its result.
+   */
   async cutover(clusterOrWorkflowId: string, request: CutoverRequest = {}): Promise<CutoverReport> {
-    return (await this.running(clusterOrWorkflowId)).executeUpdate(cutoverUpdate, { args: [request] });
+    const handle = await this.running(clusterOrWorkflowId);
+    const report = await handle.executeUpdate(cutoverUpdate, { args: [request] });
+    if (report.done) await handle.result().catch(() => undefined);
+    return report;
   }
 
   /**

@@ -32,7 +32,7 @@ import { type LiveShard, type SyncChunkInput, syncShardChunk } from '../migratio
 import { type ClusterSpec, ErrorType, expectedCurrentEpoch } from '../model';
 import { NodeAuthError, withClusterAccess } from '../redis/connection';
 import { type S3ClientFactory, defaultS3ClientFactory } from '../s3/client';
-import { fail, log, withHeartbeat } from '../runtime/context';
+import { fail, log, withHeartbeat, workerIdentity } from '../runtime/context';
 import { recordActivity } from '../runtime/metrics';
 
 export interface ActivityDeps {
@@ -144,7 +144,7 @@ export function createActivities(deps: ActivityDeps = {}) {
       return planMigration(spec);
     },
     prepareRdbShard: (spec: ClusterSpec, shard: Shard) => prepareRdbShard(spec, shard, s3),
-    copyShardChunk: (input: CopyChunkInput) => copyShardChunk(input),
+    copyShardChunk: async (input: CopyChunkInput) => ({ ...(await copyShardChunk(input)), worker: workerIdentity() }),
     releaseRdbShard: (shard: Shard) => releaseRdbShard(shard),
     /** Earlier runs' comparison (positional arguments). */
     verifyShard: (spec: ClusterSpec, shard: Shard, keys?: string[], all?: boolean) =>
@@ -161,8 +161,12 @@ export function createActivities(deps: ActivityDeps = {}) {
       clearCheckpoints(spec, shards, ownerFromActivity(Context.current().info, firstRunId)),
     countTargetKeys: (spec: ClusterSpec) => countTargetKeys(spec),
     readSourceWriteStamps: (spec: ClusterSpec, shards: Shard[]) => readSourceWriteStamps(spec, shards),
-    syncShardChunk: (input: SyncChunkInput) =>
-      migrationOf(input.spec).liveMethod === 'notifications' ? notificationsChunk(input) : syncShardChunk(input),
+    syncShardChunk: async (input: SyncChunkInput) => ({
+      ...(await (migrationOf(input.spec).liveMethod === 'notifications'
+        ? notificationsChunk(input)
+        : syncShardChunk(input))),
+      worker: workerIdentity(),
+    }),
     readSyncOffsets: (spec: ClusterSpec, live: LiveSyncRef) => readSyncOffsets(spec, live.shards, live.syncId),
     pauseAndDrain: (spec: ClusterSpec, live: LiveSyncRef, pauseBudgetMs: number, writesStopped?: boolean) =>
       pauseAndDrain(spec, live.shards, live.syncId, pauseBudgetMs, writesStopped),

@@ -17,12 +17,15 @@ function syncDetail(s: NonNullable<Migration['sync']>[number]): string {
         : '';
   const rate = s.opsPerSecond !== undefined ? `, ${s.opsPerSecond} ops/s` : '';
   const resyncs = `, snapshots ${s.fullResyncs}, resumed ${s.partialResyncs}`;
-  return `${s.phase}${lag}${rate}${resyncs}${s.warning ? ` - ${s.warning}` : ''}`;
+  return `${s.phase}${lag}${rate}${resyncs}${onWorker(s.worker)}${s.warning ? ` - ${s.warning}` : ''}`;
 }
+
+/** The worker that ran the shard's last chunk. */
+const onWorker = (worker?: string) => (worker ? `, on ${worker}` : '');
 
 function shardDetail(s: Migration['shards'][number]): string {
   const eta = s.etaSeconds !== undefined ? `, ETA ${s.etaSeconds}s` : '';
-  return `copied ${s.copied} skipped ${s.skipped} failed ${s.failed}, ${s.rate} keys/s${eta}${s.done ? ', done' : ''}`;
+  return `copied ${s.copied} skipped ${s.skipped} failed ${s.failed}, ${s.rate} keys/s${eta}${onWorker(s.worker)}${s.done ? ', done' : ''}`;
 }
 
 /** The slot moves (step moveSlots) in one line. */

@@ -43,6 +43,8 @@ export interface CopyChunkResult {
   counters: CopyCounters;
   mode: CopyMode;
   failedKeys: string[];
+  /** The worker that ran the chunk. */
+  worker?: string;
 }
 
 export interface CopyContext {

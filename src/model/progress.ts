@@ -85,6 +85,8 @@ export interface ShardProgress {
   /** Hash field expirations left out on request (migration.dropHashFieldTtls), the target having none. */
   fieldTtlsDropped?: number;
   mode: 'migrate' | 'dump-restore';
+  /** The worker that ran the shard's last chunk (its identity, pid@host unless RCO_WORKER_NAME names it). */
+  worker?: string;
   /** Keys scanned per second since the shard started. */
   rate: number;
   /** Seconds left at the current rate, when the total is known. */
@@ -126,6 +128,8 @@ export interface SyncShardProgress {
   pendingKeys?: number;
   /** The node the stream was read from in the last chunk (it changes when a Sentinel source fails over). */
   streamedFrom?: string;
+  /** The worker that ran the last chunk (its identity, pid@host unless RCO_WORKER_NAME names it). */
+  worker?: string;
   /**
    * Set when that node is no longer a master: the node that takes the writes now (it failed over). The sync goes on
    * through the old master, now its replica; the cutover pauses the node named here.

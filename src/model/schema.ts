@@ -137,6 +137,12 @@ export class SpecError extends Error {
 /** The task queue of the host worker for `host`. */
 export const hostTaskQueue = (host: string) => `redis-host-${host}`;
 
+/**
+ * The task queue of the data plane (snapshot copies and live syncs, one task per shard and chunk) beside a workflow's
+ * task queue: every worker polls it with its own limit (--max-shards), so shards spread over the workers there are.
+ */
+export const shardTaskQueue = (taskQueue: string) => `${taskQueue}-shards`;
+
 /** The spec cut down to the nodes on one host: what that host's worker works on. */
 export function nodesOnHost(spec: ClusterSpec, host: string): ClusterSpec {
   return { ...spec, nodes: spec.nodes.filter((node) => node.host === host) };

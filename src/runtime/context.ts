@@ -1,7 +1,16 @@
 /** Small helpers shared by the activities: failures, heartbeats, logging, waiting. */
+import { hostname } from 'node:os';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ErrorTypeName } from '../model/errors';
+
+/**
+ * This process's name as a Temporal worker (the SDK's default form, pid@host, unless RCO_WORKER_NAME gives one): the
+ * progress shows it beside each shard.
+ */
+export function workerIdentity(): string {
+  return process.env.RCO_WORKER_NAME || `${process.pid}@${hostname()}`;
+}
 
 /** A business failure no retry can fix. */
 export function fail(type: ErrorTypeName, message: string, details?: unknown): never {

@@ -6,7 +6,7 @@
 import { condition, workflowInfo } from '@temporalio/workflow';
 import type { CopyCounters, CopyMode, MigrationPlan, Shard } from '../activities';
 import type { MigrationProgress, ShardProgress } from '../model/progress';
-import type { ClusterSpec } from '../model/schema';
+import { type ClusterSpec, shardTaskQueue } from '../model/schema';
 import { installControls } from './controls';
 import { profiles } from './profiles';
 import { summarizedActivities } from './activities';
@@ -14,7 +14,9 @@ import type { Run } from './run';
 import type { CopiedData } from './verify-phase';
 
 const planning = summarizedActivities(profiles.migrationCheck);
-const copying = summarizedActivities(profiles.migrationChunk);
+/** The copy chunks go to the data-plane queue, where every worker takes as many shards as it was told it may. */
+const copying = () =>
+  summarizedActivities({ ...profiles.migrationChunk, taskQueue: shardTaskQueue(workflowInfo().taskQueue) });
 
 /** How long one copy activity runs before it hands its cursor back. */
 const CHUNK_MS = 5000;
@@ -90,7 +92,7 @@ export async function copyData(spec: ClusterSpec, run: Run, progress: MigrationP
     while (!state.done) {
       await condition(() => !progress.paused || suspending);
       if (suspending) return;
-      const result = await copying.copyShardChunk({
+      const result = await copying().copyShardChunk({
         spec,
         shard: state.shard,
         cursor: state.cursor,
@@ -102,7 +104,7 @@ export async function copyData(spec: ClusterSpec, run: Run, progress: MigrationP
       });
       Object.assign(state, { cursor: result.cursor, counters: result.counters, mode: result.mode, done: result.done });
       const { batches: _batches, ...shown } = result.counters;
-      Object.assign(entry, shown, { mode: result.mode, done: result.done });
+      Object.assign(entry, shown, { mode: result.mode, done: result.done, worker: result.worker });
       failedKeys[state.shard.id] = [...(failedKeys[state.shard.id] ?? []), ...result.failedKeys].slice(0, 100);
       const seconds = Math.max((Date.now() - state.startedAt) / 1000, 0.001);
       entry.rate = Math.round(result.counters.scanned / seconds);

@@ -8,14 +8,16 @@ import { ApplicationFailure, condition, setHandler, workflowInfo } from '@tempor
 import type { LiveShard, LiveSyncRef, MigrationPlan, ShardVerification, SyncChunkResult } from '../activities';
 import { ErrorType } from '../model/errors';
 import type { CutoverReport, CutoverRequest, MigrationProgress, SyncShardProgress } from '../model/progress';
-import type { ClusterSpec } from '../model/schema';
+import { type ClusterSpec, shardTaskQueue } from '../model/schema';
 import { cutoverUpdate } from './messages';
 import { profiles } from './profiles';
 import { summarizedActivities } from './activities';
 import type { Run } from './run';
 
 const planning = summarizedActivities(profiles.migrationCheck);
-const syncing = summarizedActivities(profiles.syncChunk);
+/** The sync chunks go to the data-plane queue, where every worker takes as many shards as it was told it may. */
+const syncing = () =>
+  summarizedActivities({ ...profiles.syncChunk, taskQueue: shardTaskQueue(workflowInfo().taskQueue) });
 const control = summarizedActivities(profiles.cutover);
 
 const CHUNK_MS = 10_000;
@@ -174,7 +176,7 @@ export async function syncData(spec: ClusterSpec, run: Run, progress: MigrationP
         if (run.historyFull && !cutoverRunning) suspending = true;
       }
       if (suspending || failed) return;
-      const result: SyncChunkResult = await syncing.syncShardChunk({
+      const result: SyncChunkResult = await syncing().syncShardChunk({
         spec,
         shard,
         syncId: live.syncId,
@@ -189,6 +191,7 @@ export async function syncData(spec: ClusterSpec, run: Run, progress: MigrationP
       entry.lagSeconds = result.lagSeconds;
       entry.backlogBytes = result.backlogBytes;
       entry.streamedFrom = result.streamedFrom;
+      entry.worker = result.worker;
       entry.pendingKeys = result.pendingKeys;
       entry.writesGoTo = result.writesGoTo;
       entry.opsApplied += result.ops;

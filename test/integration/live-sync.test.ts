@@ -271,7 +271,22 @@ test('worker SIGKILLed in the snapshot and in the stream, the source restarted: 
   for (const c of [db1, redis, loadClient, source.redis]) c.disconnect();
 }, 400_000);
 
-test('a 3-master source cluster under load: one replica link per source master, cut over, every key equal', async () => {
+test('a 3-master source cluster under load, two workers of at most 2 shards: both run shards, one is SIGKILLed, the other goes on by partial resync; cut over, every key equal', async () => {
+  // Two workers that take at most 2 shards each (RCO_MAX_SHARDS, as rco worker --max-shards 2), in place of the suite's.
+  await Promise.all(workers.splice(0).map(killWorker));
+  const start = async (name: string) => {
+    const worker = startWorkerProcess(stack.temporal.address, {
+      RCO_WORKFLOW_BUNDLE: bundlePath,
+      RCO_MAX_SHARDS: '2',
+      RCO_WORKER_NAME: name,
+    });
+    workers.push(worker);
+    await worker.ready;
+    return worker;
+  };
+  const [a, b] = [await start('worker-a'), await start('worker-b')];
+  expect(a.output()).toMatch(/worker polling .*redis-cluster-shards \(at most 2 shards at once\).* as worker-a/);
+
   const { ports, nodes } = await startPlainCluster(path.join(stack.stateDir, 'src-cluster'));
   const cluster = new Redis.Cluster(ports.map((port) => ({ host: '127.0.0.1', port })));
   await fillEveryType(cluster);
@@ -286,22 +301,51 @@ test('a 3-master source cluster under load: one replica link per source master, 
     migration: { mode: 'live', source: { type: 'cluster', nodes: [{ host: '127.0.0.1', port: ports[0]! }] } },
   });
   await streaming(spec);
-  expect((await progressOf(spec))!.sync!.map((s) => s.shard).sort()).toEqual(ports.map((p) => `127.0.0.1:${p}`).sort());
-  await sleep(5000);
+  const first = (await progressOf(spec))!.sync!;
+  expect(first.map((s) => s.shard).sort()).toEqual(ports.map((p) => `127.0.0.1:${p}`).sort());
+  // Three shards, two slots a worker: each worker runs at least one.
+  expect(new Set(first.map((s) => s.worker))).toEqual(new Set(['worker-a', 'worker-b']));
+  const onA = first.filter((s) => s.worker === 'worker-a').map((s) => s.shard);
+
+  // A crash mid-stream: worker-a's shards go on in worker-b, from their offsets (no new snapshot). Three shards on two
+  // slots take turns, a chunk each.
+  await killWorker(a);
+  await waitFor(
+    "worker-a's shards streaming again in worker-b",
+    async () => {
+      const sync = (await progressOf(spec))!.sync!;
+      const moved = onA.every((shard) => {
+        const now = sync.find((s) => s.shard === shard)!;
+        const before = first.find((s) => s.shard === shard)!;
+        return now.worker === 'worker-b' && now.partialResyncs > before.partialResyncs;
+      });
+      return moved ? sync : undefined;
+    },
+    90_000,
+  );
+  await sleep(2000);
   const stats = await load.stop();
-  const report = await client.cutover(spec.name, { pauseBudgetMs: 1000, verify: 'all' });
+  // A shard waiting for its turn joins the cutover within a chunk: a budget of 20 s, not 1.
+  const report = await client.cutover(spec.name, { pauseBudgetMs: 20_000, verify: 'all' });
+  const last = (await client.migrationResult(spec.name)).migration;
   console.log(
-    `cluster source: load ${stats.ops} ops; cutover paused ${report.writePauseMs} ms over ${report.offsets.length} masters`,
+    `two workers: load ${stats.ops} ops; on worker-a before the kill: ${onA.join(', ')}; cutover paused ${report.writePauseMs} ms over ${report.offsets.length} masters; resyncs ${JSON.stringify(last.sync?.map((s) => [s.shard, s.worker, s.fullResyncs, s.partialResyncs]))}`,
   );
   expect(report.done).toBe(true);
   expect(report.offsets).toHaveLength(3);
   expect(report.differences).toEqual([]);
+  expect(last.sync!.map((s) => s.fullResyncs)).toEqual([1, 1, 1]);
   const { compared, differences } = await compareAllKeys(nodes, targets(spec), { replicated: true });
   expect(differences).toEqual([]);
   expect(compared).toBe((await Promise.all(nodes.map((n) => n.dbsize()))).reduce((a, b) => a + b, 0));
+  expect(await keysOnlyInTarget(nodes, targets(spec))).toEqual([]);
   cluster.disconnect();
   nodes.forEach((n) => n.disconnect());
-});
+  // The rest of the suite runs on one worker of the default size again.
+  await Promise.all(workers.splice(0).map(killWorker));
+  await startWorker();
+  expect(b.child.signalCode).toBe('SIGKILL');
+}, 300_000);
 
 test('FLUSHALL on the source stops the sync with its error, and the cluster keeps what it had', async () => {
   const source = await startSource('live-flush');

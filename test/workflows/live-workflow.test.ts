@@ -6,7 +6,7 @@
  * drain.
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { DrainResult, LiveSyncRef, ShardVerification, SyncChunkResult } from '../../src/activities';
@@ -15,7 +15,7 @@ import { type ClusterSpecInput, ErrorType } from '../../src/model';
 import { cutoverUpdate, pauseSignal, progressQuery, resumeSignal } from '../../src/workflows/messages';
 import type { MigrateResult } from '../../src/workflows/migrate-redis-data';
 import { rootApplicationFailure } from '../helpers/failures';
-import { workflowBundle } from '../helpers/stack';
+import { mockedWorkers } from '../helpers/mocked-workers';
 import { localTestEnv } from '../helpers/test-env';
 import { sleep, waitFor } from '../helpers/wait';
 
@@ -100,12 +100,7 @@ async function started(
   fn: (handle: Awaited<ReturnType<typeof env.client.workflow.start>>) => Promise<void>,
 ) {
   const taskQueue = `live-wf-${++counter}`;
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities: mocks,
-  });
+  const worker = await mockedWorkers(env.nativeConnection, taskQueue, mocks);
   await worker.runUntil(async () => {
     const handle = await env.client.workflow.start('migrateRedisData', {
       taskQueue,

@@ -5,7 +5,7 @@
  */
 import type { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { CopyChunkInput, CopyChunkResult } from '../../src/migration/copy';
@@ -15,7 +15,7 @@ import { type ClusterSpecInput, ErrorType, type WriteStamp } from '../../src/mod
 import { pauseSignal, progressQuery, resumeSignal, throttleUpdate } from '../../src/workflows/messages';
 import type { MigrationReport } from '../../src/workflows/verify-phase';
 import { rootApplicationFailure } from '../helpers/failures';
-import { workflowBundle } from '../helpers/stack';
+import { mockedWorkers } from '../helpers/mocked-workers';
 import { localTestEnv } from '../helpers/test-env';
 import { sleep, waitFor } from '../helpers/wait';
 
@@ -94,12 +94,7 @@ function migrationMocks(
 
 async function withWorker<T>(activities: object, fn: (taskQueue: string) => Promise<T>): Promise<T> {
   const taskQueue = `migration-wf-${++counter}`;
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities,
-  });
+  const worker = await mockedWorkers(env.nativeConnection, taskQueue, activities);
   return worker.runUntil(fn(taskQueue));
 }
 

@@ -4,7 +4,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { type WorkflowHandle, WorkflowFailedError } from '@temporalio/client';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,7 +13,7 @@ import { type ClusterSpecInput, ErrorType } from '../../src/model';
 import { STEPS } from '../../src/model';
 import { approveUpdate, progressQuery } from '../../src/workflows/messages';
 import { rootApplicationFailure } from '../helpers/failures';
-import { workflowBundle } from '../helpers/stack';
+import { mockedWorkers } from '../helpers/mocked-workers';
 import { localTestEnv } from '../helpers/test-env';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -64,12 +64,7 @@ function mockActivities(calls: string[], overrides: Partial<Record<keyof Activit
 
 async function run(input: unknown, activities: object, whileRunning?: (handle: WorkflowHandle) => Promise<void>) {
   const taskQueue = `wf-test-${++counter}`;
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities,
-  });
+  const worker = await mockedWorkers(env.nativeConnection, taskQueue, activities);
   return worker.runUntil(async () => {
     const handle = await env.client.workflow.start('provisionRedisCluster', {
       taskQueue,
