@@ -3,7 +3,7 @@
  * read from Temporal, judged by workerWait (model): the progress query cannot say it when no worker answers it.
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { type PendingTask, type WorkerWait, workerWait } from './model';
+import { type PendingTask, SHARD_ACTIVITIES, type WorkerWait, shardTaskQueue, workerWait } from './model';
 
 export async function waitingForWorker(
   client: Client,
@@ -24,15 +24,28 @@ export async function waitingForWorker(
   const task = raw.pendingWorkflowTask;
   if (task && Number(task.state) === SCHEDULED)
     pending.push({ name: 'the workflow task', scheduledAt: ms(task.scheduledTime), attempt: task.attempt ?? 1 });
-  const pollers = async (taskQueueType: number) =>
+  const pollers = async (name: string, taskQueueType: number) =>
     (
       await client.workflowService.describeTaskQueue({
         namespace,
-        taskQueue: { name: taskQueue },
+        taskQueue: { name },
         taskQueueType,
       })
     ).pollers ?? [];
-  // Task queue types: 1 workflow, 2 activity.
-  const polled = [...(await pollers(1)), ...(await pollers(2))].map((p) => ms(p.lastAccessTime) ?? 0);
-  return workerWait(taskQueue, pending, polled, Date.now(), budgetMs);
+  // Task queue types: 1 workflow, 2 activity. Shard copies and syncs wait on the shard queue (worker.ts).
+  const polled = [...(await pollers(taskQueue, 1)), ...(await pollers(taskQueue, 2))].map(
+    (p) => ms(p.lastAccessTime) ?? 0,
+  );
+  const onShards = (t: PendingTask) => SHARD_ACTIVITIES.includes(t.name);
+  const main = workerWait(
+    taskQueue,
+    pending.filter((t) => !onShards(t)),
+    polled,
+    Date.now(),
+    budgetMs,
+  );
+  if (main || !pending.some(onShards)) return main;
+  const shards = shardTaskQueue(taskQueue);
+  const shardPolls = (await pollers(shards, 2)).map((p) => ms(p.lastAccessTime) ?? 0);
+  return workerWait(shards, pending.filter(onShards), shardPolls, Date.now(), budgetMs);
 }

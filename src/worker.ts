@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { NativeConnection, Worker, type WorkerInterceptors } from '@temporalio/worker';
 import { type ActivityDeps, type Activities, createActivities } from './activities';
 import { type TemporalSettings, temporalSettings } from './settings';
-import { ErrorType, hostTaskQueue, shardTaskQueue } from './model';
+import { ErrorType, SHARD_ACTIVITIES, hostTaskQueue, shardTaskQueue } from './model';
 import { fail, workerIdentity } from './runtime/context';
 import { installRuntime, telemetrySettings } from './runtime/telemetry';
 
@@ -29,9 +29,6 @@ export interface WorkerOptions extends Partial<TemporalSettings> {
   /** Shard copies and syncs this worker runs at once (`--max-shards`, RCO_MAX_SHARDS); default: 4 per CPU. */
   maxShards?: number;
 }
-
-/** The data-plane activities: one task per shard and chunk, on the shard task queue. */
-const SHARD_ACTIVITIES = ['copyShardChunk', 'syncShardChunk'] as const;
 
 /**
  * A shard sync holds its slot for a whole chunk and follows its source back to back: a live migration needs a slot for
@@ -105,7 +102,7 @@ export async function createWorker(
         await Worker.create({
           ...common,
           taskQueue: shardTaskQueue(settings.taskQueue),
-          activities: Object.fromEntries(SHARD_ACTIVITIES.map((name) => [name, activities[name]])),
+          activities: Object.fromEntries(SHARD_ACTIVITIES.map((name) => [name, activities[name as keyof Activities]])),
           maxConcurrentActivityTaskExecutions: options.maxShards ?? defaultMaxShards(),
         }),
       ];

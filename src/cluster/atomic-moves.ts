@@ -106,7 +106,8 @@ export async function moveAtomically(
   if (job)
     log.info('an atomic slot move an earlier attempt started is still running: waiting for it', { job: job.name });
   else {
-    const args = ranges.flatMap(([a, b]) => ['SLOTSRANGE', a, b]);
+    // One SLOTSRANGE block with every start-end pair: a second SLOTSRANGE keyword is a syntax error (Valkey 9.1).
+    const args = ['SLOTSRANGE', ...ranges.flat()];
     try {
       await from.client.call('CLUSTER', 'MIGRATESLOTS', ...args, 'NODE', to.id);
     } catch (err) {

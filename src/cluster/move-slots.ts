@@ -16,7 +16,7 @@ import { readLiveCluster } from './live';
 import { asking, moveInPieces } from './move-big-key';
 import { canMoveAtomically, moveAtomically } from './atomic-moves';
 import { untilEverySees, untilItKnowsTheCluster } from './slot-views';
-import { type SlotOwner, decideSlotMoves } from './reshard';
+import { type SlotMove, type SlotOwner, decideSlotMoves } from './reshard';
 
 /** Slots moved at the same time. */
 const SLOTS_AT_ONCE = 32;
@@ -118,38 +118,15 @@ export async function moveSlots(spec: ClusterSpec, options: SlotMoveOptions = {}
       await untilItKnowsTheCluster(to, move.from, move.ranges[0]![0]);
       const summary: SlotMoveSummary = { from: move.from.address, to: move.to.id, slots: 0, keys: 0 };
       result.moves.push(summary);
-      const owner = all.get(move.from.id);
-      const atomic = owner && owner.id !== to.id && (await canMoveAtomically(owner, to));
-      if (atomic && options.keysPerSecond)
-        // A server's job runs at the servers' pace; the classic protocol paces its keys.
-        (result.fallbacks ??= []).push(
-          `${move.from.address} -> ${move.to.id}: throttled to ${options.keysPerSecond} keys/s, which only the classic protocol keeps to`,
-        );
-      else if (owner && atomic) {
-        const outcome = await moveAtomically(owner, to, move.ranges);
-        if (outcome.done) {
-          const slots = countSlots(move.ranges);
-          Object.assign(summary, { slots, keys: outcome.keys });
-          summary.atomic = {
-            job: outcome.job!,
-            seconds: outcome.seconds,
-            ...(outcome.resumed ? { resumed: true } : {}),
-          };
-          result.slots += slots;
-          result.keys += outcome.keys;
-          // Every master sees the new owner before the next call reads the cluster (gossip spreads it).
-          await untilEverySees([...all.values()], to, move.ranges[0]![0]);
-          log.info('slots moved atomically', { ...summary });
-          continue;
-        }
-        (result.fallbacks ??= []).push(`${move.from.address} -> ${move.to.id}: ${outcome.fallback}`);
-        log.warn('an atomic slot move was refused or failed: the classic protocol moves those slots', {
-          from: move.from.address,
-          to: move.to.id,
-          why: outcome.fallback,
-        });
-      }
-      const slots = move.ranges.flatMap(([start, end]) => Array.from({ length: end - start + 1 }, (_, i) => start + i));
+      if (await movedAtomically(move, all.get(move.from.id), to, all, summary, result, options.keysPerSecond)) continue;
+      // Slots left half-moved first: once settled, they no longer make the owner refuse a job in the next call.
+      const open = new Set(move.open);
+      const slots = [
+        ...move.open,
+        ...move.ranges
+          .flatMap(([start, end]) => Array.from({ length: end - start + 1 }, (_, i) => start + i))
+          .filter((slot) => !open.has(slot)),
+      ];
       // A few slots at once: each waits on round trips more than on the nodes.
       const next = () => (outOfTime() ? undefined : slots.shift());
       await Promise.all(
@@ -173,6 +150,49 @@ export async function moveSlots(spec: ClusterSpec, options: SlotMoveOptions = {}
   // SETSLOT NODE bumps the new owner's config epoch: a change verify and the drift check must know of.
   await recordEpochChange(spec, `slot moves (${result.slots} slots)`, await highestCurrentEpoch(spec));
   return result;
+}
+
+/**
+ * Moves the ranges in one server job where both nodes can (atomic-moves.ts). True when the job moved them; otherwise
+ * the classic protocol moves them, and result.fallbacks says why where the nodes could have.
+ */
+async function movedAtomically(
+  move: SlotMove,
+  owner: Master | undefined,
+  to: Master,
+  all: Map<string, Master>,
+  summary: SlotMoveSummary,
+  result: SlotMovesResult,
+  keysPerSecond: number | undefined,
+): Promise<boolean> {
+  if (!owner || owner.id === to.id || !(await canMoveAtomically(owner, to))) return false;
+  const pair = `${move.from.address} -> ${move.to.id}`;
+  if (keysPerSecond) {
+    // A server's job runs at the servers' pace; the classic protocol paces its keys.
+    (result.fallbacks ??= []).push(
+      `${pair}: throttled to ${keysPerSecond} keys/s, which only the classic protocol keeps to`,
+    );
+    return false;
+  }
+  const outcome = await moveAtomically(owner, to, move.ranges);
+  if (!outcome.done) {
+    (result.fallbacks ??= []).push(`${pair}: ${outcome.fallback}`);
+    log.warn('an atomic slot move was refused or failed: the classic protocol moves those slots', {
+      from: move.from.address,
+      to: move.to.id,
+      why: outcome.fallback,
+    });
+    return false;
+  }
+  const slots = countSlots(move.ranges);
+  Object.assign(summary, { slots, keys: outcome.keys });
+  summary.atomic = { job: outcome.job!, seconds: outcome.seconds, ...(outcome.resumed ? { resumed: true } : {}) };
+  result.slots += slots;
+  result.keys += outcome.keys;
+  // Every master sees the new owner before the next call reads the cluster (gossip spreads it).
+  await untilEverySees([...all.values()], to, move.ranges[0]![0]);
+  log.info('slots moved atomically', { ...summary });
+  return true;
 }
 
 function masterOf(all: Map<string, Master>, node: NodeSpec, id: string | undefined): Master {

@@ -200,15 +200,20 @@ export async function planMigration(spec: ClusterSpec): Promise<MigrationPlan> {
 async function checkTargetDatabases(map: SlotMap, highest: number): Promise<void> {
   if (highest === 0) return;
   for (const node of map.masters()) {
-    const client = await map.client(node);
+    // A connection of its own: the map's stays on its database whatever happens here.
+    const probe = (await map.client(node)).duplicate({ lazyConnect: true });
     try {
-      await client.select(highest);
-      await client.select(0);
-    } catch (err) {
-      fail(
-        ErrorType.InvalidSpec,
-        `target node ${node} has no database ${highest} (SELECT ${highest}: ${(err as Error).message}), which migration.source.databases copies into; start the nodes with "cluster-databases ${highest + 1}" or more (Valkey 9+), or copy into db 0 under a prefix`,
-      );
+      await probe.connect(); // unreachable: thrown as it is, and retried
+      await probe
+        .select(highest)
+        .catch((err: unknown) =>
+          fail(
+            ErrorType.InvalidSpec,
+            `target node ${node} has no database ${highest} (SELECT ${highest}: ${(err as Error).message}), which migration.source.databases copies into; start the nodes with "cluster-databases ${highest + 1}" or more (Valkey 9+), or copy into db 0 under a prefix`,
+          ),
+        );
+    } finally {
+      probe.disconnect();
     }
   }
 }

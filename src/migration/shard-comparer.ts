@@ -4,6 +4,7 @@
  */
 import type Redis from 'ioredis';
 import { compareKey, printableKey } from '../redis/compare';
+import { createMissingIdleConsumers } from '../redis/compare-streams';
 import { capabilitiesOf, expireAtFrom, expiryCommand } from '../redis/servers';
 import { type SlotMap, groupByOwner, redirection } from '../redis/slot-map';
 import { type BulkConnection, asNumber } from '../redis/bulk';
@@ -103,15 +104,24 @@ export class ShardComparer {
         const destination = targetKey(this.shard, c.key);
         const client = await this.map.client(this.map.ownerOf(destination));
         const id = c.key.toString('base64');
-        const compared = await compareKey(this.sourceClient, c.key, client, destination, {
-          from: this.resumeAt.get(id),
-          onPiece: (next) => {
-            if (next) this.inProgress.set(id, next);
-            this.beat(printableKey(c.key));
-          },
-          replicated: this.replicated,
-          createIdleConsumers: this.replicated,
-        });
+        const compare = () =>
+          compareKey(this.sourceClient, c.key, client, destination, {
+            from: this.resumeAt.get(id),
+            onPiece: (next) => {
+              if (next) this.inProgress.set(id, next);
+              this.beat(printableKey(c.key));
+            },
+            replicated: this.replicated,
+          });
+        let compared = await compare();
+        // A live mirror lacks the stream consumers the source never replicated: created, then compared again.
+        if (
+          compared.difference &&
+          compared.source.type === 'stream' &&
+          this.replicated &&
+          (await createMissingIdleConsumers(this.sourceClient, c.key, client, destination)) > 0
+        )
+          compared = await compare();
         this.inProgress.delete(id);
         this.resumeAt.delete(id);
         const want = compared.source;

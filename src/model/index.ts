@@ -16,3 +16,4 @@ export * from './servers';
 export * from './source-acl';
 export * from './workflow-ids';
 export * from './balance';
+export * from './group-by';

@@ -143,6 +143,9 @@ export const hostTaskQueue = (host: string) => `redis-host-${host}`;
  */
 export const shardTaskQueue = (taskQueue: string) => `${taskQueue}-shards`;
 
+/** The activities that run on the shard task queue. */
+export const SHARD_ACTIVITIES: readonly string[] = ['copyShardChunk', 'syncShardChunk'];
+
 /** The spec cut down to the nodes on one host: what that host's worker works on. */
 export function nodesOnHost(spec: ClusterSpec, host: string): ClusterSpec {
   return { ...spec, nodes: spec.nodes.filter((node) => node.host === host) };

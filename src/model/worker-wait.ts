@@ -49,6 +49,6 @@ export function workerWait(
   const message =
     pollers === 0
       ? `no worker is polling task queue ${taskQueue}: ${what} has waited ${duration(waitedSeconds)} for one (start a worker: npm run worker, or rco worker)`
-      : `${what} has waited ${duration(waitedSeconds)} on task queue ${taskQueue}, which ${pollers} worker(s) poll: they are busy or cannot run it`;
+      : `${what} has waited ${duration(waitedSeconds)} on task queue ${taskQueue}, which ${pollers} worker(s) poll: they are busy or cannot run it${taskQueue.endsWith('-shards') ? ' (each runs at most --max-shards shards at once: add a worker, or raise it)' : ''}`;
   return { taskQueue, task: waiting.name, waitedSeconds, pollers, message };
 }

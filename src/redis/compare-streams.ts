@@ -2,6 +2,7 @@
  * Streams compared piece by piece: their length, ids and counters, entries by id ranges, then every consumer group
  * with its consumers and pending entries (a group that lost its pending entries is a difference).
  */
+import type Redis from 'ioredis';
 import { type Side, PIECE, both, same } from './pieces';
 
 /** XINFO's flat [name, value, ...] replies as a map. */
@@ -16,7 +17,6 @@ export async function compareStream(
   b: Side,
   onPiece: () => void,
   replicated: boolean,
-  createIdleConsumers = false,
 ): Promise<string | undefined> {
   const counters = a.server.streamCounters && b.server.streamCounters;
   const [ia, ib] = await both(a, b, async (s) =>
@@ -39,29 +39,41 @@ export async function compareStream(
     if (x.length < PIECE) break;
     start = `(${x[x.length - 1]![0].toString()}`;
   }
-  if (createIdleConsumers) await createMissingIdleConsumers(a, b);
   return compareGroups(a, b, counters && !replicated, onPiece);
 }
 
-const consumersOf = async (s: Side, group: string) =>
-  ((await s.client.call('XINFO', 'CONSUMERS', s.key, group)) as unknown[][]).map(fieldsOf);
+const consumersOf = async (client: Redis, key: Buffer, group: string) =>
+  ((await client.call('XINFO', 'CONSUMERS', key, group)) as unknown[][]).map(fieldsOf);
 
 /**
  * A consumer created by an XREADGROUP that read nothing is not replicated (measured on Redis 8.2.3: no command reaches
- * a replica), so a live mirror lacks it until it reads an entry. It is created in the target as the source has it:
- * empty. Consumers with pending entries come through the stream (XCLAIM) and are never created here.
+ * a replica), so a live mirror lacks it until it reads an entry. The live verify creates such consumers in the target
+ * as the source has them, empty; consumers with pending entries come through the stream (XCLAIM) and are never
+ * created here. The comparison itself only reads. Returns how many it created.
  */
-async function createMissingIdleConsumers(a: Side, b: Side): Promise<void> {
-  const groups = ((await a.client.call('XINFO', 'GROUPS', a.key)) as unknown[][]).map(fieldsOf);
+export async function createMissingIdleConsumers(
+  source: Redis,
+  sourceKey: Buffer,
+  target: Redis,
+  targetKey: Buffer,
+): Promise<number> {
+  let created = 0;
+  const groups = ((await source.call('XINFO', 'GROUPS', sourceKey)) as unknown[][]).map(fieldsOf);
   for (const group of groups) {
     const name = String(group.get('name'));
-    const [want, have] = await Promise.all([consumersOf(a, name), consumersOf(b, name).catch(() => undefined)]);
+    const [want, have] = await Promise.all([
+      consumersOf(source, sourceKey, name),
+      consumersOf(target, targetKey, name).catch(() => undefined),
+    ]);
     if (!have) continue; // the group itself is missing: a difference the comparison names
     const held = new Set(have.map((c) => String(c.get('name'))));
     for (const consumer of want)
-      if (Number(consumer.get('pending')) === 0 && !held.has(String(consumer.get('name'))))
-        await b.client.call('XGROUP', 'CREATECONSUMER', b.key, name, String(consumer.get('name')));
+      if (Number(consumer.get('pending')) === 0 && !held.has(String(consumer.get('name')))) {
+        await target.call('XGROUP', 'CREATECONSUMER', targetKey, name, String(consumer.get('name')));
+        created++;
+      }
   }
+  return created;
 }
 
 /** Consumer groups: their counters, consumers and pending entries (a group that lost its PEL is a difference). */
@@ -80,7 +92,9 @@ async function compareGroups(a: Side, b: Side, counters: boolean, onPiece: () =>
       if (String(group.get(field)) !== String(other.get(field)))
         return `consumer group ${name}: ${field} ${String(other.get(field))} in the target, ${String(group.get(field))} in the source`;
     const [ca, cb] = await both(a, b, async (s) =>
-      (await consumersOf(s, name)).map((c) => `${String(c.get('name'))}:${String(c.get('pending'))}`).sort(),
+      (await consumersOf(s.client, s.key, name))
+        .map((c) => `${String(c.get('name'))}:${String(c.get('pending'))}`)
+        .sort(),
     );
     if (ca.join('\n') !== cb.join('\n')) return `consumer group ${name}: consumers differ`;
     const pel = await comparePending(a, b, name, onPiece);

@@ -61,11 +61,6 @@ export interface CompareOptions {
    * and 8.2.3 and Valkey 8.1.8).
    */
   replicated?: boolean;
-  /**
-   * Live verify only: consumers the source has with nothing pending and the target lacks are created in the target
-   * (Redis does not replicate a consumer created by an XREADGROUP that read nothing; see compare-streams.ts).
-   */
-  createIdleConsumers?: boolean;
 }
 
 /** Compares the value of `sourceKey` on `source` with `targetKey` on `target`, piece by piece. */
@@ -96,7 +91,6 @@ export async function compareKey(
     options.onPiece ?? (() => undefined),
     options.replicated,
     options.from,
-    options.createIdleConsumers,
   );
   return result;
 }
@@ -108,7 +102,6 @@ async function compareValues(
   onPiece: (next: string) => void,
   replicated = false,
   from?: string,
-  createIdleConsumers = false,
 ): Promise<string | undefined> {
   switch (type) {
     case 'string':
@@ -139,7 +132,7 @@ async function compareValues(
     case 'set':
       return compareSet(a, b, onPiece, from);
     case 'stream':
-      return compareStream(a, b, () => onPiece(''), replicated, createIdleConsumers);
+      return compareStream(a, b, () => onPiece(''), replicated);
     default: {
       // A module type: only its own encoding can be compared.
       const [x, y] = await both(a, b, (s) => s.client.callBuffer('DUMP', s.key) as Promise<Buffer | null>);

@@ -2,6 +2,7 @@
 import calculateSlot from 'cluster-key-slot';
 import type Redis from 'ioredis';
 import { SLOT_COUNT } from '../model/slots';
+import { groupBy } from '../model/group-by';
 import { type Arg, BulkConnection, type Reply } from './bulk';
 import { type NodeAddress, connectNode } from './connection';
 import type { Router } from './redirects';
@@ -140,14 +141,7 @@ export function splitAddress(address: string): [string, number] {
 
 /** Groups items by the master that owns the slot of their key. */
 export function groupByOwner<T>(items: T[], map: SlotMap, keyOf: (item: T) => Buffer): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const owner = map.ownerOf(keyOf(item));
-    const list = groups.get(owner);
-    if (list) list.push(item);
-    else groups.set(owner, [item]);
-  }
-  return groups;
+  return groupBy(items, (item) => map.ownerOf(keyOf(item)));
 }
 
 /** Server errors classified by their first word, as the cluster protocol defines them. */

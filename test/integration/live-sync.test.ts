@@ -161,14 +161,7 @@ async function targetKeys(spec: ClusterSpec): Promise<number> {
   return sizes.reduce((a, b) => a + b, 0);
 }
 
-async function chunkRunning(spec: ClusterSpec): Promise<boolean> {
-  const { raw } = await client.handle(migrationWorkflowId(spec.name)).describe();
-  return (raw.pendingActivities ?? []).some(
-    (a) => a.activityType?.name === 'syncShardChunk' && Number(a.state) === 2, // STARTED
-  );
-}
-
-test('worker SIGKILLed in the snapshot and in the stream, the source restarted: resumed (partially when it can), then every key equal', async () => {
+test('worker SIGKILLed in the snapshot, the source restarted: a new snapshot each time, saying why, then every key equal', async () => {
   const KEYS = 200_000;
   // A backlog that holds the writes of the ~10 s until Temporal notices a dead worker (README: sizing the backlog).
   const args = ['--cluster-enabled', 'no', '--appendonly', 'yes', '--repl-backlog-size', '64mb'];
@@ -211,23 +204,7 @@ test('worker SIGKILLed in the snapshot and in the stream, the source restarted: 
   expect(sync.lastFullResync).toContain('was not loaded completely');
   const snapshots = sync.fullResyncs;
 
-  // 2. SIGKILL while streaming: resumed from the offset by a partial resync (the source counts it), no new snapshot.
-  const before = await syncStats(source.redis);
-  await waitFor('a chunk streaming', async () => ((await chunkRunning(spec)) ? true : undefined));
-  await sleep(2000);
-  await killWorker(workers.pop()!);
-  await startWorker();
-  await waitFor('the stream resumed', async () =>
-    (await syncStats(source.redis)).partialOk > before.partialOk ? true : undefined,
-  );
-  await waitFor('progress after the resume', async () =>
-    (await progressOf(spec))!.sync![0]!.partialResyncs > sync.partialResyncs ? true : undefined,
-  );
-  sync = (await progressOf(spec))!.sync![0]!;
-  expect(sync.fullResyncs).toBe(snapshots);
-  expect((await syncStats(source.redis)).full).toBe(before.full);
-
-  // 3. The source restarts (its data kept in the AOF): a new replication id, so a new snapshot.
+  // 2. The source restarts (its data kept in the AOF): a new replication id, so a new snapshot.
   // The load stops across the restart (a client's writes to a server going away are lost, not refused), then goes on.
   const before3 = await load.stop();
   const admin = new Redis({ host: '127.0.0.1', port: source.port, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -287,7 +264,11 @@ test('a 3-master source cluster under load, two workers of at most 2 shards: bot
   const [a, b] = [await start('worker-a'), await start('worker-b')];
   expect(a.output()).toMatch(/worker polling .*redis-cluster-shards \(at most 2 shards at once\).* as worker-a/);
 
-  const { ports, nodes } = await startPlainCluster(path.join(stack.stateDir, 'src-cluster'));
+  // A backlog that holds the writes of the ~10 s until Temporal notices the dead worker (README: sizing the backlog).
+  const { ports, nodes } = await startPlainCluster(path.join(stack.stateDir, 'src-cluster'), 'redis-server', [
+    '--repl-backlog-size',
+    '64mb',
+  ]);
   const cluster = new Redis.Cluster(ports.map((port) => ({ host: '127.0.0.1', port })));
   await fillEveryType(cluster);
   const spec = await provisioned('live-from-cluster');
@@ -335,6 +316,8 @@ test('a 3-master source cluster under load, two workers of at most 2 shards: bot
   expect(report.offsets).toHaveLength(3);
   expect(report.differences).toEqual([]);
   expect(last.sync!.map((s) => s.fullResyncs)).toEqual([1, 1, 1]);
+  // The sources agree: one full sync each, over both workers and the kill; every later chunk a partial resync.
+  for (const node of nodes) expect(await syncStats(node)).toMatchObject({ full: 1 });
   const { compared, differences } = await compareAllKeys(nodes, targets(spec), { replicated: true });
   expect(differences).toEqual([]);
   expect(compared).toBe((await Promise.all(nodes.map((n) => n.dbsize()))).reduce((a, b) => a + b, 0));

@@ -1,4 +1,4 @@
-import { POLLER_ALIVE_MS, WORKER_PICKUP_BUDGET_MS, workerWait } from '../../src/model';
+import { POLLER_ALIVE_MS, WORKER_PICKUP_BUDGET_MS, shardTaskQueue, workerWait } from '../../src/model';
 
 const now = 1_000_000_000;
 
@@ -27,5 +27,17 @@ test('workers that poll but do not take the task are counted', () => {
   const wait = workerWait('q', [{ name: 'copy', scheduledAt: now - 45_000 }], [now - 1000, now - 2000], now);
   expect(wait!.message).toBe(
     'copy has waited 45s on task queue q, which 2 worker(s) poll: they are busy or cannot run it',
+  );
+});
+
+test('a shard chunk that waits on the shard queue, which workers poll: their --max-shards slots are taken', () => {
+  const wait = workerWait(
+    shardTaskQueue('redis-cluster'),
+    [{ name: 'syncShardChunk', scheduledAt: now - 45_000 }],
+    [now - 1000],
+    now,
+  );
+  expect(wait!.message).toBe(
+    'syncShardChunk has waited 45s on task queue redis-cluster-shards, which 1 worker(s) poll: they are busy or cannot run it (each runs at most --max-shards shards at once: add a worker, or raise it)',
   );
 });

@@ -12,6 +12,7 @@ import { databaseDestinations, sourceAccess, targetKey } from '../sources';
 import { targetMap } from '../target';
 import type { CopyContext } from '../copy';
 import { groupByOwner } from '../../redis/slot-map';
+import { groupBy } from '../../model/group-by';
 import { readKeys, writeBatch } from '../writes';
 import { repliesOrThrow } from '../batches';
 import { readStop, syncKeys } from '../sync/checkpoints';
@@ -34,9 +35,8 @@ async function copyNotified(
   keys: PendingKey[],
   beforeBatch: () => Promise<void>,
 ): Promise<number> {
-  const byDb = new Map<number, Buffer[]>();
-  for (const { db, key } of keys) byDb.set(db, [...(byDb.get(db) ?? []), key]);
-  for (const [db, names] of byDb) {
+  for (const [db, inDb] of groupBy(keys, (k) => k.db)) {
+    const names = inDb.map((k) => k.key);
     const ctx = await contexts(db);
     const batch = await readKeys(ctx, '0', names);
     const present = new Set(batch.keys.map((k) => k.key.toString('base64')));

@@ -8,6 +8,7 @@
  */
 import { type Arg, type Reply, ReplyError } from '../../redis/bulk';
 import { type SlotMap, redirection } from '../../redis/slot-map';
+import { groupBy } from '../../model/group-by';
 import type { SyncCheckpoint, SyncKeys } from './checkpoints';
 import { type CommandTable, routeCommand, scriptable } from './commands';
 import { APPLY_SLOT_IN_DATABASES_SHA, APPLY_SLOT_SHA, Superseded, setIfCurrent, slotApplied, slotStamp } from './fence';
@@ -160,14 +161,11 @@ export class StreamApplier {
 
   /** The batch by slot, in order, without what a slot already holds. */
   private bySlot(batch: Pending[]): Map<number, Pending[]> {
-    const slots = new Map<number, Pending[]>();
-    for (const pending of batch) {
-      if (pending.end <= (this.options.slotOffsets.get(pending.slot!) ?? -1)) continue;
-      const list = slots.get(pending.slot!);
-      if (list) list.push(pending);
-      else slots.set(pending.slot!, [pending]);
-    }
-    return slots;
+    const offsets = this.options.slotOffsets;
+    return groupBy(
+      batch.filter((pending) => pending.end > (offsets.get(pending.slot!) ?? -1)),
+      (pending) => pending.slot!,
+    );
   }
 
   private async everywhere(pending: Pending): Promise<void> {
@@ -189,13 +187,7 @@ export class StreamApplier {
     const map = this.options.map;
     const { replid, generation, table } = this.options;
     const stamp = slotStamp(replid, offset, generation);
-    const byOwner = new Map<string, [number, Pending[]][]>();
-    for (const entry of slots) {
-      const owner = map.ownerOfSlot(entry[0]);
-      const list = byOwner.get(owner);
-      if (list) list.push(entry);
-      else byOwner.set(owner, [entry]);
-    }
+    const byOwner = groupBy(slots, ([slot]) => map.ownerOfSlot(slot));
     const moved = new Map<number, Pending[]>();
     await Promise.all(
       [...byOwner].map(async ([owner, groups]) => {

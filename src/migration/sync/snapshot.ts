@@ -18,20 +18,11 @@ import { TYPE_NAMES } from './rdb-encoding';
 import { valueForTarget } from './downgrade';
 import { capabilitiesOf } from '../../redis/servers';
 import { HASH_FIELD_TTL_TYPES, describeServer, payloadVersionFor } from '../../model/servers';
+import { groupBy } from '../../model/group-by';
 import { printableKey } from '../../redis/compare';
 import type { DestinationBytes } from '../sources';
 
 /** Items by the target database they go into. */
-function groupByDb<T extends { db: number }>(items: T[]): Map<number, T[]> {
-  const groups = new Map<number, T[]>();
-  for (const item of items) {
-    const list = groups.get(item.db);
-    if (list) list.push(item);
-    else groups.set(item.db, [item]);
-  }
-  return groups;
-}
-
 /** Measured here: 10,000-key batches, three in flight, load half again as fast as 2,000-key batches one at a time. */
 const BATCH_KEYS = 10_000;
 const IN_FLIGHT = 3;
@@ -133,7 +124,7 @@ export async function loadSnapshot(
     const items = batch;
     batch = [];
     bytes = 0;
-    for (const [db, inDb] of groupByDb(items))
+    for (const [db, inDb] of groupBy(items, (item) => item.db))
       for (const [owner, group] of groupByOwner(inDb, map, (item) => item.key)) {
         let queue = outstanding.get(owner);
         if (!queue) outstanding.set(owner, (queue = []));
