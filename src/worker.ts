@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { NativeConnection, Worker, type WorkerInterceptors } from '@temporalio/worker';
 import { type ActivityDeps, type Activities, createActivities } from './activities';
 import { type TemporalSettings, temporalSettings } from './settings';
-import { ErrorType, SHARD_ACTIVITIES, hostTaskQueue, shardTaskQueue } from './model';
+import { ErrorType, SHARD_ACTIVITIES, hostTaskQueue, shardTaskQueue, workerShardQueue } from './model';
 import { fail, workerIdentity } from './runtime/context';
 import { installRuntime, telemetrySettings } from './runtime/telemetry';
 
@@ -96,16 +96,22 @@ export async function createWorker(
     interceptors: options.interceptors,
     identity: workerIdentity(),
   };
+  // The shared shard queue, and this worker's own (the next chunks of the notifications syncs it holds).
+  const shardQueues = [shardTaskQueue(settings.taskQueue), workerShardQueue(settings.taskQueue, workerIdentity())];
   const shards = options.host
     ? []
-    : [
-        await Worker.create({
-          ...common,
-          taskQueue: shardTaskQueue(settings.taskQueue),
-          activities: Object.fromEntries(SHARD_ACTIVITIES.map((name) => [name, activities[name as keyof Activities]])),
-          maxConcurrentActivityTaskExecutions: options.maxShards ?? defaultMaxShards(),
-        }),
-      ];
+    : await Promise.all(
+        shardQueues.map((taskQueue) =>
+          Worker.create({
+            ...common,
+            taskQueue,
+            activities: Object.fromEntries(
+              SHARD_ACTIVITIES.map((name) => [name, activities[name as keyof Activities]]),
+            ),
+            maxConcurrentActivityTaskExecutions: options.maxShards ?? defaultMaxShards(),
+          }),
+        ),
+      );
   const main = await Worker.create({
     ...common,
     ...(options.host

@@ -143,6 +143,12 @@ export const hostTaskQueue = (host: string) => `redis-host-${host}`;
  */
 export const shardTaskQueue = (taskQueue: string) => `${taskQueue}-shards`;
 
+/**
+ * The shard task queue of one worker (by its name): a notifications sync's next chunk goes there, to the worker that
+ * holds its subscription; a chunk nobody takes there in time goes back to the shared shard queue.
+ */
+export const workerShardQueue = (taskQueue: string, worker: string) => `${shardTaskQueue(taskQueue)}@${worker}`;
+
 /** The activities that run on the shard task queue. */
 export const SHARD_ACTIVITIES: readonly string[] = ['copyShardChunk', 'syncShardChunk'];
 

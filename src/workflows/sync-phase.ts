@@ -4,20 +4,46 @@
  * 30 s and a warning shown when it nears the source's backlog. The run continues as new when Temporal suggests it:
  * where each shard stands is in the target, so only the progress is carried.
  */
-import { ApplicationFailure, condition, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  TimeoutFailure,
+  condition,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { LiveShard, LiveSyncRef, MigrationPlan, ShardVerification, SyncChunkResult } from '../activities';
 import { ErrorType } from '../model/errors';
 import type { CutoverReport, CutoverRequest, MigrationProgress, SyncShardProgress } from '../model/progress';
-import { type ClusterSpec, shardTaskQueue } from '../model/schema';
+import { type ClusterSpec, shardTaskQueue, workerShardQueue } from '../model/schema';
 import { cutoverUpdate } from './messages';
 import { profiles } from './profiles';
 import { summarizedActivities } from './activities';
 import type { Run } from './run';
 
 const planning = summarizedActivities(profiles.migrationCheck);
-/** The sync chunks go to the data-plane queue, where every worker takes as many shards as it was told it may. */
-const syncing = () =>
-  summarizedActivities({ ...profiles.syncChunk, taskQueue: shardTaskQueue(workflowInfo().taskQueue) });
+/**
+ * The sync chunks go to the data-plane queue, where every worker takes as many shards as it was told it may; or to one
+ * worker's own queue, for a notifications sync whose subscription it holds. A worker that does not take it there in
+ * time (gone, or full) leaves it to the shared queue again: a new subscription and a full pass, as after any gap.
+ */
+const syncing = (worker?: string) =>
+  summarizedActivities(
+    worker
+      ? {
+          ...profiles.syncChunk,
+          taskQueue: workerShardQueue(workflowInfo().taskQueue, worker),
+          scheduleToStartTimeout: STICKY_PICKUP,
+        }
+      : { ...profiles.syncChunk, taskQueue: shardTaskQueue(workflowInfo().taskQueue) },
+  );
+/** How long a notifications chunk waits for the worker that holds its subscription. */
+const STICKY_PICKUP = '15 seconds';
+
+const notTakenInTime = (err: unknown) =>
+  err instanceof ActivityFailure &&
+  err.cause instanceof TimeoutFailure &&
+  err.cause.timeoutType === 'SCHEDULE_TO_START';
 const control = summarizedActivities(profiles.cutover);
 
 const CHUNK_MS = 10_000;
@@ -159,6 +185,9 @@ export async function syncData(spec: ClusterSpec, run: Run, progress: MigrationP
   const follow = async (index: number) => {
     const shard = shards[index]!;
     const entry = sync[index]!;
+    // A notifications sync's subscription lives in the worker that made it: its next chunk goes to that worker.
+    const sticky = spec.migration?.liveMethod === 'notifications';
+    let holder = sticky ? entry.worker : undefined;
     for (;;) {
       if (failed) return;
       while (progress.paused && !suspending) {
@@ -176,14 +205,22 @@ export async function syncData(spec: ClusterSpec, run: Run, progress: MigrationP
         if (run.historyFull && !cutoverRunning) suspending = true;
       }
       if (suspending || failed) return;
-      const result: SyncChunkResult = await syncing().syncShardChunk({
-        spec,
-        shard,
-        syncId: live.syncId,
-        maxMs: CHUNK_MS,
-        opsPerSecond: progress.keysPerSecond ? progress.keysPerSecond / shards.length : undefined,
-        ownTarget: plan.targetUserKeys === 0,
-      });
+      let result: SyncChunkResult;
+      try {
+        result = await syncing(holder).syncShardChunk({
+          spec,
+          shard,
+          syncId: live.syncId,
+          maxMs: CHUNK_MS,
+          opsPerSecond: progress.keysPerSecond ? progress.keysPerSecond / shards.length : undefined,
+          ownTarget: plan.targetUserKeys === 0,
+        });
+      } catch (err) {
+        if (!holder || !notTakenInTime(err)) throw err;
+        holder = undefined;
+        continue;
+      }
+      if (sticky) holder = result.worker;
       entry.replid = result.replid;
       entry.appliedOffset = result.offset;
       entry.sourceOffset = result.sourceOffset;

@@ -162,7 +162,7 @@ async function targetKeys(spec: ClusterSpec): Promise<number> {
 }
 
 test('worker SIGKILLed in the snapshot, the source restarted: a new snapshot each time, saying why, then every key equal', async () => {
-  const KEYS = 200_000;
+  const KEYS = 100_000;
   // A backlog that holds the writes of the ~10 s until Temporal notices a dead worker (README: sizing the backlog).
   const args = ['--cluster-enabled', 'no', '--appendonly', 'yes', '--repl-backlog-size', '64mb'];
   const source = await startSource('live-faults', ['--repl-backlog-size', '64mb']);

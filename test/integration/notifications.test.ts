@@ -3,7 +3,8 @@
  * CONFIG (renamed away, as managed services do), under a write load of every type with keys that expire while it
  * runs. The subscription is killed part way (CLIENT KILL TYPE pubsub): the gap is found and a full pass writes only
  * what changed. The cutover holds the writes, drains the notifications, and every key is compared both ways. A
- * 3-master cluster source is followed the same way, one subscription per master.
+ * 3-master cluster source is followed the same way, one subscription per master, by two workers: each shard's chunks
+ * go to the worker that holds its subscription.
  */
 import { Cluster, type Redis } from 'ioredis';
 import path from 'node:path';
@@ -12,7 +13,9 @@ import { type ClusterSpec, ErrorType, SOURCE_ACL_RULES, adminAddress, masters } 
 import { compareAllKeys, fillEveryType, keysOnlyInTarget } from '../helpers/dataset';
 import { rootApplicationFailure } from '../helpers/failures';
 import { type RunningStack, provisionedTarget, startRunningStack } from '../helpers/running-stack';
-import { startPlainSource } from '../helpers/stack';
+import { startPlainSource, workflowBundle } from '../helpers/stack';
+import { type WorkerProcess, killWorker, startWorkerProcess } from '../helpers/worker-process';
+import { writeFileSync } from 'node:fs';
 import { sleep, waitFor } from '../helpers/wait';
 import { startPlainCluster } from '../helpers/plain-cluster';
 import { everyTypeMix, startWriteLoad } from '../helpers/write-load';
@@ -25,12 +28,14 @@ const MANAGED = [
 
 let running: RunningStack;
 const clients: Redis[] = [];
+const workers: WorkerProcess[] = [];
 
 beforeAll(async () => {
   running = await startRunningStack('notifications');
 });
 
 afterAll(async () => {
+  await Promise.all(workers.map(killWorker));
   for (const c of clients) c.disconnect();
   await running?.stop();
 });
@@ -135,7 +140,16 @@ test('notifications off on the source: refused at once, naming the setting', asy
   expect(failure.message).toContain('KEA');
 });
 
-test('a 3-master cluster source by notifications: one subscription per master, cut over, every key both ways', async () => {
+test('a 3-master cluster source by notifications, two workers: one subscription per master, each chunk in the worker that holds it; cut over, every key both ways', async () => {
+  // A second worker, a process of its own (subscriptions live in a worker's memory), beside the suite's.
+  const bundlePath = path.join(running.stack.stateDir, 'workflow-bundle.js');
+  writeFileSync(bundlePath, (await workflowBundle()).code);
+  const second = startWorkerProcess(running.stack.temporal.address, {
+    RCO_WORKFLOW_BUNDLE: bundlePath,
+    RCO_WORKER_NAME: 'second',
+  });
+  workers.push(second);
+  await second.ready;
   const { ports, nodes } = await startPlainCluster(path.join(running.stack.stateDir, 'notify-cluster'));
   clients.push(...nodes);
   for (const node of nodes) await node.call('CONFIG', 'SET', 'notify-keyspace-events', 'KEA');
@@ -163,7 +177,20 @@ test('a 3-master cluster source by notifications: one subscription per master, c
     },
     60_000,
   );
-  await sleep(3000);
+  // A second chunk of every shard: it goes to the worker that holds the shard's subscription, so no new full pass
+  // (two workers share the shard queue: a chunk that landed on the other one would make one).
+  const sync = await waitFor(
+    'a second chunk of every master',
+    async () => {
+      const now = (await running.client.progress(migrationWorkflowId(spec.name))).migration?.sync;
+      return now?.every((s) => s.fullResyncs + s.partialResyncs >= 2) ? now : undefined;
+    },
+    60_000,
+  );
+  console.log(
+    `cluster by notifications, two workers: ${JSON.stringify(sync.map((s) => [s.shard, s.worker, s.fullResyncs, s.partialResyncs]))}`,
+  );
+  expect(sync.map((s) => s.fullResyncs)).toEqual([1, 1, 1]);
   const stats = await load.stop();
   writer.disconnect();
   const report = await running.client.cutover(spec.name, { pauseBudgetMs: 3000, verify: 'all' });
@@ -175,6 +202,7 @@ test('a 3-master cluster source by notifications: one subscription per master, c
   expect(compared.differences).toEqual([]);
   expect(compared.compared).toBeGreaterThan(3000);
   expect(await keysOnlyInTarget(nodes, targets)).toEqual([]);
+  await killWorker(workers.pop()!);
 });
 
 test('a source that lets no one hold its writes: the cutover refuses, naming writesStopped; told the writes stopped, it cuts over and every key is compared', async () => {
