@@ -71,10 +71,8 @@ export class RedisClusterClient {
 
   static async connect(overrides: Partial<TemporalSettings> = {}): Promise<RedisClusterClient> {
     const settings = temporalSettings(overrides);
-    const connection = await Connection.connect({
-      ...(settings.connection as ConnectionOptions),
-      address: settings.address,
-    });
+    const options: ConnectionOptions = { ...(settings.connection as ConnectionOptions), address: settings.address };
+    const connection = await Connection.connect(options);
     return new RedisClusterClient(new Client({ connection, namespace: settings.namespace }), connection, settings);
   }
 
@@ -192,10 +190,8 @@ export class RedisClusterClient {
 
   /** A run by cluster name (the provisioning run), or by its full workflow id (e.g. migrationWorkflowId(name)). */
   handle(clusterOrWorkflowId: string): WorkflowHandle {
-    const id = clusterOrWorkflowId.startsWith('redis-cluster-')
-      ? clusterOrWorkflowId
-      : workflowIdFor({ name: clusterOrWorkflowId });
-    return this.client.workflow.getHandle(id);
+    const full = clusterOrWorkflowId.startsWith('redis-cluster-');
+    return this.client.workflow.getHandle(full ? clusterOrWorkflowId : workflowIdFor({ name: clusterOrWorkflowId }));
   }
 
   /**
@@ -253,9 +249,8 @@ export class RedisClusterClient {
   }
 
   /**
-   * Live mode: verify, pause writes on the sources within the budget, stop the sync once caught up; the report. A
-   * cutover that is done returns once its run has closed (it clears the sync's state last): a migration started right
-   * after it is a new run, not an attach to the one ending. The report is the answer; the run's outcome is its result.
+   * Live mode: verify, pause writes on the sources within the budget, stop the sync once caught up; the report. Done,
+   * it returns once its run closed, so that a migration started next is a new run, not an attach to the one ending.
    */
   async cutover(clusterOrWorkflowId: string, request: CutoverRequest = {}): Promise<CutoverReport> {
     const handle = await this.running(clusterOrWorkflowId);

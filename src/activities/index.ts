@@ -28,7 +28,12 @@ import { countTargetKeys } from '../migration/target';
 import { findExtraKeys } from '../migration/extra-keys';
 import { type VerifyShardInput, verifyShard, verifyShardKeys } from '../migration/verify';
 import { clearSyncState, pauseAndDrain, readSyncOffsets, waitCaughtUp } from '../migration/sync/cutover';
-import { type LiveShard, type SyncChunkInput, syncShardChunk } from '../migration/sync/sync';
+import {
+  type LiveShard,
+  type SyncChunkInput,
+  type SyncChunkResult as EngineSyncChunkResult,
+  syncShardChunk,
+} from '../migration/sync/sync';
 import { type ClusterSpec, ErrorType, expectedCurrentEpoch } from '../model';
 import { NodeAuthError, withClusterAccess } from '../redis/connection';
 import { type S3ClientFactory, defaultS3ClientFactory } from '../s3/client';
@@ -193,5 +198,7 @@ export type { MigrationPlan } from '../migration/plan';
 export type { Shard } from '../migration/sources';
 export type { ExtraKeys } from '../migration/extra-keys';
 export type { KeyDifference, ShardVerification } from '../migration/verify';
-export type { LiveShard, SyncChunkResult } from '../migration/sync/sync';
+export type { LiveShard } from '../migration/sync/sync';
+/** A sync chunk's result, with the worker that ran it. */
+export type SyncChunkResult = EngineSyncChunkResult & { worker?: string };
 export type { DrainResult, ShardOffsets } from '../migration/sync/cutover';

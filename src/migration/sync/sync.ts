@@ -77,8 +77,6 @@ export interface SyncChunkResult {
   };
   /** The cutover's stop marker was reached: the sync is over. */
   stopped: boolean;
-  /** The worker that ran the chunk. */
-  worker?: string;
   /** The node the stream was read from. */
   streamedFrom?: string;
   /** That node is a replica now (its master failed over): the node that takes the writes. */
