@@ -100,6 +100,7 @@ async function main(): Promise<void> {
     const snap = await migrate({ source: { type: 'standalone', host: '127.0.0.1', port } });
     await client.migrationResult(snap.name);
     console.log(`snapshot copy and verify: ${((performance.now() - snapStarted) / 1000).toFixed(1)} s`);
+    source.disconnect(); // before its server stops: a connection left open retries for ever
   } finally {
     // SIGINT: the worker shuts down and node writes the profile as it exits.
     process.kill(worker.child.pid!, 'SIGINT');
