@@ -90,14 +90,10 @@ export async function createWorker(
   const connection = await NativeConnection.connect({ ...settings.connection, address: settings.address });
   const all = createActivities(options.deps);
   const activities = (options.clusterOnly ?? process.env.RCO_CLUSTER_ONLY === '1') ? clusterOnlyActivities(all) : all;
-  const common = {
-    connection,
-    namespace: settings.namespace,
-    interceptors: options.interceptors,
-    identity: workerIdentity(),
-  };
+  const identity = workerIdentity();
+  const common = { connection, namespace: settings.namespace, interceptors: options.interceptors, identity };
   // The shared shard queue, and this worker's own (the next chunks of the notifications syncs it holds).
-  const shardQueues = [shardTaskQueue(settings.taskQueue), workerShardQueue(settings.taskQueue, workerIdentity())];
+  const shardQueues = [shardTaskQueue(settings.taskQueue), workerShardQueue(settings.taskQueue, identity)];
   const shards = options.host
     ? []
     : await Promise.all(

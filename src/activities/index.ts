@@ -107,6 +107,11 @@ async function recordEpochsMoved(spec: ClusterSpec, what: string, currentEpoch?:
   }
 }
 
+/** A shard chunk's result with the worker that ran it (the progress shows it). */
+async function withWorker<T extends object>(result: Promise<T>): Promise<T & { worker: string }> {
+  return { ...(await result), worker: workerIdentity() };
+}
+
 export function createActivities(deps: ActivityDeps = {}) {
   const s3 = deps.s3ClientFactory ?? defaultS3ClientFactory;
   const activities = {
@@ -149,7 +154,7 @@ export function createActivities(deps: ActivityDeps = {}) {
       return planMigration(spec);
     },
     prepareRdbShard: (spec: ClusterSpec, shard: Shard) => prepareRdbShard(spec, shard, s3),
-    copyShardChunk: async (input: CopyChunkInput) => ({ ...(await copyShardChunk(input)), worker: workerIdentity() }),
+    copyShardChunk: (input: CopyChunkInput) => withWorker(copyShardChunk(input)),
     releaseRdbShard: (shard: Shard) => releaseRdbShard(shard),
     /** Earlier runs' comparison (positional arguments). */
     verifyShard: (spec: ClusterSpec, shard: Shard, keys?: string[], all?: boolean) =>
@@ -166,12 +171,10 @@ export function createActivities(deps: ActivityDeps = {}) {
       clearCheckpoints(spec, shards, ownerFromActivity(Context.current().info, firstRunId)),
     countTargetKeys: (spec: ClusterSpec) => countTargetKeys(spec),
     readSourceWriteStamps: (spec: ClusterSpec, shards: Shard[]) => readSourceWriteStamps(spec, shards),
-    syncShardChunk: async (input: SyncChunkInput) => ({
-      ...(await (migrationOf(input.spec).liveMethod === 'notifications'
-        ? notificationsChunk(input)
-        : syncShardChunk(input))),
-      worker: workerIdentity(),
-    }),
+    syncShardChunk: (input: SyncChunkInput) =>
+      withWorker(
+        migrationOf(input.spec).liveMethod === 'notifications' ? notificationsChunk(input) : syncShardChunk(input),
+      ),
     readSyncOffsets: (spec: ClusterSpec, live: LiveSyncRef) => readSyncOffsets(spec, live.shards, live.syncId),
     pauseAndDrain: (spec: ClusterSpec, live: LiveSyncRef, pauseBudgetMs: number, writesStopped?: boolean) =>
       pauseAndDrain(spec, live.shards, live.syncId, pauseBudgetMs, writesStopped),

@@ -182,11 +182,11 @@ export async function syncData(spec: ClusterSpec, run: Run, progress: MigrationP
     return report;
   }
 
+  // A notifications sync's subscription lives in the worker that made it: its next chunk goes to that worker.
+  const sticky = spec.migration?.liveMethod === 'notifications';
   const follow = async (index: number) => {
     const shard = shards[index]!;
     const entry = sync[index]!;
-    // A notifications sync's subscription lives in the worker that made it: its next chunk goes to that worker.
-    const sticky = spec.migration?.liveMethod === 'notifications';
     let holder = sticky ? entry.worker : undefined;
     for (;;) {
       if (failed) return;
