@@ -9,7 +9,7 @@
  * are printed. Last lines: ratio_vs_redis_cli_reshard (Redis 7.0), valkey9_ratio_vs_redis_cli,
  * valkey9_ratio_vs_migrateslots, client_errors_total.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import calculateSlot from 'cluster-key-slot';
 import IORedis, { Cluster } from 'ioredis';
@@ -20,43 +20,13 @@ import { fillBigHash } from '../src/local/sample-data';
 import { parseSlotMigrations } from '../src/cluster/atomic-moves';
 import { startRunningStack } from '../test/helpers/running-stack';
 import { seedTopology } from '../test/helpers/stack';
+import { startClusterLoad } from './phases/cluster-load';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
 const KEYS = Number(process.env.BENCH_RESHARD_KEYS ?? 1_000_000);
 const HASH_FIELDS = Number(process.env.BENCH_RESHARD_HASH ?? 300_000);
 const line = (name: string, value: string | number) => console.log(`${name}=${value}`);
-
-/** Reads and writes through a cluster client until stopped (at most 10 minutes): errors and the slowest request. */
-function clientLoad(seed: { host: string; port: number }) {
-  const client = new Cluster([seed]);
-  const stats = { ops: 0, errors: 0, firstError: '', slowestMs: 0 };
-  let stop = false;
-  const started = Date.now();
-  const done = (async () => {
-    for (let n = 0; !stop && Date.now() - started < 600_000; n++) {
-      const t = performance.now();
-      try {
-        const i = (n * 7919) % KEYS;
-        if ((await client.get(`k:${i}`)) !== `v:${i}`) throw new Error(`k:${i} read wrong`);
-        await client.set(`load:${n % 10_000}`, String(n));
-      } catch (err) {
-        stats.errors++;
-        stats.firstError ||= (err as Error).message;
-      }
-      stats.slowestMs = Math.max(stats.slowestMs, performance.now() - t);
-      stats.ops++;
-    }
-  })();
-  return {
-    stop: async () => {
-      stop = true;
-      await done;
-      client.disconnect();
-      return stats;
-    },
-  };
-}
 
 interface Column {
   keysPerSecond: number;
@@ -73,6 +43,17 @@ function report(name: string, column: Column): Column {
   line(`${name}_client_errors`, column.errors);
   line(`${name}_slowest_request_ms`, Math.round(column.slowestMs));
   return column;
+}
+
+/** Runs a tool without blocking this process (the load's reports and the worker go on); at most 20 minutes. */
+function run(tool: string, args: string[]): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(tool, args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 1_200_000 });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stderr }));
+  });
 }
 
 const myId = (node: { host: string; port: number }) =>
@@ -110,7 +91,9 @@ async function columns(server: string, byHand: boolean): Promise<{ ours: Column;
         n.id === 'm1' ? { ...n, slots: ['0-3071'] } : n.id === 'm2' ? { ...n, slots: ['3072-8191'] } : n,
       ),
     } as ClusterSpec;
-    let load = clientLoad({ host: m1!.host, port: m1!.port });
+    const seed = { host: m1!.host, port: m1!.port };
+    let load = startClusterLoad(seed, KEYS);
+    await load.ready;
     await running.client.provision(moved);
     const result = await running.client.result(spec.name);
     let stats = await load.stop();
@@ -129,24 +112,21 @@ async function columns(server: string, byHand: boolean): Promise<{ ours: Column;
 
     // Theirs: the same slots back to m1 with redis-cli (its defaults, as users run it; the classic protocol).
     const [id1, id2] = [myId(m1!), myId(m2!)];
-    load = clientLoad({ host: m1!.host, port: m1!.port });
+    load = startClusterLoad(seed, KEYS);
+    await load.ready;
     let started = performance.now();
-    const reshard = spawnSync(
-      toolPath('redis-cli'),
-      [
-        '--cluster',
-        'reshard',
-        `${m1!.host}:${m1!.port}`,
-        '--cluster-from',
-        id2,
-        '--cluster-to',
-        id1,
-        '--cluster-slots',
-        '1024',
-        '--cluster-yes',
-      ],
-      { encoding: 'utf8', maxBuffer: 1 << 28, timeout: 1_200_000 },
-    );
+    const reshard = await run(toolPath('redis-cli'), [
+      '--cluster',
+      'reshard',
+      `${m1!.host}:${m1!.port}`,
+      '--cluster-from',
+      id2,
+      '--cluster-to',
+      id1,
+      '--cluster-slots',
+      '1024',
+      '--cluster-yes',
+    ]);
     let seconds = (performance.now() - started) / 1000;
     stats = await load.stop();
     if (reshard.status !== 0) throw new Error(`redis-cli --cluster reshard failed: ${reshard.stderr.slice(-2000)}`);
@@ -155,7 +135,8 @@ async function columns(server: string, byHand: boolean): Promise<{ ours: Column;
 
     // The servers' own move, issued by hand on m1 and followed until it ends.
     const m1Node = new IORedis({ host: m1!.host, port: m1!.port });
-    load = clientLoad({ host: m1!.host, port: m1!.port });
+    load = startClusterLoad(seed, KEYS);
+    await load.ready;
     started = performance.now();
     await m1Node.call('CLUSTER', 'MIGRATESLOTS', 'SLOTSRANGE', 3072, 4095, 'NODE', id2);
     for (;;) {
