@@ -31,7 +31,11 @@ function shardDetail(s: Migration['shards'][number]): string {
 /** The slot moves (step moveSlots) in one line. */
 function slotMovesDetail(m: NonNullable<ProvisionProgress['slotMoves']>): string {
   const throttle = m.keysPerSecond ? `, throttled to ${m.keysPerSecond} keys/s` : '';
-  const atomic = m.atomicJobs ? `, ${m.atomicJobs} atomic job(s)` : '';
+  const job = m.atomicJob;
+  const running = job
+    ? `, job ${job.job} (${job.slots} slots to ${job.to}) ${job.state}, ${job.remainingReplSize} bytes of writes to send`
+    : '';
+  const atomic = (m.atomicJobs ? `, ${m.atomicJobs} atomic job(s)` : '') + running;
   const fallbacks = m.fallbacks?.length ? `, ${m.fallbacks.length} by the classic protocol instead` : '';
   return `${m.keysMoved} keys moved, ${m.bigKeys} big${atomic}${fallbacks}${throttle}${m.paused ? ', paused' : ''}`;
 }

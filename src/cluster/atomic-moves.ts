@@ -31,6 +31,8 @@ export interface AtomicMoveOutcome {
   seconds: number;
   /** Why the classic path takes these slots instead. */
   fallback?: string;
+  /** Still running when the wait given ran out: its state then. */
+  running?: { state: string; remainingReplSize: number };
 }
 
 /** One job of GETSLOTMIGRATIONS, as its flat [field, value, ...] reply says. */
@@ -86,17 +88,26 @@ export async function canMoveAtomically(from: AtomicEndpoint, to: AtomicEndpoint
 const jobsOf = async (owner: AtomicEndpoint) =>
   parseSlotMigrations(await owner.client.call('CLUSTER', 'GETSLOTMIGRATIONS'));
 
+/** Whether the owner runs a job for exactly these ranges to this node (started by an earlier call or attempt). */
+export async function jobRunning(owner: AtomicEndpoint, ranges: SlotRange[], targetId: string): Promise<boolean> {
+  return findJob(await jobsOf(owner), ranges, targetId, true) !== undefined;
+}
+
 async function keysIn(owner: AtomicEndpoint, ranges: SlotRange[]): Promise<number> {
   const pipeline = owner.client.pipeline();
   for (const [start, end] of ranges) for (let s = start; s <= end; s++) pipeline.call('CLUSTER', 'COUNTKEYSINSLOT', s);
   return ((await pipeline.exec()) ?? []).reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
 }
 
-/** Moves `ranges` from `from` to `to` in one job, and waits for it; see the file's comment. */
+/**
+ * Moves `ranges` from `from` to `to` in one job, and waits for it, at most `waitMs` (undefined: until it ends), so
+ * that the workflow's progress shows the job's state between calls; see the file's comment.
+ */
 export async function moveAtomically(
   from: AtomicEndpoint,
   to: AtomicEndpoint,
   ranges: SlotRange[],
+  waitMs?: number,
 ): Promise<AtomicMoveOutcome> {
   const started = Date.now();
   const keys = await keysIn(from, ranges);
@@ -141,6 +152,10 @@ export async function moveAtomically(
         seconds: seconds(),
         fallback: `job ${name} ended ${now.state}${now.message ? `: ${now.message}` : ''}`,
       };
+    if (waitMs !== undefined && Date.now() - started >= waitMs) {
+      const running = { state: now.state, remainingReplSize: now.remainingReplSize };
+      return { done: false, job: name, resumed, keys, seconds: seconds(), running };
+    }
     if (cancelRequested()) {
       // The run was cancelled: the server stops the job too. (A timed-out attempt leaves it to the next attempt.)
       await from.client.call('CLUSTER', 'CANCELSLOTMIGRATIONS').catch(() => undefined);

@@ -9,6 +9,7 @@
  */
 import type Redis from 'ioredis';
 import { type ClusterSpec, type NodeSpec, adminAddress, masters, countSlots } from '../model';
+import type { AtomicJobProgress } from '../model/progress';
 import { connectNode } from '../redis/connection';
 import { splitAddress } from '../redis/slot-map';
 import { frequentHeartbeat, log } from '../runtime/context';
@@ -16,7 +17,7 @@ import { highestCurrentEpoch, recordEpochChange } from './epochs';
 import { readLiveCluster } from './live';
 import { drainSlot } from './drain-slot';
 import { surveySlots } from './slot-survey';
-import { canMoveAtomically, moveAtomically } from './atomic-moves';
+import { canMoveAtomically, jobRunning, moveAtomically } from './atomic-moves';
 import { untilEverySees, untilItKnowsTheCluster } from './slot-views';
 import { type SlotMove, type SlotOwner, decideSlotMoves } from './reshard';
 
@@ -44,6 +45,8 @@ export interface SlotMovesResult {
   slotsLeft: number;
   /** Moves the nodes could have made atomically that went by the classic protocol, and why. */
   fallbacks?: string[];
+  /** A server's job still running when the call's time ran out: its slots are among slotsLeft. */
+  atomicRunning?: AtomicJobProgress;
 }
 
 export interface SlotMoveOptions {
@@ -51,6 +54,10 @@ export interface SlotMoveOptions {
   budgetMs?: number;
   /** At most this many keys per second; undefined: as fast as the nodes go. */
   keysPerSecond?: number;
+  /** How long to wait for a server's job before returning with its state; default: the rest of the budget. */
+  atomicWaitMs?: number;
+  /** The server's job the last call left running: only for this call's summary in the Web UI. */
+  following?: AtomicJobProgress;
 }
 
 /** Paces MIGRATE batches to `keysPerSecond` over the whole call, whichever slot they are in. */
@@ -111,7 +118,14 @@ export async function moveSlots(spec: ClusterSpec, options: SlotMoveOptions = {}
       await untilItKnowsTheCluster(to, move.from, move.ranges[0]![0]);
       const summary: SlotMoveSummary = { from: move.from.address, to: move.to.id, slots: 0, keys: 0 };
       result.moves.push(summary);
-      if (await movedAtomically(move, all.get(move.from.id), to, all, summary, result, options.keysPerSecond)) continue;
+      const waitMs =
+        options.atomicWaitMs ??
+        (options.budgetMs !== undefined ? options.budgetMs - (Date.now() - started) : undefined);
+      const atomic = {
+        keysPerSecond: options.keysPerSecond,
+        waitMs: waitMs === undefined ? undefined : Math.max(0, waitMs),
+      };
+      if (await movedAtomically(move, all.get(move.from.id), to, all, summary, result, atomic)) continue;
       await movedClassically(move, to, [...all.values()], summary, result, { pace, outOfTime, total });
       log.info('slots moved', { ...summary });
     }
@@ -170,18 +184,26 @@ async function movedAtomically(
   all: Map<string, Master>,
   summary: SlotMoveSummary,
   result: SlotMovesResult,
-  keysPerSecond: number | undefined,
+  { keysPerSecond, waitMs }: { keysPerSecond?: number; waitMs?: number },
 ): Promise<boolean> {
   if (!owner || owner.id === to.id || !(await canMoveAtomically(owner, to))) return false;
   const pair = `${move.from.address} -> ${move.to.id}`;
-  if (keysPerSecond) {
+  // A job already running is waited for, throttled or not: its slots cannot go by the classic protocol meanwhile.
+  if (keysPerSecond && !(await jobRunning(owner, move.ranges, to.id))) {
     // A server's job runs at the servers' pace; the classic protocol paces its keys.
     (result.fallbacks ??= []).push(
       `${pair}: throttled to ${keysPerSecond} keys/s, which only the classic protocol keeps to`,
     );
     return false;
   }
-  const outcome = await moveAtomically(owner, to, move.ranges);
+  const outcome = await moveAtomically(owner, to, move.ranges, waitMs);
+  if (outcome.running) {
+    // Not a fallback: the job goes on in the servers, and the next call finds it and waits on.
+    const slots = countSlots(move.ranges);
+    result.slotsLeft += slots;
+    result.atomicRunning = { job: outcome.job!, from: move.from.address, to: move.to.id, slots, ...outcome.running };
+    return true;
+  }
   if (!outcome.done) {
     (result.fallbacks ??= []).push(`${pair}: ${outcome.fallback}`);
     log.warn('an atomic slot move was refused or failed: the classic protocol moves those slots', {

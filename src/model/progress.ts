@@ -166,6 +166,19 @@ export interface MigrationProgress {
 }
 
 /** The moveSlots step as it goes; pause, resume and throttle act between its bounded calls. */
+/** A server's slot migration job as CLUSTER GETSLOTMIGRATIONS last showed it. */
+export interface AtomicJobProgress {
+  job: string;
+  /** The owner's address and the new owner's spec id. */
+  from: string;
+  to: string;
+  slots: number;
+  /** The job's state (for example "snapshotting", "streaming", "handoff"). */
+  state: string;
+  /** Bytes of writes still to send to the new owner, where the server reports them. */
+  remainingReplSize: number;
+}
+
 export interface SlotMovesProgress {
   paused: boolean;
   /** Keys per second; undefined: unlimited. */
@@ -178,6 +191,8 @@ export interface SlotMovesProgress {
   bigKeys: number;
   /** Moves the servers made in one job each (CLUSTER MIGRATESLOTS, Valkey 9+). */
   atomicJobs?: number;
+  /** A server's job still running when the last call returned (the next call waits on for it). */
+  atomicJob?: AtomicJobProgress;
   /** Moves that could have been atomic and went by the classic protocol, and why. */
   fallbacks?: string[];
 }

@@ -5,6 +5,7 @@
 import type { ClusterSpec } from './schema';
 import { masters, nodeSlots, replicas } from './schema';
 import { describeRanges } from './slots';
+import type { AtomicJobProgress } from './progress';
 
 interface SpecLike {
   spec?: ClusterSpec;
@@ -48,10 +49,13 @@ export function activitySummary(name: string, args: unknown[]): string | undefin
         .join(', ');
     case 'formCluster':
       return `masters ${ids(masters(spec))} meet`;
-    case 'moveSlots':
+    case 'moveSlots': {
+      const job = (args[1] as { following?: AtomicJobProgress } | undefined)?.following;
+      const following = job ? `; job ${job.job} to ${job.to} ${job.state}, ${job.remainingReplSize} bytes left` : '';
       return `slots to the masters the spec names: ${masters(spec)
         .map((m) => `${m.id} ${describeRanges(nodeSlots(m))}`)
-        .join(', ')}`;
+        .join(', ')}${following}`;
+    }
     case 'replicateNodes':
       return replicas(spec)
         .map((r) => `${r.id}→${r.replicaOf}`)

@@ -50,7 +50,14 @@ export async function moveSlotsInChunks(
   };
   for (;;) {
     await condition(() => !progress.paused);
-    const chunk = await slotMove.moveSlots(spec, { budgetMs: CHUNK_MS, keysPerSecond: progress.keysPerSecond });
+    const chunk = await slotMove.moveSlots(spec, {
+      budgetMs: CHUNK_MS,
+      keysPerSecond: progress.keysPerSecond,
+      ...(progress.atomicJob ? { following: progress.atomicJob } : {}),
+    });
+    // A server's job still running shows in the progress until a call sees it end.
+    if (chunk.atomicRunning) progress.atomicJob = chunk.atomicRunning;
+    else delete progress.atomicJob;
     for (const move of chunk.moves ?? []) {
       const same = total.moves.find((m) => m.from === move.from && m.to === move.to);
       if (!same) total.moves.push({ ...move });

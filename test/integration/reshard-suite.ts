@@ -22,7 +22,7 @@ import { type Stack, freePortBlock, seedTopology, startStack } from '../helpers/
 import { fillBigHash } from '../helpers/dataset';
 import { toolPath } from '../../src/host/tools';
 import { parseSlotMigrations } from '../../src/cluster/atomic-moves';
-import type { SlotMovesResult } from '../../src/cluster/move-slots';
+import { type SlotMovesResult, moveSlots } from '../../src/cluster/move-slots';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -552,6 +552,31 @@ export function reshardSuite(server: 'redis-server' | 'valkey-server-9'): void {
         m3!.disconnect();
         m4!.disconnect();
       }
+      await expectEveryKey(masters(next)[0]!.port);
+    }, 300_000);
+
+  if (atomic)
+    test("a call that returns while the server's job runs reports its state; the next call finds the job and waits for it", async () => {
+      // Where the refused-job test left the slots; then 1,024 of m4's to m3, by the activity's own code, twice.
+      const withRanges = (m3: string, m4: string) =>
+        ({
+          ...fourMasters,
+          nodes: fourMasters.nodes.map((n) =>
+            n.id === 'm3' ? { ...n, slots: [m3] } : n.id === 'm4' ? { ...n, slots: [m4] } : n,
+          ),
+        }) as ClusterSpec;
+      const next = withRanges('8192-11263', '11264-16383');
+      const first = await moveSlots(next, { atomicWaitMs: 0 });
+      console.log(`an atomic move left running: ${JSON.stringify(first)}`);
+      expect(first).toMatchObject({ slots: 0, slotsLeft: 1024 });
+      expect(first.atomicRunning).toMatchObject({ to: 'm3', slots: 1024, state: expect.any(String) });
+      expect(first.atomicRunning!.state).not.toMatch(/^(success|failed|cancel)/);
+      expect(first.fallbacks).toBeUndefined();
+
+      const second = await moveSlots(next);
+      expect(second).toMatchObject({ slots: 1024, slotsLeft: 0 });
+      expect(second.moves[0]!.atomic).toMatchObject({ job: first.atomicRunning!.job, resumed: true });
+      expect(second.atomicRunning).toBeUndefined();
       await expectEveryKey(masters(next)[0]!.port);
     }, 300_000);
 }

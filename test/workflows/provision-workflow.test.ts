@@ -160,6 +160,57 @@ test('slot moves go on in bounded calls until none is left; nodes are removed on
   });
 });
 
+test("a server's slot job still running when a call returns shows in the progress until a call sees it end", async () => {
+  const calls: string[] = [];
+  const job = {
+    job: 'j1',
+    from: '127.0.0.1:50001',
+    to: 'm2',
+    slots: 1024,
+    state: 'streaming',
+    remainingReplSize: 4096,
+  };
+  const options: unknown[] = [];
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const activities = {
+    ...mockActivities(calls),
+    moveSlots: async (_spec: unknown, given: unknown) => {
+      options.push(given);
+      if (options.length === 1)
+        return {
+          moves: [{ from: job.from, to: 'm2', slots: 0, keys: 0 }],
+          slots: 0,
+          keys: 0,
+          bigKeys: 0,
+          slotsLeft: 1024,
+          atomicRunning: job,
+        };
+      await released; // the second call waits on the job, as the real one does
+      const atomic = { job: 'j1', seconds: 7, resumed: true };
+      return {
+        moves: [{ from: job.from, to: 'm2', slots: 1024, keys: 500, atomic }],
+        slots: 1024,
+        keys: 500,
+        bigKeys: 0,
+        slotsLeft: 0,
+      };
+    },
+  };
+  const { progress } = await run(seed, activities, async (handle) => {
+    let seen;
+    for (let i = 0; i < 100 && !seen; i++) {
+      seen = (await handle.query(progressQuery)).slotMoves?.atomicJob;
+      if (!seen) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(seen).toEqual(job);
+    release();
+  });
+  expect(options).toEqual([{ budgetMs: 5000 }, { budgetMs: 5000, following: job }]);
+  expect(progress.slotMoves).toMatchObject({ slotsDone: 1024, slotsTotal: 1024, keysMoved: 500, atomicJobs: 1 });
+  expect(progress.slotMoves?.atomicJob).toBeUndefined();
+});
+
 test('an invalid spec fails the run as InvalidSpec before any activity runs', async () => {
   const calls: string[] = [];
   const bad = { ...seed, nodes: seed.nodes.map((n) => (n.id === 'm2' ? { ...n, slots: ['4000-8191'] } : n)) };
