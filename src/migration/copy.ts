@@ -20,7 +20,8 @@ import {
   resumePointOfActivity,
   zeroCounters,
 } from './checkpoint';
-import { type Shard, connectShard, migrationOf, shardTarget } from './sources';
+import { type Shard, connectShard, migrationOf, openShardBulk, shardTarget } from './sources';
+import type { BulkConnection } from '../redis/bulk';
 import { targetMap } from './target';
 import { type ReadBatch, readBatch, readKeys, writeBatch } from './writes';
 
@@ -59,6 +60,8 @@ export interface CopyContext {
   failedKeys: string[];
   /** Scanning the source again after it restarted: keys already in the target are left as they are. */
   rescan?: boolean;
+  /** A lean connection to the source for DUMPs (bulk.ts); without it they go by `source`. */
+  sourceBulk?: () => Promise<BulkConnection>;
 }
 
 /** Does every target master RESTORE payloads of this RDB version as they are (MIGRATE sends them so)? */
@@ -76,6 +79,7 @@ export async function copyShardChunk(input: CopyChunkInput): Promise<CopyChunkRe
   const source = await connectShard(input.spec, input.shard);
   const map = targetMap(input.spec);
   const failedKeys: string[] = [];
+  let sourceBulk: Promise<BulkConnection> | undefined;
   try {
     await map.refresh();
     // Resume at the latest of: what the workflow recorded, the last heartbeat, the checkpoint in the target.
@@ -105,6 +109,7 @@ export async function copyShardChunk(input: CopyChunkInput): Promise<CopyChunkRe
     let mode: CopyMode = input.shard.prefix || input.shard.targetDb || foreign ? 'dump-restore' : start.mode;
     const started = Date.now();
     const copy: CopyContext = {
+      sourceBulk: () => (sourceBulk ??= openShardBulk(input.spec, input.shard)),
       spec: input.spec,
       migration,
       shard: input.shard,
@@ -149,6 +154,7 @@ export async function copyShardChunk(input: CopyChunkInput): Promise<CopyChunkRe
   } finally {
     source.disconnect();
     map.close();
+    void sourceBulk?.then((c) => c.close()).catch(() => undefined);
   }
 }
 
