@@ -101,9 +101,7 @@ export async function createWorker(
           Worker.create({
             ...common,
             taskQueue,
-            activities: Object.fromEntries(
-              SHARD_ACTIVITIES.map((name) => [name, activities[name as keyof Activities]]),
-            ),
+            activities: Object.fromEntries(SHARD_ACTIVITIES.map((name) => [name, activities[name]])),
             maxConcurrentActivityTaskExecutions: options.maxShards ?? defaultMaxShards(),
           }),
         ),

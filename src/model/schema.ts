@@ -150,7 +150,7 @@ export const shardTaskQueue = (taskQueue: string) => `${taskQueue}-shards`;
 export const workerShardQueue = (taskQueue: string, worker: string) => `${shardTaskQueue(taskQueue)}@${worker}`;
 
 /** The activities that run on the shard task queue. */
-export const SHARD_ACTIVITIES: readonly string[] = ['copyShardChunk', 'syncShardChunk'];
+export const SHARD_ACTIVITIES = ['copyShardChunk', 'syncShardChunk'] as const;
 
 /** The spec cut down to the nodes on one host: what that host's worker works on. */
 export function nodesOnHost(spec: ClusterSpec, host: string): ClusterSpec {

@@ -31,13 +31,16 @@ function duration(seconds: number): string {
   return m > 0 ? `${m}m ${seconds % 60}s` : `${seconds}s`;
 }
 
-/** The task that has waited longest for a worker past the budget, said plainly; undefined when none has. */
+/**
+ * The task that has waited longest for a worker past the budget, said plainly; undefined when none has. `shards`: the
+ * queue is the shard queue, whose workers each take at most --max-shards tasks.
+ */
 export function workerWait(
   taskQueue: string,
   pending: PendingTask[],
   pollerLastAccess: number[],
   now: number,
-  budgetMs = WORKER_PICKUP_BUDGET_MS,
+  { budgetMs = WORKER_PICKUP_BUDGET_MS, shards = false }: { budgetMs?: number; shards?: boolean } = {},
 ): WorkerWait | undefined {
   const waiting = pending
     .filter((t) => t.scheduledAt !== undefined && now - t.scheduledAt > budgetMs)
@@ -49,6 +52,6 @@ export function workerWait(
   const message =
     pollers === 0
       ? `no worker is polling task queue ${taskQueue}: ${what} has waited ${duration(waitedSeconds)} for one (start a worker: npm run worker, or rco worker)`
-      : `${what} has waited ${duration(waitedSeconds)} on task queue ${taskQueue}, which ${pollers} worker(s) poll: they are busy or cannot run it${taskQueue.endsWith('-shards') ? ' (each runs at most --max-shards shards at once: add a worker, or raise it)' : ''}`;
+      : `${what} has waited ${duration(waitedSeconds)} on task queue ${taskQueue}, which ${pollers} worker(s) poll: they are busy or cannot run it${shards ? ' (each runs at most --max-shards shards at once: add a worker, or raise it)' : ''}`;
   return { taskQueue, task: waiting.name, waitedSeconds, pollers, message };
 }

@@ -36,6 +36,7 @@ test('a shard chunk that waits on the shard queue, which workers poll: their --m
     [{ name: 'syncShardChunk', scheduledAt: now - 45_000 }],
     [now - 1000],
     now,
+    { shards: true },
   );
   expect(wait!.message).toBe(
     'syncShardChunk has waited 45s on task queue redis-cluster-shards, which 1 worker(s) poll: they are busy or cannot run it (each runs at most --max-shards shards at once: add a worker, or raise it)',
