@@ -96,3 +96,56 @@ describe.each([
     expect(after.reduce((a, b) => a + b)).toBe(before.reduce((a, b) => a + b));
   }, 300_000);
 });
+
+/**
+ * The other measures come from CLUSTER SLOT-STATS once the nodes count them (`cluster-slot-stats-enabled yes`, here set
+ * at run time as a user would in the configs): network bytes, with m1's slots taking four times the others' bytes.
+ */
+test('on valkey-server nodes counting slot stats: --balance network evens the bytes, and provisioning moves only the planned slots', async () => {
+  const spec = { ...(await renderedTopology(running.stack, 'balance-network')), server: 'valkey-server' };
+  await running.client.provision(spec);
+  await running.client.result(spec.name);
+  for (const node of masters(spec)) {
+    const client = new Redis(adminAddress(node));
+    await client.config('SET', 'cluster-slot-stats-enabled', 'yes');
+    client.disconnect();
+  }
+  const cluster = new Redis.Cluster(masters(spec).map(adminAddress));
+  try {
+    const value = 'v'.repeat(200);
+    const keys: string[] = [];
+    for (let i = 0; i < 4000; i++) keys.push(`even:${i}`);
+    for (let i = 0; keys.length < 7000; i++) if (calculateSlot(`m1:${i}`) < 4096) keys.push(`m1:${i}`);
+    for (let i = 0; i < keys.length; i += 500)
+      await Promise.all(keys.slice(i, i + 500).map((key) => cluster.set(key, value)));
+  } finally {
+    cluster.disconnect();
+  }
+  const specFile = path.join(running.stack.stateDir, `${spec.name}.json`);
+  const newFile = path.join(running.stack.stateDir, `${spec.name}.balanced.json`);
+  writeFileSync(specFile, JSON.stringify(spec));
+  const { stdout } = await execFileAsync(
+    path.join(PROJECT_ROOT, 'bin', 'rco'),
+    ['plan', specFile, '--balance', 'network', '--write', newFile, '--json'],
+    { env: process.env },
+  );
+  const plan = JSON.parse(stdout) as BalancePlan & {
+    readWith: Record<string, string>;
+    spreadBefore: number;
+    spreadAfter: number;
+  };
+  console.log(`balance by network bytes: ${JSON.stringify(plan.masters.map((m) => [m.id, m.before, m.after]))}`);
+  expect(Object.values(plan.readWith)).toEqual(Array(4).fill('CLUSTER SLOT-STATS'));
+  // m1 took 4,000 values and the others 1,000 each, and each key's bytes are alike: m1's bytes are about 4x theirs.
+  expect(plan.masters[0]!.before).toBeGreaterThan(3 * plan.masters[1]!.before);
+  expect(plan.spreadBefore).toBeGreaterThan(2);
+  expect(plan.spreadAfter).toBeLessThan(0.1);
+  const planned = plan.transfers.reduce((sum, t) => sum + t.slots, 0);
+  expect(planned).toBeGreaterThan(0);
+
+  const balanced = JSON.parse(readFileSync(newFile, 'utf8')) as ClusterSpec;
+  await running.client.provision(balanced);
+  const result = await running.client.result(spec.name);
+  expect(result.steps.find((s) => s.name === 'moveSlots')!.result).toMatchObject({ slots: planned, slotsLeft: 0 });
+  expect(result.report.problems).toEqual([]);
+}, 300_000);
