@@ -11,6 +11,7 @@ import type Redis from 'ioredis';
 import { type SlotRange, countSlots } from '../model';
 import { capabilitiesOf } from '../redis/servers';
 import { cancelRequested, heartbeat, log, sleep } from '../runtime/context';
+import { ownsInView } from './slot-views';
 
 /** A master as moveSlots holds it: enough to issue and follow a job. */
 export interface AtomicEndpoint {
@@ -99,6 +100,12 @@ async function keysIn(owner: AtomicEndpoint, ranges: SlotRange[]): Promise<numbe
   return ((await pipeline.exec()) ?? []).reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
 }
 
+/** Whether the owner's own view gives `ranges` to `to` (a job hands all its ranges over at once: their ends tell). */
+async function ownerHandedOver(from: AtomicEndpoint, to: AtomicEndpoint, ranges: SlotRange[]): Promise<boolean> {
+  const nodes = String(await from.client.call('CLUSTER', 'NODES'));
+  return ranges.every(([start, end]) => ownsInView(nodes, to.id, start) && ownsInView(nodes, to.id, end));
+}
+
 /**
  * Moves `ranges` from `from` to `to` in one job, and waits for it, at most `waitMs` (undefined: until it ends), so
  * that the workflow's progress shows the job's state between calls; see the file's comment.
@@ -112,8 +119,14 @@ export async function moveAtomically(
   const started = Date.now();
   const keys = await keysIn(from, ranges);
   const seconds = () => (Date.now() - started) / 1000;
-  let job = findJob(await jobsOf(from), ranges, to.id, true);
+  const jobs = await jobsOf(from);
+  let job = findJob(jobs, ranges, to.id, true);
   const resumed = job !== undefined;
+  const ended = job ? undefined : findJob(jobs, ranges, to.id, false);
+  if (ended?.state === 'success' && (await ownerHandedOver(from, to, ranges))) {
+    // An earlier call's job ended between the caller's read of the cluster and now.
+    return { done: true, job: ended.name, resumed: true, keys: await keysIn(to, ranges), seconds: seconds() };
+  }
   if (job)
     log.info('an atomic slot move an earlier attempt started is still running: waiting for it', { job: job.name });
   else {

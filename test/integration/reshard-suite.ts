@@ -21,7 +21,7 @@ import path from 'node:path';
 import { type Stack, freePortBlock, seedTopology, startStack } from '../helpers/stack';
 import { fillBigHash } from '../helpers/dataset';
 import { toolPath } from '../../src/host/tools';
-import { parseSlotMigrations } from '../../src/cluster/atomic-moves';
+import { moveAtomically, parseSlotMigrations } from '../../src/cluster/atomic-moves';
 import { type SlotMovesResult, moveSlots } from '../../src/cluster/move-slots';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -577,6 +577,21 @@ export function reshardSuite(server: 'redis-server' | 'valkey-server-9'): void {
       expect(second).toMatchObject({ slots: 1024, slotsLeft: 0 });
       expect(second.moves[0]!.atomic).toMatchObject({ job: first.atomicRunning!.job, resumed: true });
       expect(second.atomicRunning).toBeUndefined();
+
+      // A call that read the cluster while the job ran, and reaches the owner after it ended: the job counts as done
+      // (no new MIGRATESLOTS, which the owner would refuse for slots it no longer has).
+      const [m3, m4] = masters(next)
+        .slice(2)
+        .map((n) => ({ address: `127.0.0.1:${n.port}`, client: new Redis({ host: '127.0.0.1', port: n.port }) }));
+      try {
+        const [id3, id4] = [String(await m3!.client.cluster('MYID')), String(await m4!.client.cluster('MYID'))];
+        const late = await moveAtomically({ ...m4!, id: id4 }, { ...m3!, id: id3 }, [[10240, 11263]], 0);
+        expect(late).toMatchObject({ done: true, job: first.atomicRunning!.job, resumed: true });
+        expect(late.keys).toBeGreaterThan(0);
+      } finally {
+        m3!.client.disconnect();
+        m4!.client.disconnect();
+      }
       await expectEveryKey(masters(next)[0]!.port);
     }, 300_000);
 }
