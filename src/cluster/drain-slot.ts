@@ -60,6 +60,9 @@ export interface DrainCounts {
   keys: number;
 }
 
+/** How a node refuses the listing script: ACL rules without scripting, EVAL renamed away, a command not for scripts. */
+const SCRIPT_REFUSED = /^NOPERM|unknown command|not allowed from script/i;
+
 /** The next batch of `slot`'s keys on `holder`, with the big ones apart. */
 async function nextBatch(holder: SlotHolder, slot: number): Promise<{ small: Buffer[]; big: Buffer[] }> {
   if (!holder.noScripts) {
@@ -74,6 +77,8 @@ async function nextBatch(holder: SlotHolder, slot: number): Promise<{ small: Buf
       const bigOnes = new Set(big.map((i) => Number(i) - 1));
       return { small: keys.filter((_, i) => !bigOnes.has(i)), big: keys.filter((_, i) => bigOnes.has(i)) };
     } catch (err) {
+      // Only a refusal of the script falls back; a lost connection or a busy node is the attempt's failure.
+      if (!SCRIPT_REFUSED.test((err as Error).message ?? '')) throw err;
       holder.noScripts = true;
       log.warn('a master refused the slot-listing script: its keys are sized one command each', {
         node: holder.address,

@@ -4,7 +4,7 @@
  */
 import type Redis from 'ioredis';
 import { type Send, buildInPieces, isPiecewise, temporaryKeyFor } from '../redis/build-in-pieces';
-import { BulkConnection, type Reply, ReplyError } from '../redis/bulk';
+import { BulkConnection } from '../redis/bulk';
 import { connectNode } from '../redis/connection';
 import { capabilitiesOf } from '../redis/servers';
 import { frequentHeartbeat, log } from '../runtime/context';
@@ -28,14 +28,6 @@ export const asking =
     if (error) throw error;
     return value;
   };
-
-/** The last of a batch's replies; a command error throws. */
-function lastReply(replies: Reply[], command: string): Reply {
-  const reply = replies[replies.length - 1];
-  if (reply instanceof ReplyError) throw new Error(`${command}: ${reply.message}`, { cause: reply });
-  if (reply === undefined) throw new Error(`no reply to ${command}`);
-  return reply;
-}
 
 /**
  * Moves one big key without a MIGRATE that would hold the old owner for as long as the whole value takes: the value is
@@ -72,10 +64,10 @@ export async function moveInPieces(
     throw err;
   }
   const [reader, writer] = bulk as [BulkConnection, BulkConnection];
-  const read: Send = async (command, ...args) => lastReply(await reader.exec([[command, ...args]]), command);
+  const read: Send = reader.call;
   // ASKING before each: the new owner serves a slot it imports only then.
   const write: Send = async (command, ...args) =>
-    lastReply(await writer.exec([['ASKING'], [command, ...args]]), command);
+    (await writer.execOrThrow([['ASKING'], [command, ...args]], command))[1];
   try {
     for (let attempt = 1; attempt <= PIECEWISE_TRIES; attempt++) {
       await watcher.watch(key);

@@ -58,6 +58,24 @@ async function keysPerMaster(spec: ClusterSpec): Promise<number[]> {
   );
 }
 
+/** `rco plan <spec> --balance <measure> --write <new spec> --json`, as a user runs it: the plan and the new spec. */
+async function planBalance(spec: ClusterSpec, measure: 'keys' | 'network') {
+  const specFile = path.join(running.stack.stateDir, `${spec.name}.json`);
+  const newFile = path.join(running.stack.stateDir, `${spec.name}.balanced.json`);
+  writeFileSync(specFile, JSON.stringify(spec));
+  const { stdout } = await execFileAsync(
+    path.join(PROJECT_ROOT, 'bin', 'rco'),
+    ['plan', specFile, '--balance', measure, '--write', newFile, '--json'],
+    { env: process.env },
+  );
+  const plan = JSON.parse(stdout) as BalancePlan & {
+    readWith: Record<string, string>;
+    spreadBefore: number;
+    spreadAfter: number;
+  };
+  return { plan, balanced: JSON.parse(readFileSync(newFile, 'utf8')) as ClusterSpec };
+}
+
 describe.each([
   ['redis-server', 'CLUSTER COUNTKEYSINSLOT'],
   ['valkey-server', 'CLUSTER SLOT-STATS'],
@@ -70,22 +88,13 @@ describe.each([
     const before = await keysPerMaster(spec);
     expect(spread(before)).toBeGreaterThan(1.5);
 
-    const specFile = path.join(running.stack.stateDir, `${spec.name}.json`);
-    const newFile = path.join(running.stack.stateDir, `${spec.name}.balanced.json`);
-    writeFileSync(specFile, JSON.stringify(spec));
-    const { stdout } = await execFileAsync(
-      path.join(PROJECT_ROOT, 'bin', 'rco'),
-      ['plan', specFile, '--balance', 'keys', '--write', newFile, '--json'],
-      { env: process.env },
-    );
-    const plan = JSON.parse(stdout) as BalancePlan & { readWith: Record<string, string>; spreadAfter: number };
+    const { plan, balanced } = await planBalance(spec, 'keys');
     console.log(`balance on ${server}: ${JSON.stringify(plan.masters.map((m) => [m.id, m.before, m.after]))}`);
     expect(Object.values(plan.readWith)).toEqual(Array(4).fill(readWith));
     expect(plan.spreadAfter).toBeLessThan(0.05);
     const planned = plan.transfers.reduce((sum, t) => sum + t.slots, 0);
     expect(planned).toBeGreaterThan(0);
 
-    const balanced = JSON.parse(readFileSync(newFile, 'utf8')) as ClusterSpec;
     await running.client.provision(balanced);
     const result = await running.client.result(spec.name);
     const step = result.steps.find((s) => s.name === 'moveSlots')!;
@@ -121,19 +130,7 @@ test('on valkey-server nodes counting slot stats: --balance network evens the by
   } finally {
     cluster.disconnect();
   }
-  const specFile = path.join(running.stack.stateDir, `${spec.name}.json`);
-  const newFile = path.join(running.stack.stateDir, `${spec.name}.balanced.json`);
-  writeFileSync(specFile, JSON.stringify(spec));
-  const { stdout } = await execFileAsync(
-    path.join(PROJECT_ROOT, 'bin', 'rco'),
-    ['plan', specFile, '--balance', 'network', '--write', newFile, '--json'],
-    { env: process.env },
-  );
-  const plan = JSON.parse(stdout) as BalancePlan & {
-    readWith: Record<string, string>;
-    spreadBefore: number;
-    spreadAfter: number;
-  };
+  const { plan, balanced } = await planBalance(spec, 'network');
   console.log(`balance by network bytes: ${JSON.stringify(plan.masters.map((m) => [m.id, m.before, m.after]))}`);
   expect(Object.values(plan.readWith)).toEqual(Array(4).fill('CLUSTER SLOT-STATS'));
   // m1 took 4,000 values and the others 1,000 each, and each key's bytes are alike: m1's bytes are about 4x theirs.
@@ -143,7 +140,6 @@ test('on valkey-server nodes counting slot stats: --balance network evens the by
   const planned = plan.transfers.reduce((sum, t) => sum + t.slots, 0);
   expect(planned).toBeGreaterThan(0);
 
-  const balanced = JSON.parse(readFileSync(newFile, 'utf8')) as ClusterSpec;
   await running.client.provision(balanced);
   const result = await running.client.result(spec.name);
   expect(result.steps.find((s) => s.name === 'moveSlots')!.result).toMatchObject({ slots: planned, slotsLeft: 0 });
