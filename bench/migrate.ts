@@ -15,6 +15,8 @@
  * - big keys: a hash of 1,000,000 fields (BENCH_BIG_KEY_FIELDS) loaded live and verified, fields/s, and redis-cli's
  *   import of it side by side;
  * - the worker's peak RSS (VmHWM), the worker run as the Dockerfile runs it (node lib/worker.js, heap cap).
+ * BENCH_MIGRATE_ONLY=snapshot stops after the snapshot copy, BENCH_MIGRATE_ONLY=live after it and the live initial load;
+ * BENCH_COPY_MODE=dump-restore sends the snapshot copy through the worker.
  * The target is emptied between phases (it is this benchmark's own cluster). Last line: ratio_vs_write_ceiling=
  * <live initial load / ceiling>.
  */
@@ -42,6 +44,8 @@ const KEYS = Number(process.env.BENCH_KEYS ?? 300_000);
 const BIG_HASH_FIELDS = Number(process.env.BENCH_BIG_HASH ?? 300_000);
 const APPLY_COMMANDS = Number(process.env.BENCH_APPLY_COMMANDS ?? 100_000); // per redis-benchmark test (4 tests)
 const BIG_KEY_FIELDS = Number(process.env.BENCH_BIG_KEY_FIELDS ?? 1_000_000);
+// The snapshot copy's path: MIGRATE from the source where it can (auto), or through the worker (dump-restore).
+const COPY_MODE = (process.env.BENCH_COPY_MODE ?? 'auto') as 'auto' | 'migrate' | 'dump-restore';
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? WORKER_HEAP_FLAG).split(' ').filter(Boolean);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -165,49 +169,54 @@ async function main(): Promise<void> {
     // Snapshot mode.
     const snap = await migrate(`bench-snap-${++runs}`, {
       source: { type: 'standalone', host: '127.0.0.1', port },
+      copyMode: COPY_MODE,
     });
     const snapResult = await client.migrationResult(snap.name);
     const snapSeconds = stepSeconds(snapResult.steps, 'migrateData');
     line('snapshot_copy_keys_per_s', Math.round(total / snapSeconds));
     line('snapshot_copy_ratio_vs_write_ceiling', (total / snapSeconds / ceiling).toFixed(2));
     await flushTarget(target);
-    if (process.env.BENCH_MIGRATE_ONLY === 'snapshot') {
+    const only = process.env.BENCH_MIGRATE_ONLY;
+    if (only) line('snapshot_ratio_vs_restore_ceiling', (total / snapSeconds / restoreRate).toFixed(2));
+    if (only === 'snapshot') {
       // While working on the snapshot copy: its figures alone, in a minute or two.
-      line('snapshot_ratio_vs_restore_ceiling', (total / snapSeconds / restoreRate).toFixed(2));
       source.disconnect();
       return;
     }
 
-    // The baseline of earlier runs: redis-cli's own import, into the same cluster.
-    const importStarted = performance.now();
-    run('redis-cli', [
-      '--cluster',
-      'import',
-      `${m1.host}:${m1.port}`,
-      '--cluster-from',
-      `127.0.0.1:${port}`,
-      '--cluster-copy',
-      '--cluster-replace',
-    ]);
-    const importRate = total / ((performance.now() - importStarted) / 1000);
-    line('redis_cli_import_keys_per_s', Math.round(importRate));
-    line('snapshot_copy_ratio_vs_redis_cli_import', (total / snapSeconds / importRate).toFixed(1));
-    await flushTarget(target);
+    // The baseline of earlier runs: redis-cli's own import, into the same cluster; and the spooled way of loading.
+    const importAndSpool = async () => {
+      const importStarted = performance.now();
+      run('redis-cli', [
+        '--cluster',
+        'import',
+        `${m1.host}:${m1.port}`,
+        '--cluster-from',
+        `127.0.0.1:${port}`,
+        '--cluster-copy',
+        '--cluster-replace',
+      ]);
+      const importRate = total / ((performance.now() - importStarted) / 1000);
+      line('redis_cli_import_keys_per_s', Math.round(importRate));
+      line('snapshot_copy_ratio_vs_redis_cli_import', (total / snapSeconds / importRate).toFixed(1));
+      await flushTarget(target);
 
-    // The other way to load a snapshot: spooled to disk, a temporary redis-server, our snapshot copy.
-    const spoolStarted = performance.now();
-    const rdbFile = path.join(stack.stateDir, 'spool', 'dump.rdb');
-    spawnSync('mkdir', ['-p', path.dirname(rdbFile)]);
-    run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), '--rdb', rdbFile]);
-    const spoolPort = await freePortBlock(1);
-    await startTestRedis(spoolPort, path.dirname(rdbFile), ['--cluster-enabled', 'no', '--dbfilename', 'dump.rdb']);
-    const spool = await migrate(`bench-spool-${++runs}`, {
-      source: { type: 'standalone', host: '127.0.0.1', port: spoolPort },
-    });
-    const spoolResult = await client.migrationResult(spool.name);
-    const spoolSeconds = (performance.now() - spoolStarted) / 1000 - stepSeconds(spoolResult.steps, 'verifyData');
-    line('live_initial_load_spooled_keys_per_s', Math.round(total / spoolSeconds));
-    await flushTarget(target);
+      // The other way to load a snapshot: spooled to disk, a temporary redis-server, our snapshot copy.
+      const spoolStarted = performance.now();
+      const rdbFile = path.join(stack.stateDir, 'spool', 'dump.rdb');
+      spawnSync('mkdir', ['-p', path.dirname(rdbFile)]);
+      run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), '--rdb', rdbFile]);
+      const spoolPort = await freePortBlock(1);
+      await startTestRedis(spoolPort, path.dirname(rdbFile), ['--cluster-enabled', 'no', '--dbfilename', 'dump.rdb']);
+      const spool = await migrate(`bench-spool-${++runs}`, {
+        source: { type: 'standalone', host: '127.0.0.1', port: spoolPort },
+      });
+      const spoolResult = await client.migrationResult(spool.name);
+      const spoolSeconds = (performance.now() - spoolStarted) / 1000 - stepSeconds(spoolResult.steps, 'verifyData');
+      line('live_initial_load_spooled_keys_per_s', Math.round(total / spoolSeconds));
+      await flushTarget(target);
+    };
+    if (only !== 'live') await importAndSpool();
 
     // Live mode: the initial load.
     const live = await migrate(`bench-live-${++runs}`, {
@@ -223,6 +232,13 @@ async function main(): Promise<void> {
     );
     line('live_initial_load_keys_per_s', Math.round(loadRate));
     line('live_initial_load_ratio_vs_write_ceiling', (loadRate / ceiling).toFixed(2));
+    if (only === 'live') {
+      // While working on the live load: the snapshot copy and the live load alone, in two minutes or so.
+      line('ratio_vs_restore_ceiling', (loadRate / restoreRate).toFixed(2));
+      await client.cancel(id);
+      source.disconnect();
+      return;
+    }
 
     // The stream under a steady load far above what it applies: how fast it catches up.
     const syncId = `${id}:${live.firstRunId}`;

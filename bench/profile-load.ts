@@ -29,12 +29,31 @@ interface ProfileNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
 }
 
-/** Self samples per function (name, file and line), most first. */
-function topFunctions(file: string): { name: string; share: number }[] {
-  const profile = JSON.parse(readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; samples: number[] };
+/** Now on the monotonic clock V8 stamps profile samples with, in microseconds. */
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+
+/**
+ * Self samples per function (name, file and line), most first. With a `window` (µs): only the samples taken in it, and
+ * not the idle ones (a phase is timed from the outside, with the workflow's own waits around the work).
+ */
+function topFunctions(file: string, window?: [number, number]): { name: string; share: number }[] {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as {
+    nodes: ProfileNode[];
+    samples: number[];
+    startTime: number;
+    timeDeltas: number[];
+  };
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const counts = new Map<string, number>();
-  for (const id of profile.samples) {
+  let at = profile.startTime;
+  const samples = profile.samples.filter((_, i) => {
+    at += profile.timeDeltas[i]!;
+    return (
+      !window ||
+      (at >= window[0] && at <= window[1] && byId.get(profile.samples[i]!)!.callFrame.functionName !== '(idle)')
+    );
+  });
+  for (const id of samples) {
     const frame = byId.get(id)!.callFrame;
     const where = frame.url
       ? `${path.relative(PROJECT_ROOT, frame.url.replace('file://', ''))}:${frame.lineNumber + 1}`
@@ -42,7 +61,7 @@ function topFunctions(file: string): { name: string; share: number }[] {
     const name = `${frame.functionName || '(anonymous)'} ${where}`.trim();
     counts.set(name, (counts.get(name) ?? 0) + 1);
   }
-  return [...counts].sort((a, b) => b[1] - a[1]).map(([name, n]) => ({ name, share: n / profile.samples.length }));
+  return [...counts].sort((a, b) => b[1] - a[1]).map(([name, n]) => ({ name, share: n / samples.length }));
 }
 
 async function main(): Promise<void> {
@@ -60,6 +79,8 @@ async function main(): Promise<void> {
   );
   await worker.ready;
   const client = await RedisClusterClient.connect({ address: stack.temporal.address });
+  const snapWindow: [number, number] = [0, 0];
+  const liveWindow: [number, number] = [0, 0];
   try {
     const target = await seedTopology(stack, 'profile');
     await client.provision(target);
@@ -87,10 +108,15 @@ async function main(): Promise<void> {
 
     const liveLoad = async () => {
       const started = performance.now();
+      liveWindow[0] = monotonicUs();
       const live = await migrate({ mode: 'live', source: { type: 'standalone', host: '127.0.0.1', port } });
       for (;;) {
         const sync = (await client.progress(migrationWorkflowId(live.name))).migration?.sync;
-        if (sync?.every((s) => s.phase === 'streaming')) break;
+        if (sync?.every((s) => s.phase === 'streaming')) {
+          liveWindow[1] = monotonicUs();
+          console.log(`live initial load: ${sync.map((s) => `${s.snapshotKeys} keys in ${s.snapshotSeconds} s`)}`);
+          break;
+        }
         await sleep(200);
       }
       const report = await client.cutover(live.name, { pauseBudgetMs: 1000, verify: 'sample' });
@@ -101,8 +127,12 @@ async function main(): Promise<void> {
     if (process.env.BENCH_PROFILE_ONLY !== 'snapshot') await liveLoad();
     flush();
     const snapStarted = performance.now();
-    const snap = await migrate({ source: { type: 'standalone', host: '127.0.0.1', port } });
+    snapWindow[0] = monotonicUs();
+    // BENCH_COPY_MODE=dump-restore: the snapshot copy through the worker.
+    const copyMode = (process.env.BENCH_COPY_MODE ?? 'auto') as 'auto' | 'migrate' | 'dump-restore';
+    const snap = await migrate({ source: { type: 'standalone', host: '127.0.0.1', port }, copyMode });
     await client.migrationResult(snap.name);
+    snapWindow[1] = monotonicUs();
     console.log(`snapshot copy and verify: ${((performance.now() - snapStarted) / 1000).toFixed(1)} s`);
     source.disconnect(); // before its server stops: a connection left open retries for ever
   } finally {
@@ -120,6 +150,15 @@ async function main(): Promise<void> {
   console.log(`top ${TOP} functions by self time (${files[0]}):`);
   for (const { name, share } of topFunctions(path.join(profileDir, files[0]!)).slice(0, TOP))
     console.log(`${(share * 100).toFixed(1).padStart(5)}%  ${name}`);
+  for (const [what, window] of [
+    ['the live load', liveWindow],
+    ['the snapshot copy', snapWindow],
+  ] as const) {
+    if (window[1] === 0) continue;
+    console.log(`top ${TOP} functions while ${what} ran (share of the busy samples):`);
+    for (const { name, share } of topFunctions(path.join(profileDir, files[0]!), window).slice(0, TOP))
+      console.log(`${(share * 100).toFixed(1).padStart(5)}%  ${name}`);
+  }
   await stack.stop();
 }
 

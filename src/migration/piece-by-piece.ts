@@ -19,12 +19,16 @@ import { type Send, buildInPieces, isPiecewise, temporaryKeyFor } from '../redis
 export async function copyPieceByPiece(ctx: CopyContext, key: Buffer, expireAt: number): Promise<void> {
   const destination = targetKey(ctx.shard, key);
   const tmp = temporaryKeyFor(destination) ?? destination;
-  const target = await ctx.map.client(ctx.map.ownerOf(destination));
+  const owner = ctx.map.ownerOf(destination);
+  const target = await ctx.map.client(owner);
   const src = ctx.source;
   const type = await src.type(key);
   await target.del(tmp);
-  const read: Send = (command, ...args) => src.callBuffer(command, ...args);
-  const write: Send = (command, ...args) => target.callBuffer(command, ...args);
+  // Pieces go on lean connections (bulk.ts), reads too where the copy has one to the source: ioredis encodes each of a
+  // piece's thousands of arguments on its own, which made a 300,000-field hash a third of a snapshot copy's time.
+  const bulk = ctx.sourceBulk && (await ctx.sourceBulk());
+  const read: Send = bulk ? bulk.call : (command, ...args) => src.callBuffer(command, ...args);
+  const write: Send = (await ctx.map.bulk(owner)).call;
   if (isPiecewise(type))
     await buildInPieces(read, key, type, write, tmp, {
       onHash: (items) => copyFieldTtls(ctx, key, target, tmp, items),

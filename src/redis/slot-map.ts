@@ -9,7 +9,7 @@ import type { Router } from './redirects';
 
 export class SlotMap implements Router {
   /** Shared with the maps of other databases (onDatabase): one refresh serves them all. */
-  private table: { owners: (string | undefined)[] } = { owners: new Array(SLOT_COUNT) };
+  private table: { owners: (string | undefined)[]; masters?: string[] } = { owners: new Array(SLOT_COUNT) };
   private readonly clients = new Map<string, Redis>();
   private readonly opening = new Map<string, Promise<Redis>>();
   private readonly bulks = new Map<string, Promise<BulkConnection>>();
@@ -51,6 +51,7 @@ export class SlotMap implements Router {
         for (const [start, end, [host, port]] of slots)
           for (let s = start; s <= end; s++) owners[s] = `${host}:${port}`;
         this.table.owners = owners;
+        this.table.masters = undefined;
         return;
       } catch (err) {
         lastError = err;
@@ -75,8 +76,9 @@ export class SlotMap implements Router {
     return this.ownerOfSlot(calculateSlot(key));
   }
 
-  masters(): string[] {
-    return [...new Set(this.owners.filter((o): o is string => o !== undefined))];
+  masters(): readonly string[] {
+    // Once per refresh: the loads ask for every batch and checkpoint, and the walk over 16,384 slots showed there.
+    return (this.table.masters ??= [...new Set(this.owners.filter((o): o is string => o !== undefined))]);
   }
 
   /** The connection to `address`, opened once (callers at the same moment share the opening) and again once lost. */

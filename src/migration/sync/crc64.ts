@@ -50,39 +50,57 @@ const [H0, H1, H2, H3, H4, H5, H6, H7] = HI as [
 export function crc64(...parts: Uint8Array[]): Buffer {
   let lo = 0;
   let hi = 0;
-  for (const b of parts) {
-    let i = 0;
-    const end8 = b.length - (b.length % 8);
-    for (; i < end8; i += 8) {
-      const xl = (lo ^ (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24))) >>> 0;
-      const xh = (hi ^ (b[i + 4]! | (b[i + 5]! << 8) | (b[i + 6]! << 16) | (b[i + 7]! << 24))) >>> 0;
-      lo =
-        L7[xl & 0xff]! ^
-        L6[(xl >>> 8) & 0xff]! ^
-        L5[(xl >>> 16) & 0xff]! ^
-        L4[xl >>> 24]! ^
-        L3[xh & 0xff]! ^
-        L2[(xh >>> 8) & 0xff]! ^
-        L1[(xh >>> 16) & 0xff]! ^
-        L0[xh >>> 24]!;
-      hi =
-        H7[xl & 0xff]! ^
-        H6[(xl >>> 8) & 0xff]! ^
-        H5[(xl >>> 16) & 0xff]! ^
-        H4[xl >>> 24]! ^
-        H3[xh & 0xff]! ^
-        H2[(xh >>> 8) & 0xff]! ^
-        H1[(xh >>> 16) & 0xff]! ^
-        H0[xh >>> 24]!;
-    }
-    for (; i < b.length; i++) {
-      const index = (lo ^ b[i]!) & 0xff;
-      lo = ((lo >>> 8) | (hi << 24)) ^ L0[index]!;
-      hi = (hi >>> 8) ^ H0[index]!;
-    }
-  }
+  for (const b of parts) [lo, hi] = update(lo, hi, b);
   const out = Buffer.alloc(8);
   out.writeUInt32LE(lo >>> 0, 0);
   out.writeUInt32LE(hi >>> 0, 4);
   return out;
+}
+
+/** The CRC of `b` as two unsigned 32-bit halves (low, high): no buffer made. */
+export function crc64Halves(b: Uint8Array): [number, number] {
+  const [lo, hi] = update(0, 0, b);
+  return [lo >>> 0, hi >>> 0];
+}
+
+/** Writes the CRC of `out[from, at)` at `at`, as a DUMP payload ends; returns the position after it. */
+export function appendCrc64(out: Buffer, from: number, at: number): number {
+  const [lo, hi] = update(0, 0, out, from, at);
+  out.writeUInt32LE(lo >>> 0, at);
+  out.writeUInt32LE(hi >>> 0, at + 4);
+  return at + 8;
+}
+
+/** The CRC state (two 32-bit halves) after `b[start, end)`. */
+function update(lo: number, hi: number, b: Uint8Array, start = 0, end = b.length): [number, number] {
+  let i = start;
+  const end8 = end - ((end - start) % 8);
+  for (; i < end8; i += 8) {
+    const xl = (lo ^ (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24))) >>> 0;
+    const xh = (hi ^ (b[i + 4]! | (b[i + 5]! << 8) | (b[i + 6]! << 16) | (b[i + 7]! << 24))) >>> 0;
+    lo =
+      L7[xl & 0xff]! ^
+      L6[(xl >>> 8) & 0xff]! ^
+      L5[(xl >>> 16) & 0xff]! ^
+      L4[xl >>> 24]! ^
+      L3[xh & 0xff]! ^
+      L2[(xh >>> 8) & 0xff]! ^
+      L1[(xh >>> 16) & 0xff]! ^
+      L0[xh >>> 24]!;
+    hi =
+      H7[xl & 0xff]! ^
+      H6[(xl >>> 8) & 0xff]! ^
+      H5[(xl >>> 16) & 0xff]! ^
+      H4[xl >>> 24]! ^
+      H3[xh & 0xff]! ^
+      H2[(xh >>> 8) & 0xff]! ^
+      H1[(xh >>> 16) & 0xff]! ^
+      H0[xh >>> 24]!;
+  }
+  for (; i < end; i++) {
+    const index = (lo ^ b[i]!) & 0xff;
+    lo = ((lo >>> 8) | (hi << 24)) ^ L0[index]!;
+    hi = (hi >>> 8) ^ H0[index]!;
+  }
+  return [lo, hi];
 }

@@ -8,6 +8,7 @@
 import type Redis from 'ioredis';
 import { ErrorType } from '../../model';
 import { parseInfo } from '../../redis/cluster-nodes';
+import { printableKey } from '../../redis/compare';
 import type { SlotMap } from '../../redis/slot-map';
 import { fail, log } from '../../runtime/context';
 import type { SyncKeys } from './checkpoints';
@@ -30,7 +31,7 @@ async function readCut(source: Redis, position: SnapshotPosition): Promise<Cut> 
   return {
     runId: info.run_id ?? '',
     keys: position.keys,
-    lastKey: position.lastKey,
+    lastKey: position.lastKey && printableKey(position.lastKey),
     bufferDrops: drops === undefined ? undefined : Number(drops),
   };
 }

@@ -9,7 +9,7 @@ import { sendFollowingRedirects } from '../../redis/redirects';
 import { type SlotMap, groupByOwner } from '../../redis/slot-map';
 import { heartbeat } from '../../runtime/context';
 import { SyncRefused } from './refused';
-import { crc64 } from './crc64';
+import { crc64Halves } from './crc64';
 import type { ReplicaLink, RdbFraming } from './link';
 import { RdbParser } from './rdb';
 import { type Restore, encodeRestores, restoreCommand } from './restore-batch';
@@ -47,14 +47,14 @@ export interface SnapshotResult {
 
 /** A 53-bit hash of a key, for a set of the keys a snapshot wrote; `db`: the target database it went into. */
 export function keyHash(key: Buffer, db = 0): number {
-  const crc = crc64(db === 0 ? key : Buffer.concat([Buffer.from(`\0db${db}\0`), key]));
-  return crc.readUInt32LE(0) + (crc.readUInt32LE(4) & 0x1fffff) * 2 ** 32;
+  const [lo, hi] = crc64Halves(db === 0 ? key : Buffer.concat([Buffer.from(`\0db${db}\0`), key]));
+  return lo + (hi & 0x1fffff) * 2 ** 32;
 }
 
-/** How far a snapshot got: keys read, and the last one. */
+/** How far a snapshot got: keys read, and the last one (its bytes: made printable only when a cut is reported). */
 export interface SnapshotPosition {
   keys: number;
-  lastKey?: string;
+  lastKey?: Buffer;
 }
 
 export async function loadSnapshot(
@@ -199,7 +199,7 @@ export async function loadSnapshot(
         batch.push({ key, db, type: restorable.type, value: restorable.value, expireAt: event.expireAt });
         result.written?.add(keyHash(key, db));
         result.keys++;
-        if (options.position) Object.assign(options.position, { keys: result.keys, lastKey: printableKey(key) });
+        if (options.position) Object.assign(options.position, { keys: result.keys, lastKey: key });
         bytes += event.value.length;
         if (batch.length >= BATCH_KEYS || bytes >= BATCH_BYTES) await flush();
       } else if (event.kind === 'bigKey') {
