@@ -39,6 +39,7 @@ import { everyTypeMix, startWriteLoad } from '../test/helpers/write-load';
 import { notificationsPhase } from './phases/notifications';
 import { firstShardProgress, untilStreaming } from './phases/progress';
 import { readPayloads, restoreCeiling } from './phases/restore-ceiling';
+import { cpuSeconds, inGroup, serversOn } from './phases/cpu';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 300_000);
 const BIG_HASH_FIELDS = Number(process.env.BENCH_BIG_HASH ?? 300_000);
@@ -153,9 +154,29 @@ async function main(): Promise<void> {
       `dataset: ${total} keys (${KEYS} mixed, 15% with an expiry, and one hash of ${BIG_HASH_FIELDS} fields)`,
     );
 
+    // Who spends the cores in a phase: the target's nodes (masters and replicas), the source, the worker.
+    const targetPorts = target.nodes.map((n) => n.port);
+    const cpuNow = () => ({
+      targets: cpuSeconds(serversOn(targetPorts)),
+      source: cpuSeconds(serversOn([port])),
+      worker: cpuSeconds(inGroup(worker.child.pid!)),
+    });
+    const cpuFigures = (phase: string, before: ReturnType<typeof cpuNow>, keys: number) => {
+      const spent = cpuNow();
+      const per100k = (who: keyof typeof spent) => (((spent[who] - before[who]) / keys) * 100_000).toFixed(2);
+      line(`${phase}_cpu_s_per_100k_keys_targets`, per100k('targets'));
+      if (phase !== 'restore_ceiling') {
+        line(`${phase}_cpu_s_per_100k_keys_source`, per100k('source'));
+        line(`${phase}_cpu_s_per_100k_keys_worker`, per100k('worker'));
+      }
+    };
+
     // The restore ceiling: the same keys as DUMP payloads, RESTOREd by the leanest loader (phases/restore-ceiling.ts).
-    const restoreRate = await restoreCeiling(target, await readPayloads(source));
+    const payloads = await readPayloads(source);
+    const ceilingCpu = cpuNow();
+    const restoreRate = await restoreCeiling(target, payloads);
     line('restore_ceiling_keys_per_s', Math.round(restoreRate));
+    cpuFigures('restore_ceiling', ceilingCpu, total);
     await flushTarget(target);
 
     const migrate = async (name: string, migration: MigrationSpecInput) => {
@@ -167,6 +188,7 @@ async function main(): Promise<void> {
       (steps.find((s) => s.name === step)?.durationMs ?? 0) / 1000;
 
     // Snapshot mode.
+    const snapCpu = cpuNow();
     const snap = await migrate(`bench-snap-${++runs}`, {
       source: { type: 'standalone', host: '127.0.0.1', port },
       copyMode: COPY_MODE,
@@ -175,6 +197,7 @@ async function main(): Promise<void> {
     const snapSeconds = stepSeconds(snapResult.steps, 'migrateData');
     line('snapshot_copy_keys_per_s', Math.round(total / snapSeconds));
     line('snapshot_copy_ratio_vs_write_ceiling', (total / snapSeconds / ceiling).toFixed(2));
+    cpuFigures('snapshot_copy', snapCpu, total); // the run's: its copy, and a verify of a 1,000-key sample
     await flushTarget(target);
     const only = process.env.BENCH_MIGRATE_ONLY;
     if (only) line('snapshot_ratio_vs_restore_ceiling', (total / snapSeconds / restoreRate).toFixed(2));
@@ -219,6 +242,7 @@ async function main(): Promise<void> {
     if (only !== 'live') await importAndSpool();
 
     // Live mode: the initial load.
+    const liveCpu = cpuNow();
     const live = await migrate(`bench-live-${++runs}`, {
       mode: 'live',
       source: { type: 'standalone', host: '127.0.0.1', port },
@@ -232,6 +256,7 @@ async function main(): Promise<void> {
     );
     line('live_initial_load_keys_per_s', Math.round(loadRate));
     line('live_initial_load_ratio_vs_write_ceiling', (loadRate / ceiling).toFixed(2));
+    cpuFigures('live_initial_load', liveCpu, total); // from the run's start until it streams
     if (only === 'live') {
       // While working on the live load: the snapshot copy and the live load alone, in two minutes or so.
       line('ratio_vs_restore_ceiling', (loadRate / restoreRate).toFixed(2));

@@ -8,7 +8,6 @@
  * bounds the load. Last lines: two_workers_ratio_vs_one=<x>, cpu_seconds_per_shard=<s>.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import Redis from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
@@ -20,6 +19,7 @@ import { startPlainCluster } from '../test/helpers/plain-cluster';
 import { stopTestServers } from '../test/helpers/servers';
 import { seedTopology, startStack } from '../test/helpers/stack';
 import { type WorkerProcess, killWorker, startWorkerProcess } from '../test/helpers/worker-process';
+import { cpuSeconds, inGroup } from './phases/cpu';
 
 const KEYS = Number(process.env.BENCH_SCALE_KEYS ?? 1_000_000);
 const SHARDS = 4;
@@ -27,23 +27,8 @@ const SHARDS = 4;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const line = (name: string, value: string | number) => console.log(`${name}=${value}`);
 
-/** CPU seconds (user + system) of every process in the worker's process group (tsx or node, and its children). */
-function cpuSeconds(worker: WorkerProcess): number {
-  const ticks = 100; // USER_HZ on Linux
-  let total = 0;
-  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // From the state (field 3): the process group is field 5, utime and stime fields 14 and 15.
-      if (Number(fields[2]) !== worker.child.pid) continue;
-      total += (Number(fields[11]) + Number(fields[12])) / ticks;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return total;
-}
+/** CPU seconds of the worker's process group (tsx or node, and its children). */
+const workerCpu = (worker: WorkerProcess) => cpuSeconds(inGroup(worker.child.pid!));
 
 /** Small strings, spread over the source's masters by slot, each master's in pipelines of 5,000. */
 async function fill(nodes: Redis[], ports: number[], slotOwner: (slot: number) => number): Promise<void> {
@@ -109,7 +94,7 @@ async function main(): Promise<void> {
         name: `bench-scale-${++runs}`,
         migration: { mode: 'live', source: { type: 'cluster', nodes: [{ host: '127.0.0.1', port: ports[0]! }] } },
       } as ClusterSpecInput);
-      const cpuBefore = workers.map(cpuSeconds);
+      const cpuBefore = workers.map(workerCpu);
       const started = performance.now();
       await client.migrate(spec);
       const deadline = Date.now() + 600_000;
@@ -118,7 +103,7 @@ async function main(): Promise<void> {
         await sleep(50);
       }
       const seconds = (performance.now() - started) / 1000;
-      const cpu = workers.map((w, i) => cpuSeconds(w) - cpuBefore[i]!);
+      const cpu = workers.map((w, i) => workerCpu(w) - cpuBefore[i]!);
       // Every shard streaming: then the progress names the worker of each.
       for (;;) {
         const sync = (await client.progress(migrationWorkflowId(spec.name))).migration?.sync;
