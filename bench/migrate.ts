@@ -39,7 +39,7 @@ import { everyTypeMix, startWriteLoad } from '../test/helpers/write-load';
 import { notificationsPhase } from './phases/notifications';
 import { firstShardProgress, untilStreaming } from './phases/progress';
 import { readPayloads, restoreCeiling } from './phases/restore-ceiling';
-import { cpuSeconds, inGroup, serversOn } from './phases/cpu';
+import { CpuMeter, type CpuReading, inGroup, serversOn } from './phases/cpu';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 300_000);
 const BIG_HASH_FIELDS = Number(process.env.BENCH_BIG_HASH ?? 300_000);
@@ -154,16 +154,16 @@ async function main(): Promise<void> {
       `dataset: ${total} keys (${KEYS} mixed, 15% with an expiry, and one hash of ${BIG_HASH_FIELDS} fields)`,
     );
 
-    // Who spends the cores in a phase: the target's nodes (masters and replicas), the source, the worker.
-    const targetPorts = target.nodes.map((n) => n.port);
-    const cpuNow = () => ({
-      targets: cpuSeconds(serversOn(targetPorts)),
-      source: cpuSeconds(serversOn([port])),
-      worker: cpuSeconds(inGroup(worker.child.pid!)),
+    // Who spends the cores in a phase: the target's nodes (masters and replicas), the source, the worker; less idle.
+    const cpu = new CpuMeter({
+      targets: serversOn(target.nodes.map((n) => n.port)),
+      source: serversOn([port]),
+      worker: inGroup(worker.child.pid!),
     });
-    const cpuFigures = (phase: string, before: ReturnType<typeof cpuNow>, keys: number) => {
-      const spent = cpuNow();
-      const per100k = (who: keyof typeof spent) => (((spent[who] - before[who]) / keys) * 100_000).toFixed(2);
+    await cpu.measureIdle();
+    const cpuFigures = (phase: string, from: CpuReading<'targets' | 'source' | 'worker'>, keys: number) => {
+      const spent = cpu.since(from);
+      const per100k = (who: keyof typeof spent) => ((spent[who] / keys) * 100_000).toFixed(2);
       line(`${phase}_cpu_s_per_100k_keys_targets`, per100k('targets'));
       if (phase !== 'restore_ceiling') {
         line(`${phase}_cpu_s_per_100k_keys_source`, per100k('source'));
@@ -173,7 +173,7 @@ async function main(): Promise<void> {
 
     // The restore ceiling: the same keys as DUMP payloads, RESTOREd by the leanest loader (phases/restore-ceiling.ts).
     const payloads = await readPayloads(source);
-    const ceilingCpu = cpuNow();
+    const ceilingCpu = cpu.read();
     const restoreRate = await restoreCeiling(target, payloads);
     line('restore_ceiling_keys_per_s', Math.round(restoreRate));
     cpuFigures('restore_ceiling', ceilingCpu, total);
@@ -188,7 +188,7 @@ async function main(): Promise<void> {
       (steps.find((s) => s.name === step)?.durationMs ?? 0) / 1000;
 
     // Snapshot mode.
-    const snapCpu = cpuNow();
+    const snapCpu = cpu.read();
     const snap = await migrate(`bench-snap-${++runs}`, {
       source: { type: 'standalone', host: '127.0.0.1', port },
       copyMode: COPY_MODE,
@@ -242,7 +242,7 @@ async function main(): Promise<void> {
     if (only !== 'live') await importAndSpool();
 
     // Live mode: the initial load.
-    const liveCpu = cpuNow();
+    const liveCpu = cpu.read();
     const live = await migrate(`bench-live-${++runs}`, {
       mode: 'live',
       source: { type: 'standalone', host: '127.0.0.1', port },

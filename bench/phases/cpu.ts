@@ -45,3 +45,51 @@ export const serversOn =
   (ports: number[]) =>
   (p: ProcessInfo): boolean =>
     /(redis|valkey)-server/.test(p.title) && ports.some((port) => new RegExp(`:${port}\\b`).test(p.title));
+
+type Picker = (p: ProcessInfo) => boolean;
+
+/** CPU seconds of each group of processes at one moment. */
+export interface CpuReading<G extends string> {
+  atMs: number;
+  seconds: Record<G, number>;
+}
+
+/**
+ * CPU seconds by group over a phase, less what each group spends idle in as long (a cluster's nodes gossip and run
+ * their timers when nothing loads them: over a phase timed from its run's start, that was a fifth of their figure).
+ */
+export class CpuMeter<G extends string> {
+  private idlePerSecond?: Record<G, number>;
+
+  constructor(private readonly groups: Record<G, Picker>) {}
+
+  read(): CpuReading<G> {
+    const seconds = {} as Record<G, number>;
+    for (const group of Object.keys(this.groups) as G[]) seconds[group] = cpuSeconds(this.groups[group]);
+    return { atMs: performance.now(), seconds };
+  }
+
+  /** Measures each group's idle CPU over `ms`: nothing else may run meanwhile. */
+  async measureIdle(ms = 2000): Promise<void> {
+    const before = this.read();
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    const after = this.read();
+    const idle = {} as Record<G, number>;
+    for (const group of Object.keys(this.groups) as G[])
+      idle[group] = (after.seconds[group] - before.seconds[group]) / ((after.atMs - before.atMs) / 1000);
+    this.idlePerSecond = idle;
+  }
+
+  /** CPU seconds each group spent since `from`, less its idle CPU over as long. */
+  since(from: CpuReading<G>): Record<G, number> {
+    const now = this.read();
+    const window = (now.atMs - from.atMs) / 1000;
+    const spent = {} as Record<G, number>;
+    for (const group of Object.keys(this.groups) as G[])
+      spent[group] = Math.max(
+        0,
+        now.seconds[group] - from.seconds[group] - (this.idlePerSecond?.[group] ?? 0) * window,
+      );
+    return spent;
+  }
+}
