@@ -21,7 +21,7 @@ import {
   zeroCounters,
 } from './checkpoint';
 import { type Shard, connectShard, migrationOf, openShardBulk, shardTarget } from './sources';
-import type { BulkConnection } from '../redis/bulk';
+import { type LazyBulk, lazyBulk } from '../redis/bulk';
 import { targetMap } from './target';
 import { type ReadBatch, readBatch, readKeys, writeBatch } from './writes';
 
@@ -60,8 +60,17 @@ export interface CopyContext {
   failedKeys: string[];
   /** Scanning the source again after it restarted: keys already in the target are left as they are. */
   rescan?: boolean;
-  /** A lean connection to the source for DUMPs (bulk.ts); without it they go by `source`. */
-  sourceBulk?: () => Promise<BulkConnection>;
+  /**
+   * A lean connection to the source (bulk.ts) for each batch's expiries, sizes and DUMPs and big values' pieces: through
+   * ioredis, their thousands of commands a batch cost the worker more than the copy itself.
+   */
+  sourceBulk: LazyBulk;
+}
+
+/** Lets go of a copy context's connections to the source. */
+export function closeCopyContext(ctx: CopyContext): void {
+  ctx.source.disconnect();
+  ctx.sourceBulk.close();
 }
 
 /** Does every target master RESTORE payloads of this RDB version as they are (MIGRATE sends them so)? */
@@ -79,7 +88,7 @@ export async function copyShardChunk(input: CopyChunkInput): Promise<CopyChunkRe
   const source = await connectShard(input.spec, input.shard);
   const map = targetMap(input.spec);
   const failedKeys: string[] = [];
-  let sourceBulk: Promise<BulkConnection> | undefined;
+  const sourceBulk = lazyBulk(() => openShardBulk(input.spec, input.shard));
   try {
     await map.refresh();
     // Resume at the latest of: what the workflow recorded, the last heartbeat, the checkpoint in the target.
@@ -109,7 +118,7 @@ export async function copyShardChunk(input: CopyChunkInput): Promise<CopyChunkRe
     let mode: CopyMode = input.shard.prefix || input.shard.targetDb || foreign ? 'dump-restore' : start.mode;
     const started = Date.now();
     const copy: CopyContext = {
-      sourceBulk: () => (sourceBulk ??= openShardBulk(input.spec, input.shard)),
+      sourceBulk,
       spec: input.spec,
       migration,
       shard: input.shard,
@@ -154,7 +163,7 @@ export async function copyShardChunk(input: CopyChunkInput): Promise<CopyChunkRe
   } finally {
     source.disconnect();
     map.close();
-    void sourceBulk?.then((c) => c.close()).catch(() => undefined);
+    sourceBulk.close();
   }
 }
 
@@ -164,6 +173,7 @@ export async function recopyKeys(spec: ClusterSpec, shard: Shard, keys: (string 
   const source = await connectShard(spec, shard);
   const map = targetMap(spec);
   const counters = zeroCounters();
+  const sourceBulk = lazyBulk(() => openShardBulk(spec, shard));
   try {
     await map.refresh();
     const ctx: CopyContext = {
@@ -175,6 +185,7 @@ export async function recopyKeys(spec: ClusterSpec, shard: Shard, keys: (string 
       counters,
       mode: 'dump-restore',
       failedKeys: [],
+      sourceBulk,
     };
     await writeBatch(
       ctx,
@@ -187,6 +198,7 @@ export async function recopyKeys(spec: ClusterSpec, shard: Shard, keys: (string 
     return counters;
   } finally {
     source.disconnect();
+    sourceBulk.close();
     map.close();
   }
 }

@@ -24,10 +24,9 @@ export async function copyPieceByPiece(ctx: CopyContext, key: Buffer, expireAt: 
   const src = ctx.source;
   const type = await src.type(key);
   await target.del(tmp);
-  // Pieces go on lean connections (bulk.ts), reads too where the copy has one to the source: ioredis encodes each of a
-  // piece's thousands of arguments on its own, which made a 300,000-field hash a third of a snapshot copy's time.
-  const bulk = ctx.sourceBulk && (await ctx.sourceBulk());
-  const read: Send = bulk ? bulk.call : (command, ...args) => src.callBuffer(command, ...args);
+  // Pieces go on lean connections (bulk.ts): ioredis encodes each of a piece's thousands of arguments on its own,
+  // which made a 300,000-field hash a third of a snapshot copy's time.
+  const read: Send = (await ctx.sourceBulk.get()).call;
   const write: Send = (await ctx.map.bulk(owner)).call;
   if (isPiecewise(type))
     await buildInPieces(read, key, type, write, tmp, {

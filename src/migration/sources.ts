@@ -93,7 +93,12 @@ export async function connectShard(spec: ClusterSpec, shard: Shard): Promise<Red
 
 /** A batch connection (see BulkConnection) to the shard's node, on its database. */
 export async function openShardBulk(spec: ClusterSpec, shard: Shard): Promise<BulkConnection> {
-  return BulkConnection.open(await shardNode(spec, shard), { access: sourceAccess(spec), db: shard.db });
+  return openSourceBulk(spec, await shardNode(spec, shard), shard.db);
+}
+
+/** A batch connection to a source node, on database `db`. */
+export function openSourceBulk(spec: ClusterSpec, node: NodeAddress, db: number): Promise<BulkConnection> {
+  return BulkConnection.open(node, { access: sourceAccess(spec), db });
 }
 
 /** Where a source database's keys go in the target: its database there, and a key-name prefix. */

@@ -65,10 +65,7 @@ export async function readKeys(ctx: CopyContext, cursor: string, keys: Buffer[])
   }
   const what = `reading keys from the source ${ctx.shard.id}`;
   const sentAt = Date.now();
-  // Two commands a key: on the lean connection where there is one (an ioredis pipeline costs the worker more).
-  const replies = ctx.sourceBulk
-    ? await (await ctx.sourceBulk()).execOrThrow(commands, what)
-    : repliesOrThrow(await ctx.source.pipeline(commands.map((c) => ['call', ...c])).exec(), what);
+  const replies = await (await ctx.sourceBulk.get()).execOrThrow(commands, what);
   keys.forEach((key, i) => {
     const expireAt = expireAtFrom(server, replies[2 * i], sentAt);
     const usage = Number(replies[2 * i + 1] ?? 0);
@@ -167,22 +164,13 @@ async function migrateKeys(ctx: CopyContext, items: BatchKey[]): Promise<void> {
 async function dumpPayloads(ctx: CopyContext, items: BatchKey[]): Promise<void> {
   const missing = items.filter((i) => !i.payload);
   if (missing.length === 0) return;
-  if (ctx.sourceBulk) {
-    const what = `DUMP from the source ${ctx.shard.id}`;
-    const replies = await (
-      await ctx.sourceBulk()
-    ).execOrThrow(
-      missing.map((i) => ['DUMP', i.key]),
-      what,
-    );
-    missing.forEach((item, i) => (item.payload = (replies[i] as Buffer | null) ?? undefined));
-    return;
-  }
-  const dumps = repliesOrThrow(
-    await ctx.source.pipeline(missing.map((i) => ['dumpBuffer', i.key])).exec(),
+  const replies = await (
+    await ctx.sourceBulk.get()
+  ).execOrThrow(
+    missing.map((i) => ['DUMP', i.key]),
     `DUMP from the source ${ctx.shard.id}`,
   );
-  missing.forEach((item, i) => (item.payload = (dumps[i] as Buffer | null) ?? undefined));
+  missing.forEach((item, i) => (item.payload = (replies[i] as Buffer | null) ?? undefined));
 }
 
 /** Through the worker: DUMP from the source, RESTORE ... ABSTTL into the owners; slice by slice of bytes. */

@@ -208,6 +208,20 @@ export class BulkConnection {
   }
 }
 
+/** A lean connection opened on first use (`get`), and closed by `close` if it was. */
+export interface LazyBulk {
+  get(): Promise<BulkConnection>;
+  close(): void;
+}
+
+export function lazyBulk(open: () => Promise<BulkConnection>): LazyBulk {
+  let opening: Promise<BulkConnection> | undefined;
+  return {
+    get: () => (opening ??= open()),
+    close: () => void opening?.then((c) => c.close()).catch(() => undefined),
+  };
+}
+
 /** The reply as a number (integer replies, and numbers sent as bulk strings). */
 export const asNumber = (reply: Reply | undefined): number =>
   typeof reply === 'number' ? reply : Buffer.isBuffer(reply) ? Number(reply.toString()) : NaN;

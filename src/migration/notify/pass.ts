@@ -7,7 +7,6 @@
  * migration.ttlToleranceMs; big keys (over bigKeyBytes) are copied again in any case. Keys the source no longer has
  * are removed from the target when everything in it came from the sources.
  */
-import type Redis from 'ioredis';
 import { type ClusterSpec } from '../../model';
 import type { NodeAddress } from '../../redis/connection';
 import type { SlotMap } from '../../redis/slot-map';
@@ -15,8 +14,17 @@ import { groupByOwner } from '../../redis/slot-map';
 import { heartbeat } from '../../runtime/context';
 import { repliesOrThrow } from '../batches';
 import { zeroCounters } from '../checkpoint';
-import type { CopyContext } from '../copy';
-import { type Destination, type Shard, connectSource, migrationOf, shardTarget, targetKey } from '../sources';
+import { type CopyContext, closeCopyContext } from '../copy';
+import { lazyBulk } from '../../redis/bulk';
+import {
+  type Destination,
+  type Shard,
+  connectSource,
+  migrationOf,
+  openSourceBulk,
+  shardTarget,
+  targetKey,
+} from '../sources';
 import { type BatchKey, readBatch, writeBatch } from '../writes';
 import { removeKeysNotWritten, shardSlots } from '../sync/resync';
 import { keyHash } from '../sync/snapshot';
@@ -47,6 +55,7 @@ export async function copyContextFor(
     migration,
     shard,
     source,
+    sourceBulk: lazyBulk(() => openSourceBulk(spec, node, db)),
     map: target,
     counters: zeroCounters(),
     mode: 'dump-restore',
@@ -128,7 +137,7 @@ export async function fullPass(options: {
         for (const key of streams) options.onStream(db, key);
       } while (cursor !== '0');
     } finally {
-      (ctx.source as Redis).disconnect();
+      closeCopyContext(ctx);
     }
   }
   if (options.removeOthers) {

@@ -10,7 +10,7 @@ import { log, cancelled, heartbeat, sleep } from '../../runtime/context';
 import { addressText, streamNodeOf } from '../source-master';
 import { databaseDestinations, sourceAccess, targetKey } from '../sources';
 import { targetMap } from '../target';
-import type { CopyContext } from '../copy';
+import { type CopyContext, closeCopyContext } from '../copy';
 import { groupByOwner } from '../../redis/slot-map';
 import { groupBy } from '../../model/group-by';
 import { readKeys, writeBatch } from '../writes';
@@ -164,7 +164,7 @@ export async function notificationsChunk(input: SyncChunkInput): Promise<SyncChu
       pendingKeys: session.pendingCount,
     };
   } finally {
-    for (const ctx of contexts.values()) void ctx.then((c) => c.source.disconnect()).catch(() => undefined);
+    for (const ctx of contexts.values()) void ctx.then(closeCopyContext).catch(() => undefined);
     map.close();
   }
 }
